@@ -1,0 +1,75 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+var swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+// CI (CI=true) turns warnings in our own targets into errors; dependencies are unaffected.
+if Context.environment["CI"] != nil {
+    swiftSettings.append(.unsafeFlags(["-warnings-as-errors"]))
+}
+
+let package = Package(
+    name: "runnel",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "runnel", targets: ["runnel"]),
+        .library(name: "RunnelLog", targets: ["RunnelLog"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+    ],
+    targets: [
+        // Hardware-accelerated CRC-32C (SSE4.2 / ARMv8 CRC) with a portable table fallback.
+        .target(name: "CCRC32C"),
+        .target(
+            name: "RunnelLog",
+            dependencies: [
+                "CCRC32C",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "runnel",
+            dependencies: [
+                "RunnelLog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RunnelLogTests",
+            dependencies: [
+                "RunnelLog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RunnelEndToEndTests",
+            dependencies: [
+                "runnel",
+                "RunnelLog",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,43 @@
+import Logging
+import NIOPosix
+
+/// What the logs of one manager share: the threads that do their blocking file I/O, the cache of open segment files,
+/// the clock and the logger.
+///
+/// Every `fsync`, `pread` and `pwrite` of the engine runs on `pool`, never on Swift's cooperative thread pool.
+final class LogIO: Sendable {
+    let pool: NIOThreadPool
+    let handles: FileHandleCache
+    let clock: any LogClock
+    let logger: Logger
+
+    init(threads: Int, maxOpenFiles: Int, clock: any LogClock, logger: Logger) {
+        pool = NIOThreadPool(numberOfThreads: max(1, threads))
+        pool.start()
+        handles = FileHandleCache(capacity: maxOpenFiles)
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Runs blocking work on an I/O thread and returns its result.
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws(LogError) -> T) async throws(LogError) -> T {
+        let result: Result<T, LogError>
+        do {
+            result = try await pool.runIfActive { Result { () throws(LogError) in try body() } }
+        } catch {
+            throw LogError(.logClosed, "the log engine has shut down")
+        }
+        return try result.get()
+    }
+
+    /// Starts blocking work on an I/O thread without waiting; `body` learns whether the pool still runs.
+    func submit(_ body: @escaping @Sendable (_ isActive: Bool) -> Void) {
+        pool.submit { state in
+            if case .active = state { body(true) } else { body(false) }
+        }
+    }
+
+    func shutdown() async {
+        try? await pool.shutdownGracefully()
+    }
+}

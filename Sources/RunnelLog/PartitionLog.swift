@@ -1,0 +1,777 @@
+import Logging
+public import NIOCore
+import Synchronization
+
+/// What an append assigned.
+public struct AppendResult: Sendable, Hashable {
+    /// The offset of the first record appended.
+    public var firstOffset: Int64
+    /// The offset of the last record appended.
+    public var lastOffset: Int64
+    /// The broker time stamped on the records for `LogAppendTime` logs; -1 for `CreateTime`.
+    public var logAppendTime: Int64
+    /// The log start offset after the append.
+    public var logStartOffset: Int64
+}
+
+/// What a read returned.
+public struct LogReadResult: Sendable {
+    /// Zero or more complete record batches, the first of which holds the requested offset. The first batch may start
+    /// before the requested offset (a reader skips records below it, as Kafka consumers do).
+    public var records: ByteBuffer
+    public var logStartOffset: Int64
+    /// The log end offset (the high watermark on a single node) when the read started.
+    public var logEndOffset: Int64
+}
+
+/// A partition's log: a directory `<topic>-<partition>/` of segments in Kafka's on-disk format.
+///
+/// Appends are validated on the caller's task, then handed to a single writer that runs on the engine's I/O threads.
+/// The writer drains every append queued while it was busy, writes them, and — when `flush.messages` asks for it —
+/// fsyncs once for the whole group before acknowledging any of them (group commit). Readers see only what the writer
+/// has published: complete batches, made durable first when the flush policy requires durability before
+/// acknowledgement.
+public final class PartitionLog: Sendable {
+    public let topicPartition: TopicPartition
+    /// The log's directory.
+    public let directory: String
+
+    let io: LogIO
+    let state: Mutex<State>
+    /// Serialises retention, compaction, flushing of sealed segments, closing and deletion of this log.
+    /// Only ever taken on I/O threads.
+    let maintenance = Mutex(())
+
+    typealias AppendContinuation = CheckedContinuation<Result<AppendResult, LogError>, Never>
+    typealias VoidContinuation = CheckedContinuation<Result<Void, LogError>, Never>
+
+    enum Operation {
+        case append([RecordBatch], AppendContinuation)
+        /// Roll to a new segment if the active one is not empty.
+        case roll(VoidContinuation)
+        /// Completes once every operation queued before it has.
+        case barrier(VoidContinuation)
+    }
+
+    struct Waiter {
+        let offset: Int64
+        let continuation: CheckedContinuation<Void, Never>
+    }
+
+    struct State {
+        var config: LogConfig
+        /// Ordered by base offset; the last one is the active segment.
+        var segments: [LogSegment]
+        var logStartOffset: Int64
+        /// The log end offset readers see.
+        var logEndOffset: Int64
+        /// Where the readable bytes end: the segment with this base offset, up to this position.
+        var visibleSegmentBase: Int64
+        var visiblePosition: Int
+        /// The offset after the last batch written to the file (ahead of `logEndOffset` while a group commits).
+        var writtenOffset: Int64
+        /// Data below this offset has been fsynced.
+        var flushedOffset: Int64
+        /// Data and index entries below this offset are durable: recovery after a crash starts here.
+        var recoveryPoint: Int64
+        var unflushedMessages: Int64 = 0
+        var lastFlushMs: Int64
+        var queue: [Operation] = []
+        var writerRunning = false
+        var closed = false
+        /// Set when an fsync failed: what was written can no longer be trusted to be durable, so appends stop until
+        /// the log is reopened (and recovered).
+        var failure: LogError?
+        var leaderEpochs: LeaderEpochCache
+        /// The first offset not yet compacted (Kafka's cleaner checkpoint); `nil` until the first cleaning.
+        var cleanerCheckpoint: Int64?
+        var waiters: [UInt64: Waiter] = [:]
+        var nextWaiterID: UInt64 = 0
+    }
+
+    init(topicPartition: TopicPartition, directory: String, io: LogIO, state: State) {
+        self.topicPartition = topicPartition
+        self.directory = directory
+        self.io = io
+        self.state = Mutex(state)
+    }
+
+    // MARK: - Properties
+
+    public var config: LogConfig { state.withLock { $0.config } }
+    public var logStartOffset: Int64 { state.withLock { $0.logStartOffset } }
+    /// The offset the next record will get; readers can read everything below it.
+    public var logEndOffset: Int64 { state.withLock { $0.logEndOffset } }
+    /// Offsets below this are durable on disk and will not be re-validated after a crash.
+    public var recoveryPoint: Int64 { state.withLock { $0.recoveryPoint } }
+    public var segmentCount: Int { state.withLock { $0.segments.count } }
+    /// The size of all segment files.
+    public var sizeInBytes: Int {
+        state.withLock { $0.segments }.reduce(0) { $0 + $1.size }
+    }
+    /// The base offsets of the segments, oldest first.
+    public var segmentBaseOffsets: [Int64] { state.withLock { $0.segments.map(\.baseOffset) } }
+    var cleanerCheckpoint: Int64? { state.withLock { $0.cleanerCheckpoint } }
+    var leaderEpochEntries: [LeaderEpochCache.Entry] { state.withLock { $0.leaderEpochs.entries } }
+
+    /// Applies new topic-level settings; appends, rolls, flushes, retention and compaction use them from now on.
+    public func updateConfig(_ config: LogConfig) {
+        state.withLock { $0.config = config }
+    }
+
+    // MARK: - Appending
+
+    /// Appends one batch; see ``append(_:)-(RecordBatch)``.
+    public func append(_ batch: RecordBatch) async throws(LogError) -> AppendResult {
+        try await append([batch])
+    }
+
+    /// Appends record batches, assigning them consecutive offsets.
+    ///
+    /// The batches are validated first (CRC, size against `max.message.bytes`, record structure, keys on compacted
+    /// logs, timestamps) and converted per `compression.type` and `message.timestamp.type`. Returns once the batches
+    /// are readable — and durable, when `flush.messages` is reached (with `flush.messages=1`, on every append).
+    public func append(_ batches: [RecordBatch]) async throws(LogError) -> AppendResult {
+        let config = state.withLock { $0.config }
+        let validated = try LogValidator.validate(batches, config: config, nowMs: io.clock.nowMilliseconds())
+        let result = await withCheckedContinuation { (continuation: AppendContinuation) in
+            enqueue(.append(validated, continuation))
+        }
+        return try result.get()
+    }
+
+    /// Rolls the active segment if it holds any data (as Kafka does before deleting an expired active segment).
+    public func roll() async throws(LogError) {
+        let result = await withCheckedContinuation { (continuation: VoidContinuation) in
+            enqueue(.roll(continuation))
+        }
+        try result.get()
+    }
+
+    private func enqueue(_ operation: Operation) {
+        enum Action {
+            case startWriter
+            case queued
+            case rejected(LogError)
+        }
+        let action = state.withLock { state -> Action in
+            if case .barrier = operation {
+                // Barriers are accepted after close: closing waits on one.
+            } else if state.closed {
+                return .rejected(LogError(.logClosed, "log \(topicPartition) is closed"))
+            } else if let failure = state.failure {
+                return .rejected(failure)
+            }
+            state.queue.append(operation)
+            if state.writerRunning { return .queued }
+            state.writerRunning = true
+            return .startWriter
+        }
+        switch action {
+        case .startWriter:
+            io.submit { isActive in self.runWriter(poolActive: isActive) }
+        case .queued:
+            break
+        case .rejected(let error):
+            operation.complete(with: error)
+        }
+    }
+
+    /// The writer: drains the queue in groups until it is empty. Runs on an I/O thread, one at a time per log.
+    private func runWriter(poolActive: Bool) {
+        while true {
+            let work = state.withLock { state -> ([Operation], LogConfig, Int64, Int32)? in
+                guard !state.queue.isEmpty else {
+                    state.writerRunning = false
+                    return nil
+                }
+                let operations = state.queue
+                state.queue = []
+                return (operations, state.config, state.writtenOffset, state.leaderEpochs.latestEpoch)
+            }
+            guard let (operations, config, startOffset, epoch) = work else { return }
+            guard poolActive else {
+                for operation in operations {
+                    operation.complete(with: LogError(.logClosed, "the log engine has shut down"))
+                }
+                continue
+            }
+            writeGroup(operations, config: config, startOffset: startOffset, epoch: epoch)
+        }
+    }
+
+    private func writeGroup(_ operations: [Operation], config: LogConfig, startOffset: Int64, epoch: Int32) {
+        var nextOffset = startOffset
+        var appended: Int64 = 0
+        var touched: [LogSegment] = []
+        var rolled: [Int64] = []
+        var outcomes: [Result<AppendResult?, LogError>] = []
+        outcomes.reserveCapacity(operations.count)
+        let now = io.clock.nowMilliseconds()
+
+        for operation in operations {
+            switch operation {
+            case .append(let batches, _):
+                do {
+                    let firstOffset = nextOffset
+                    for var batch in batches {
+                        batch.setBaseOffset(nextOffset)
+                        batch.setPartitionLeaderEpoch(epoch)
+                        var active = try activeSegment()
+                        if shouldRoll(active, adding: batch, config: config, nowMs: now) {
+                            active = try rollSegment(at: nextOffset, config: config, nowMs: now)
+                            rolled.append(active.baseOffset)
+                        }
+                        try active.append(batch)
+                        if !touched.contains(where: { $0 === active }) { touched.append(active) }
+                        nextOffset = batch.nextOffset
+                        appended += Int64(batch.recordCount)
+                    }
+                    let logAppendTime: Int64 =
+                        config.messageTimestampType == .logAppendTime ? batches.last?.maxTimestamp ?? -1 : -1
+                    outcomes.append(
+                        .success(
+                            AppendResult(
+                                firstOffset: firstOffset,
+                                lastOffset: nextOffset - 1,
+                                logAppendTime: logAppendTime,
+                                logStartOffset: 0
+                            )
+                        )
+                    )
+                } catch {
+                    io.logger.error(
+                        "Append failed",
+                        metadata: ["topicPartition": "\(topicPartition)", "error": "\(error)"]
+                    )
+                    outcomes.append(.failure(error))
+                }
+            case .roll:
+                do {
+                    let active = try activeSegment()
+                    if active.size > 0 {
+                        let segment = try rollSegment(at: nextOffset, config: config, nowMs: now)
+                        rolled.append(segment.baseOffset)
+                    }
+                    outcomes.append(.success(nil))
+                } catch {
+                    outcomes.append(.failure(error))
+                }
+            case .barrier:
+                outcomes.append(.success(nil))
+            }
+        }
+
+        // Group commit: one fsync per touched segment for every append of the group.
+        let unflushed = state.withLock { state -> Int64 in
+            state.writtenOffset = nextOffset
+            state.unflushedMessages += appended
+            return state.unflushedMessages
+        }
+        var syncFailure: LogError?
+        let mustSync = appended > 0 && unflushed >= config.flushMessages
+        if mustSync {
+            do {
+                for segment in touched { try segment.syncLog() }
+            } catch {
+                syncFailure = error
+                io.logger.critical(
+                    "fsync failed; the log refuses appends until it is reopened",
+                    metadata: ["topicPartition": "\(topicPartition)", "error": "\(error)"]
+                )
+            }
+        }
+
+        let (woken, logStartOffset) = publish(
+            nextOffset: nextOffset,
+            synced: mustSync && syncFailure == nil,
+            failure: syncFailure
+        )
+        for waiter in woken { waiter.continuation.resume() }
+        for (operation, outcome) in zip(operations, outcomes) {
+            switch (operation, outcome) {
+            case (.append(_, let continuation), .success(let result)):
+                if let syncFailure {
+                    continuation.resume(returning: .failure(syncFailure))
+                } else if var result {
+                    result.logStartOffset = logStartOffset
+                    continuation.resume(returning: .success(result))
+                }
+            case (.append(_, let continuation), .failure(let error)):
+                continuation.resume(returning: .failure(error))
+            case (.roll(let continuation), .success), (.barrier(let continuation), .success):
+                continuation.resume(returning: .success(()))
+            case (.roll(let continuation), .failure(let error)), (.barrier(let continuation), .failure(let error)):
+                continuation.resume(returning: .failure(error))
+            }
+        }
+        for base in rolled { scheduleFlush(upTo: base) }
+    }
+
+    /// Makes the written data readable and wakes the readers waiting for it.
+    private func publish(nextOffset: Int64, synced: Bool, failure: LogError?) -> ([Waiter], Int64) {
+        state.withLock { state -> ([Waiter], Int64) in
+            if let active = state.segments.last {
+                state.visibleSegmentBase = active.baseOffset
+                state.visiblePosition = active.size
+            }
+            if nextOffset > state.logEndOffset {
+                state.leaderEpochs.assign(epoch: state.leaderEpochs.latestEpoch, startOffset: state.logEndOffset)
+            }
+            state.logEndOffset = nextOffset
+            if synced {
+                state.flushedOffset = nextOffset
+                state.unflushedMessages = 0
+            }
+            if let failure { state.failure = failure }
+            var woken: [Waiter] = []
+            if !state.waiters.isEmpty {
+                for (id, waiter) in state.waiters where waiter.offset < nextOffset {
+                    woken.append(waiter)
+                    state.waiters.removeValue(forKey: id)
+                }
+            }
+            return (woken, state.logStartOffset)
+        }
+    }
+
+    private func activeSegment() throws(LogError) -> LogSegment {
+        guard let active = state.withLock({ $0.segments.last }) else {
+            throw LogError(.storage, "log \(topicPartition) has no active segment")
+        }
+        return active
+    }
+
+    /// Kafka's roll rules: the segment would outgrow `segment.bytes`; its first record is older than `segment.ms`
+    /// (minus jitter) by record time; an index is full; or the offset no longer fits the index's 32-bit delta.
+    private func shouldRoll(_ segment: LogSegment, adding batch: RecordBatch, config: LogConfig, nowMs: Int64) -> Bool {
+        let info = segment.rollInfo
+        guard info.size > 0 else { return false }
+        if info.size > config.segmentBytes - batch.sizeInBytes { return true }
+        let age: Int64
+        if let first = info.rollingBasedTimestamp, first >= 0 {
+            age = batch.maxTimestamp - first
+        } else {
+            age = nowMs - info.createdMs
+        }
+        if age > config.segmentMs - config.segmentJitterMs { return true }
+        if info.offsetEntries >= config.segmentIndexBytes / OffsetIndexEntry.size { return true }
+        if info.timeEntries >= config.segmentIndexBytes / TimeIndexEntry.size - 1 { return true }
+        if batch.lastOffset - segment.baseOffset > Int64(Int32.max) { return true }
+        return false
+    }
+
+    /// Seals the active segment and starts a new one at `baseOffset` (writer only).
+    private func rollSegment(at baseOffset: Int64, config: LogConfig, nowMs: Int64) throws(LogError) -> LogSegment {
+        let old = try activeSegment()
+        try old.seal()
+        let segment = try LogSegment.create(
+            directory: directory,
+            baseOffset: baseOffset,
+            cache: io.handles,
+            indexIntervalBytes: config.indexIntervalBytes,
+            nowMs: nowMs
+        )
+        // The new files must survive a power failure as well as the data written into them.
+        try FileSystem.syncDirectory(directory)
+        state.withLock { $0.segments.append(segment) }
+        io.logger.debug(
+            "Rolled new log segment",
+            metadata: ["topicPartition": "\(topicPartition)", "baseOffset": "\(baseOffset)"]
+        )
+        return segment
+    }
+
+    /// Flushes the sealed segments below `offset` in the background and advances the recovery point to it.
+    private func scheduleFlush(upTo offset: Int64) {
+        io.submit { isActive in
+            guard isActive else { return }
+            do {
+                try self.flushSealedSegments(below: offset)
+            } catch {
+                self.io.logger.error(
+                    "Flushing rolled segments failed",
+                    metadata: ["topicPartition": "\(self.topicPartition)", "error": "\(error)"]
+                )
+            }
+        }
+    }
+
+    private func flushSealedSegments(below offset: Int64) throws(LogError) {
+        try maintenance.withLock { _ throws(LogError) in
+            let segments = state.withLock { $0.segments }
+            for segment in segments where segment.baseOffset < offset && !segment.isActive {
+                try segment.flushIfNeeded()
+            }
+            state.withLock { state in
+                state.recoveryPoint = max(state.recoveryPoint, offset)
+                state.flushedOffset = max(state.flushedOffset, offset)
+            }
+        }
+    }
+
+    // MARK: - Flushing
+
+    /// Whether `flush.ms` has passed since the last flush with data still unflushed.
+    func needsTimedFlush(nowMs: Int64) -> Bool {
+        state.withLock { state in
+            state.writtenOffset > state.flushedOffset && state.config.flushMs != .max
+                && nowMs - state.lastFlushMs >= state.config.flushMs
+        }
+    }
+
+    /// Makes everything written so far durable, including index entries, and advances the recovery point.
+    public func flush() async throws(LogError) {
+        try await io.run { () throws(LogError) in try self.flushBlocking() }
+    }
+
+    func flushBlocking() throws(LogError) {
+        try maintenance.withLock { _ throws(LogError) in
+            let (segments, written) = state.withLock { ($0.segments, $0.writtenOffset) }
+            for segment in segments { try segment.flushIfNeeded() }
+            let now = io.clock.nowMilliseconds()
+            state.withLock { state in
+                state.flushedOffset = max(state.flushedOffset, written)
+                state.recoveryPoint = max(state.recoveryPoint, written)
+                if state.writtenOffset == written { state.unflushedMessages = 0 }
+                state.lastFlushMs = now
+            }
+        }
+    }
+
+    // MARK: - Reading
+
+    /// Reads complete batches starting with the one that holds `offset`, up to `maxBytes`.
+    ///
+    /// - Parameters:
+    ///   - minOneBatch: return the first batch even if it is larger than `maxBytes`, so a reader always progresses
+    ///     (Kafka's fetch behaviour).
+    /// - Throws: ``LogError/Code/offsetOutOfRange`` below the log start offset or above the log end offset.
+    public func read(from offset: Int64, maxBytes: Int, minOneBatch: Bool = true) async throws(LogError) -> LogReadResult {
+        try await io.run { () throws(LogError) in
+            try self.readBlocking(from: offset, maxBytes: maxBytes, minOneBatch: minOneBatch)
+        }
+    }
+
+    private struct ReadView {
+        var segments: [LogSegment]
+        var logStartOffset: Int64
+        var logEndOffset: Int64
+        var visibleSegmentBase: Int64
+        var visiblePosition: Int
+    }
+
+    private func readView() -> ReadView {
+        state.withLock {
+            ReadView(
+                segments: $0.segments,
+                logStartOffset: $0.logStartOffset,
+                logEndOffset: $0.logEndOffset,
+                visibleSegmentBase: $0.visibleSegmentBase,
+                visiblePosition: $0.visiblePosition
+            )
+        }
+    }
+
+    /// Runs `body` on a consistent view, retrying when a segment is deleted or replaced under it.
+    private func withReadView<T>(_ body: (ReadView) throws(LogError) -> T) throws(LogError) -> T {
+        var attempts = 0
+        while true {
+            do {
+                return try body(readView())
+            } catch where error.code == .segmentRetired && attempts < 16 {
+                attempts += 1
+            }
+        }
+    }
+
+    /// The readable end of `segment` in `view` (0 for a segment the writer has not published yet).
+    private func readableLimit(_ segment: LogSegment, _ view: ReadView) -> Int {
+        if segment.baseOffset < view.visibleSegmentBase { return segment.size }
+        if segment.baseOffset == view.visibleSegmentBase { return view.visiblePosition }
+        return 0
+    }
+
+    /// The index in `segments` of the segment that can hold `offset`.
+    private func segmentIndex(for offset: Int64, in segments: [LogSegment]) -> Int? {
+        var low = 0
+        var high = segments.count - 1
+        var found: Int?
+        while low <= high {
+            let middle = (low + high) / 2
+            if segments[middle].baseOffset <= offset {
+                found = middle
+                low = middle + 1
+            } else {
+                high = middle - 1
+            }
+        }
+        return found
+    }
+
+    func readBlocking(from offset: Int64, maxBytes: Int, minOneBatch: Bool) throws(LogError) -> LogReadResult {
+        try withReadView { view throws(LogError) -> LogReadResult in
+            guard offset >= view.logStartOffset, offset <= view.logEndOffset else {
+                throw LogError(
+                    .offsetOutOfRange,
+                    "offset \(offset) is out of range for \(topicPartition): the log holds \(view.logStartOffset) to \(view.logEndOffset)"
+                )
+            }
+            var records = ByteBuffer()
+            if offset < view.logEndOffset, var index = segmentIndex(for: offset, in: view.segments) {
+                var target = offset
+                while index < view.segments.count {
+                    let segment = view.segments[index]
+                    let limit = readableLimit(segment, view)
+                    if limit > 0, let first = try segment.findBatch(containing: target, limit: limit) {
+                        let room = maxBytes - records.readableBytes
+                        var count = min(limit - first.position, max(room, 0))
+                        if records.readableBytes == 0, minOneBatch, first.size > count { count = first.size }
+                        guard count >= first.size else { break }
+                        let bytes = try segment.read(at: first.position, count: count)
+                        let complete = completeBatchesLength(bytes)
+                        if let slice = bytes.getSlice(at: bytes.readerIndex, length: complete) {
+                            records.writeImmutableBuffer(slice)
+                        }
+                        // Stop when the byte budget cut this segment short.
+                        if first.position + complete < limit { break }
+                    }
+                    index += 1
+                    if index < view.segments.count { target = view.segments[index].baseOffset }
+                }
+            }
+            return LogReadResult(records: records, logStartOffset: view.logStartOffset, logEndOffset: view.logEndOffset)
+        }
+    }
+
+    /// The length of the complete batches at the start of `bytes`.
+    private func completeBatchesLength(_ bytes: ByteBuffer) -> Int {
+        var position = 0
+        while position + RecordBatch.logOverhead <= bytes.readableBytes,
+            let length = bytes.getInteger(at: bytes.readerIndex + position + RecordBatch.Field.length, as: Int32.self),
+            position + Int(length) + RecordBatch.logOverhead <= bytes.readableBytes
+        {
+            position += Int(length) + RecordBatch.logOverhead
+        }
+        return position
+    }
+
+    /// The earliest offset whose record timestamp is at or after `timestamp` (Kafka's ListOffsets by time), with
+    /// that record's timestamp; `nil` when every record is older.
+    public func offset(forTimestamp timestamp: Int64) async throws(LogError) -> (offset: Int64, timestamp: Int64)? {
+        try await io.run { () throws(LogError) -> (offset: Int64, timestamp: Int64)? in
+            try self.withReadView { view throws(LogError) -> (offset: Int64, timestamp: Int64)? in
+                for segment in view.segments {
+                    let limit = self.readableLimit(segment, view)
+                    guard limit > 0 else { break }
+                    guard try segment.maxTimestampAndOffset().timestamp >= timestamp else { continue }
+                    if let found = try segment.findOffset(forTimestamp: timestamp, limit: limit),
+                        found.offset >= view.logStartOffset
+                    {
+                        return found
+                    }
+                }
+                return nil
+            }
+        }
+    }
+
+    /// The offset and timestamp of the record with the largest timestamp (Kafka's `MAX_TIMESTAMP` spec); the offset
+    /// is that of the last record of its batch, as in Kafka. `nil` for an empty log.
+    public func offsetOfMaxTimestamp() async throws(LogError) -> (offset: Int64, timestamp: Int64)? {
+        try await io.run { () throws(LogError) -> (offset: Int64, timestamp: Int64)? in
+            try self.withReadView { view throws(LogError) -> (offset: Int64, timestamp: Int64)? in
+                var best: (offset: Int64, timestamp: Int64)?
+                for segment in view.segments where self.readableLimit(segment, view) > 0 {
+                    let (timestamp, offset) = try segment.maxTimestampAndOffset()
+                    let isReadable = offset >= view.logStartOffset && offset < view.logEndOffset
+                    if timestamp >= 0, isReadable, timestamp > (best?.timestamp ?? -1) {
+                        best = (offset, timestamp)
+                    }
+                }
+                return best
+            }
+        }
+    }
+
+    /// Suspends until the log end offset is above `offset` (data after `offset` arrived), or the task is cancelled.
+    ///
+    /// Long-polling readers combine this with a timeout; waiting costs nothing until the writer publishes.
+    public func waitForData(after offset: Int64) async {
+        let id = state.withLock { state -> UInt64 in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state -> Bool in
+                    if state.logEndOffset > offset || state.closed || Task.isCancelled { return true }
+                    state.waiters[id] = Waiter(offset: offset, continuation: continuation)
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume()
+        }
+    }
+
+    // MARK: - Log start offset and retention
+
+    /// Moves the log start offset forward (Kafka's DeleteRecords); whole segments below it are deleted by the next
+    /// retention pass. Offsets below it are no longer readable.
+    public func advanceLogStartOffset(to offset: Int64) throws(LogError) {
+        try state.withLock { state throws(LogError) in
+            guard offset <= state.logEndOffset else {
+                throw LogError(
+                    .offsetOutOfRange,
+                    "cannot move the log start offset of \(topicPartition) to \(offset), past the log end offset \(state.logEndOffset)"
+                )
+            }
+            if offset > state.logStartOffset {
+                state.logStartOffset = offset
+                state.leaderEpochs.truncate(fromStart: offset)
+            }
+        }
+    }
+
+    /// Deletes the segments that `retention.ms`, `retention.bytes` or the log start offset make obsolete (whole
+    /// non-active segments only; an expired active segment is rolled first). Returns how many were deleted.
+    @discardableResult
+    public func applyRetention() async throws(LogError) -> Int {
+        let now = io.clock.nowMilliseconds()
+        let (config, active) = state.withLock { ($0.config, $0.segments.last) }
+        if config.cleanupPolicy.contains(.delete), config.retentionMs >= 0, let active, active.size > 0 {
+            let (timestamp, _) = try active.maxTimestampAndOffset()
+            let sealedExpired = try await io.run { () throws(LogError) -> Bool in
+                for segment in self.state.withLock({ $0.segments }).dropLast() {
+                    if now - (try segment.largestTimestampForRetention()) <= config.retentionMs { return false }
+                }
+                return true
+            }
+            if sealedExpired, timestamp >= 0, now - timestamp > config.retentionMs {
+                try await roll()
+            }
+        }
+        return try await io.run { () throws(LogError) -> Int in try self.deleteObsoleteSegments(nowMs: now) }
+    }
+
+    private func deleteObsoleteSegments(nowMs: Int64) throws(LogError) -> Int {
+        try maintenance.withLock { _ throws(LogError) -> Int in
+            let (segments, config, logStartOffset) = state.withLock { ($0.segments, $0.config, $0.logStartOffset) }
+            let candidates = Array(segments.dropLast())
+            var deletable = 0
+            var reason = "log start offset"
+            if config.cleanupPolicy.contains(.delete) {
+                if config.retentionMs >= 0 {
+                    var expired = 0
+                    while expired < candidates.count,
+                        nowMs - (try candidates[expired].largestTimestampForRetention()) > config.retentionMs
+                    {
+                        expired += 1
+                    }
+                    if expired > deletable {
+                        deletable = expired
+                        reason = "retention.ms"
+                    }
+                }
+                if config.retentionBytes >= 0 {
+                    var excess = Int64(segments.reduce(0) { $0 + $1.size }) - config.retentionBytes
+                    var oversize = 0
+                    while oversize < candidates.count, excess - Int64(candidates[oversize].size) >= 0 {
+                        excess -= Int64(candidates[oversize].size)
+                        oversize += 1
+                    }
+                    if oversize > deletable {
+                        deletable = oversize
+                        reason = "retention.bytes"
+                    }
+                }
+            }
+            var belowStart = 0
+            while belowStart < candidates.count, segments[belowStart + 1].baseOffset <= logStartOffset {
+                belowStart += 1
+            }
+            deletable = max(deletable, belowStart)
+            guard deletable > 0 else { return 0 }
+
+            let victims = Array(candidates.prefix(deletable))
+            let newStart = state.withLock { state -> Int64 in
+                state.segments.removeFirst(victims.count)
+                if let first = state.segments.first {
+                    state.logStartOffset = max(state.logStartOffset, first.baseOffset)
+                }
+                state.leaderEpochs.truncate(fromStart: state.logStartOffset)
+                if let checkpoint = state.cleanerCheckpoint, checkpoint < state.logStartOffset {
+                    state.cleanerCheckpoint = state.logStartOffset
+                }
+                return state.logStartOffset
+            }
+            for segment in victims {
+                try segment.retire()
+                try segment.deleteRetiredFiles()
+            }
+            io.logger.info(
+                "Deleted log segments",
+                metadata: [
+                    "topicPartition": "\(topicPartition)", "segments": "\(victims.count)", "reason": "\(reason)",
+                    "logStartOffset": "\(newStart)",
+                ]
+            )
+            return victims.count
+        }
+    }
+
+    // MARK: - Closing
+
+    /// Stops accepting appends, waits for queued ones, and makes everything durable with complete index files.
+    func close() async throws(LogError) {
+        state.withLock { $0.closed = true }
+        let drained = await withCheckedContinuation { (continuation: VoidContinuation) in
+            enqueue(.barrier(continuation))
+        }
+        try drained.get()
+        let waiters = state.withLock { state -> [Waiter] in
+            let waiters = Array(state.waiters.values)
+            state.waiters = [:]
+            return waiters
+        }
+        for waiter in waiters { waiter.continuation.resume() }
+        try await io.run { () throws(LogError) in
+            if self.state.withLock({ $0.failure }) != nil { return }
+            try self.flushBlocking()
+            try self.activeSegment().prepareForClose()
+            try self.activeSegment().flushIfNeeded()
+        }
+    }
+
+    /// Stops accepting appends and waits for queued ones, without flushing (before the log is deleted).
+    func stop() async {
+        state.withLock { $0.closed = true }
+        _ = await withCheckedContinuation { (continuation: VoidContinuation) in
+            enqueue(.barrier(continuation))
+        }
+        let waiters = state.withLock { state -> [Waiter] in
+            let waiters = Array(state.waiters.values)
+            state.waiters = [:]
+            return waiters
+        }
+        for waiter in waiters { waiter.continuation.resume() }
+    }
+
+    /// Drops the log's pages from the page cache (so a benchmark can read from disk).
+    public func dropCachedPages() async throws(LogError) {
+        try await io.run { () throws(LogError) in
+            for segment in self.state.withLock({ $0.segments }) { try segment.dropCachedPages() }
+        }
+    }
+}
+
+extension PartitionLog.Operation {
+    func complete(with error: LogError) {
+        switch self {
+        case .append(_, let continuation): continuation.resume(returning: .failure(error))
+        case .roll(let continuation), .barrier(let continuation): continuation.resume(returning: .failure(error))
+        }
+    }
+}

@@ -1,0 +1,248 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+
+/// An open file descriptor, closed when the last reference goes away.
+///
+/// Reference counting is what makes sharing safe: a reader that holds a handle keeps the descriptor (and, after an
+/// unlink, the file's data) alive, so a cache eviction or a segment deletion can never close it under the reader.
+///
+/// Every method blocks: call them only from the log's I/O threads, never from Swift's cooperative pool.
+final class FileHandle: Sendable {
+    let descriptor: CInt
+    let path: String
+
+    enum Mode {
+        case readOnly
+        case readWrite
+        /// Create the file if missing, open it for reading and writing.
+        case readWriteCreate
+        /// Create the file, truncating whatever was there.
+        case createTruncate
+    }
+
+    init(path: String, mode: Mode) throws(LogError) {
+        let flags: CInt
+        switch mode {
+        case .readOnly: flags = O_RDONLY
+        case .readWrite: flags = O_RDWR
+        case .readWriteCreate: flags = O_RDWR | O_CREAT
+        case .createTruncate: flags = O_RDWR | O_CREAT | O_TRUNC
+        }
+        let fd = open(path, flags | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw FileHandle.error("open", path) }
+        self.descriptor = fd
+        self.path = path
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    /// The current size of the file.
+    func size() throws(LogError) -> Int {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw FileHandle.error("fstat", path) }
+        return Int(info.st_size)
+    }
+
+    /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
+    func read(at offset: Int, count: Int) throws(LogError) -> ByteBuffer {
+        guard count > 0 else { return ByteBuffer() }
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        var failure: LogError?
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw in
+            do throws(LogError) {
+                return try self.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<count]), at: offset)
+            } catch {
+                failure = error
+                return 0
+            }
+        }
+        if let failure { throw failure }
+        return buffer
+    }
+
+    /// Fills `destination` from `offset`, returning how many bytes were read (fewer only at the end of the file).
+    func read(into destination: UnsafeMutableRawBufferPointer, at offset: Int) throws(LogError) -> Int {
+        guard let base = destination.baseAddress else { return 0 }
+        var done = 0
+        while done < destination.count {
+            let n = pread(descriptor, base + done, destination.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileHandle.error("pread", path)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    func write(_ bytes: ByteBuffer, at offset: Int) throws(LogError) {
+        let result: Result<Void, LogError> = bytes.withUnsafeReadableBytes { raw in
+            Result { () throws(LogError) in try self.write(raw, at: offset) }
+        }
+        try result.get()
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(LogError) {
+        guard let base = bytes.baseAddress else { return }
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(descriptor, base + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileHandle.error("pwrite", path)
+            }
+            done += n
+        }
+    }
+
+    /// Flushes the file's data to stable storage (`fdatasync`).
+    func sync() throws(LogError) {
+        #if canImport(Darwin)
+        let rc = fsync(descriptor)
+        #else
+        let rc = fdatasync(descriptor)
+        #endif
+        guard rc == 0 else { throw FileHandle.error("fdatasync", path) }
+    }
+
+    func truncate(to size: Int) throws(LogError) {
+        guard ftruncate(descriptor, off_t(size)) == 0 else { throw FileHandle.error("ftruncate", path) }
+    }
+
+    /// Tells the kernel the file's cached pages are not needed (clean pages are dropped from the page cache).
+    func dropCachedPages() {
+        #if os(Linux)
+        _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED)
+        #endif
+    }
+
+    static func error(_ call: String, _ path: String, _ code: CInt = errno) -> LogError {
+        LogError(.storage, "\(call) \(path): \(String(cString: strerror(code))) (errno \(code))")
+    }
+}
+
+/// Blocking file-system helpers for the log's I/O threads.
+enum FileSystem {
+    static func fileExists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func fileSize(_ path: String) throws(LogError) -> Int {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw FileHandle.error("stat", path) }
+        return Int(info.st_size)
+    }
+
+    /// Modification time in milliseconds since the epoch.
+    static func modificationTimeMs(_ path: String) -> Int64? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        #if canImport(Darwin)
+        return Int64(info.st_mtimespec.tv_sec) * 1000 + Int64(info.st_mtimespec.tv_nsec) / 1_000_000
+        #else
+        return Int64(info.st_mtim.tv_sec) * 1000 + Int64(info.st_mtim.tv_nsec) / 1_000_000
+        #endif
+    }
+
+    static func createDirectory(_ path: String) throws(LogError) {
+        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw FileHandle.error("mkdir", path) }
+    }
+
+    /// Creates `path` and any missing parents.
+    static func createDirectories(_ path: String) throws(LogError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            try createDirectory(current)
+        }
+    }
+
+    static func listDirectory(_ path: String) throws(LogError) -> [String] {
+        guard let dir = opendir(path) else { throw FileHandle.error("opendir", path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    static func move(_ from: String, to: String) throws(LogError) {
+        guard rename(from, to) == 0 else { throw FileHandle.error("rename", "\(from) -> \(to)") }
+    }
+
+    static func removeFile(_ path: String) throws(LogError) {
+        if unlink(path) != 0 && errno != ENOENT { throw FileHandle.error("unlink", path) }
+    }
+
+    /// Removes a directory and everything in it.
+    static func removeTree(_ path: String) throws(LogError) {
+        guard isDirectory(path) else {
+            try removeFile(path)
+            return
+        }
+        for name in try listDirectory(path) {
+            try removeTree(path + "/" + name)
+        }
+        if rmdir(path) != 0 && errno != ENOENT { throw FileHandle.error("rmdir", path) }
+    }
+
+    /// Makes a directory's entries (created, renamed, removed files) durable.
+    static func syncDirectory(_ path: String) throws(LogError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileHandle.error("open", path) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw FileHandle.error("fsync", path) }
+    }
+
+    /// Writes a file atomically: `path.tmp`, fsync, rename over `path`, fsync the directory.
+    static func writeAtomically(_ path: String, contents: String) throws(LogError) {
+        let temporary = path + ".tmp"
+        let handle = try FileHandle(path: temporary, mode: .createTruncate)
+        var buffer = ByteBuffer()
+        buffer.writeString(contents)
+        try handle.write(buffer, at: 0)
+        try handle.sync()
+        try move(temporary, to: path)
+        try syncDirectory(parent(of: path))
+    }
+
+    static func readFile(_ path: String, maxBytes: Int) throws(LogError) -> ByteBuffer {
+        let handle = try FileHandle(path: path, mode: .readOnly)
+        let size = try handle.size()
+        guard size <= maxBytes else {
+            throw LogError(.storage, "\(path) is \(size) bytes, more than the \(maxBytes) expected at most")
+        }
+        return try handle.read(at: 0, count: size)
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let parent = String(path[..<slash])
+        return parent.isEmpty ? "/" : parent
+    }
+
+    static func lastComponent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+}

@@ -1,0 +1,738 @@
+import NIOCore
+import Synchronization
+
+/// Segment file names: the base offset zero-padded to 20 digits, then `.log`, `.index` or `.timeindex`, optionally
+/// followed by a state suffix (`.cleaned`, `.swap`, `.deleted`).
+enum SegmentFileName {
+    static let log = ".log"
+    static let offsetIndex = ".index"
+    static let timeIndex = ".timeindex"
+
+    static func prefix(_ baseOffset: Int64) -> String {
+        let digits = String(baseOffset)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+
+    /// Splits `00000000000000000042.log.swap` into (42, ".log", ".swap").
+    static func parse(_ name: String) -> (baseOffset: Int64, kind: String, suffix: String)? {
+        guard let dot = name.firstIndex(of: "."), let baseOffset = Int64(name[..<dot]), baseOffset >= 0 else {
+            return nil
+        }
+        let rest = name[dot...]
+        for kind in [log, offsetIndex, timeIndex] where rest.hasPrefix(kind) {
+            let suffix = rest.dropFirst(kind.count)
+            if suffix.isEmpty || suffix.hasPrefix(".") { return (baseOffset, kind, String(suffix)) }
+        }
+        return nil
+    }
+}
+
+/// One segment of a partition log: a `.log` of record batches from `baseOffset` on, its sparse `.index` and its
+/// `.timeindex`.
+///
+/// The active (last) segment keeps its index entries in memory and writes them to the index files when flushed,
+/// sealed or closed; its log file stays open. A sealed segment is read through the shared handle cache, and its index
+/// files are validated the first time they are needed: a missing or inconsistent index is rebuilt from the log, never
+/// trusted. Every method blocks on file I/O: callers run them on the log's I/O threads.
+final class LogSegment: Sendable {
+    struct ActiveState {
+        var logHandle: FileHandle
+        var offsets = IndexBuffer<OffsetIndexEntry>()
+        var times = IndexBuffer<TimeIndexEntry>()
+        var builder: IndexBuilder
+        /// The largest timestamp of the first batch: `segment.ms` is measured from it.
+        var rollingBasedTimestamp: Int64?
+    }
+
+    /// What a sealed segment's validated index files say.
+    struct SealedState {
+        var offsetEntries: Int
+        var timeEntries: Int
+        var maxTimestamp: Int64
+        var offsetOfMaxTimestamp: Int64
+    }
+
+    private struct State {
+        var size: Int
+        var active: ActiveState?
+        /// `nil` for a sealed segment whose index files have not been validated yet.
+        var sealed: SealedState?
+        var retired = false
+        var createdMs: Int64
+        /// Bytes were appended since the last fsync of the log file.
+        var dirty = false
+        /// The log or index files changed since the last ``flush()``.
+        var needsFlush = false
+    }
+
+    let baseOffset: Int64
+    let directory: String
+    /// `index.interval.bytes` when the segment was opened; used to build its index.
+    let indexIntervalBytes: Int
+    private let cache: FileHandleCache
+    private let state: Mutex<State>
+
+    private init(baseOffset: Int64, directory: String, indexIntervalBytes: Int, cache: FileHandleCache, state: State) {
+        self.baseOffset = baseOffset
+        self.directory = directory
+        self.indexIntervalBytes = indexIntervalBytes
+        self.cache = cache
+        self.state = Mutex(state)
+    }
+
+    func path(_ kind: String, suffix: String = "") -> String {
+        "\(directory)/\(SegmentFileName.prefix(baseOffset))\(kind)\(suffix)"
+    }
+
+    var logPath: String { path(SegmentFileName.log) }
+
+    // MARK: - Creating and opening
+
+    /// Creates an empty active segment (any files of the same name are truncated).
+    static func create(
+        directory: String,
+        baseOffset: Int64,
+        cache: FileHandleCache,
+        indexIntervalBytes: Int,
+        nowMs: Int64
+    ) throws(LogError) -> LogSegment {
+        let segment = LogSegment(
+            baseOffset: baseOffset,
+            directory: directory,
+            indexIntervalBytes: indexIntervalBytes,
+            cache: cache,
+            state: State(size: 0, createdMs: nowMs)
+        )
+        let handle = try FileHandle(path: segment.logPath, mode: .createTruncate)
+        _ = try FileHandle(path: segment.path(SegmentFileName.offsetIndex), mode: .createTruncate)
+        _ = try FileHandle(path: segment.path(SegmentFileName.timeIndex), mode: .createTruncate)
+        segment.state.withLock {
+            $0.active = ActiveState(logHandle: handle, builder: IndexBuilder(indexIntervalBytes: indexIntervalBytes))
+        }
+        return segment
+    }
+
+    /// A segment already on disk, sealed; its indexes are validated on first use.
+    static func existing(
+        directory: String,
+        baseOffset: Int64,
+        cache: FileHandleCache,
+        indexIntervalBytes: Int
+    ) throws(LogError) -> LogSegment {
+        let segment = LogSegment(
+            baseOffset: baseOffset,
+            directory: directory,
+            indexIntervalBytes: indexIntervalBytes,
+            cache: cache,
+            state: State(size: 0, createdMs: 0)
+        )
+        let logPath = segment.logPath
+        let size = try FileSystem.fileSize(logPath)
+        let modified = FileSystem.modificationTimeMs(logPath) ?? 0
+        segment.state.withLock {
+            $0.size = size
+            $0.createdMs = modified
+        }
+        return segment
+    }
+
+    /// What ``recover(trustedBelow:onBatch:)`` found.
+    struct RecoveryOutcome {
+        /// Bytes cut off the end because they were not valid batches.
+        var truncatedBytes: Int
+        /// Why bytes were cut off, for the log line.
+        var truncationReason: String?
+        /// The offset after the last valid batch (`baseOffset` when the segment is empty).
+        var nextOffset: Int64
+        /// Bytes re-validated (the part of the segment not covered by a trusted index entry).
+        var scannedBytes: Int
+    }
+
+    /// Makes this segment active again, validating its batches from the last index entry below `trustedBelow` (or
+    /// from the start) and truncating the log at the first batch that is partial, fails its CRC, or goes backwards.
+    ///
+    /// Index entries at or above `trustedBelow` are discarded and rebuilt by the scan, so the cost is the part of the
+    /// segment written since the recovery point, not the segment's size.
+    func recover(
+        trustedBelow: Int64,
+        onBatch: (ScannedBatch) -> Void = { _ in }
+    ) throws(LogError) -> RecoveryOutcome {
+        let handle = try FileHandle(path: logPath, mode: .readWrite)
+        let fileSize = try handle.size()
+        var offsets = IndexBuffer<OffsetIndexEntry>()
+        var times = IndexBuffer<TimeIndexEntry>()
+        var builder = IndexBuilder(indexIntervalBytes: indexIntervalBytes)
+
+        // The trusted prefix of the index files: below the recovery point, ordered, inside the file.
+        offsets.entries = try readEntries(path(SegmentFileName.offsetIndex), as: OffsetIndexEntry.self) { previous, entry in
+            entry.offset < trustedBelow && entry.offset >= baseOffset && entry.position < fileSize
+                && (previous.map { entry.offset > $0.offset && entry.position > $0.position } ?? true)
+        }
+        var start = 0
+        var expectedNextOffset = baseOffset
+        if let last = offsets.entries.last {
+            // The entry must point at a valid batch ending at its offset, or nothing in the file is trusted.
+            var probe = BatchScanner(handle: handle, from: last.position, end: fileSize, chunkSize: 64 << 10)
+            if case .batch(let batch) = try probe.next(verifyChecksum: true), batch.lastOffset == last.offset {
+                start = last.position
+                expectedNextOffset = batch.baseOffset
+            } else {
+                offsets.entries = []
+            }
+        }
+        if let boundary = offsets.entries.last?.offset {
+            times.entries = try readEntries(path(SegmentFileName.timeIndex), as: TimeIndexEntry.self) { previous, entry in
+                entry.offset <= boundary && entry.offset >= baseOffset
+                    && (previous.map { entry.timestamp >= $0.timestamp && entry.offset >= $0.offset } ?? true)
+            }
+            if let lastTime = times.entries.last {
+                builder.maxTimestamp = lastTime.timestamp
+                builder.offsetOfMaxTimestamp = lastTime.offset
+            }
+        }
+        offsets.persisted = offsets.entries.count
+        times.persisted = times.entries.count
+
+        var scanner = BatchScanner(handle: handle, from: start, end: fileSize)
+        var validEnd = start
+        var truncationReason: String?
+        var rollingBasedTimestamp: Int64?
+        scan: while true {
+            switch try scanner.next(verifyChecksum: true) {
+            case .batch(let batch):
+                guard batch.baseOffset >= expectedNextOffset, batch.lastOffset - baseOffset <= Int64(Int32.max) else {
+                    truncationReason =
+                        "batch at position \(batch.position) has offsets \(batch.baseOffset)...\(batch.lastOffset), expected \(expectedNextOffset) or later"
+                    break scan
+                }
+                if batch.position == 0 { rollingBasedTimestamp = batch.maxTimestamp }
+                if let (entry, timeEntry) = builder.add(
+                    position: batch.position,
+                    size: batch.size,
+                    lastOffset: batch.lastOffset,
+                    maxTimestamp: batch.maxTimestamp,
+                    lastTimeEntry: times.last
+                ) {
+                    offsets.entries.append(entry)
+                    if let timeEntry { times.entries.append(timeEntry) }
+                }
+                expectedNextOffset = batch.lastOffset + 1
+                validEnd = batch.nextPosition
+                onBatch(batch)
+            case .end:
+                break scan
+            case .partial(_, let reason), .corrupt(_, let reason):
+                truncationReason = reason
+                break scan
+            }
+        }
+        if validEnd < fileSize { try handle.truncate(to: validEnd) }
+        if start > 0, rollingBasedTimestamp == nil {
+            // The first batch was not rescanned; read its header for segment.ms.
+            var first = BatchScanner(handle: handle, from: 0, end: validEnd, chunkSize: 4096)
+            if case .batch(let batch) = try first.next(verifyChecksum: false) { rollingBasedTimestamp = batch.maxTimestamp }
+        }
+        // The index files now hold exactly the trusted prefix; new entries are written on flush.
+        try truncateIndexFile(SegmentFileName.offsetIndex, entries: offsets.persisted, entrySize: OffsetIndexEntry.size)
+        try truncateIndexFile(SegmentFileName.timeIndex, entries: times.persisted, entrySize: TimeIndexEntry.size)
+
+        let active = ActiveState(
+            logHandle: handle,
+            offsets: offsets,
+            times: times,
+            builder: builder,
+            rollingBasedTimestamp: rollingBasedTimestamp
+        )
+        state.withLock {
+            $0.size = validEnd
+            $0.active = active
+            $0.sealed = nil
+        }
+        cache.evict(logPath)
+        return RecoveryOutcome(
+            truncatedBytes: fileSize - validEnd,
+            truncationReason: truncationReason,
+            nextOffset: expectedNextOffset,
+            scannedBytes: fileSize - start
+        )
+    }
+
+    /// Reads the longest prefix of an index file whose entries pass `isValid` (a missing file gives no entries).
+    private func readEntries<Entry: IndexEntryCoding>(
+        _ path: String,
+        as: Entry.Type,
+        isValid: (Entry?, Entry) -> Bool
+    ) throws(LogError) -> [Entry] {
+        guard FileSystem.fileExists(path) else { return [] }
+        let handle = try FileHandle(path: path, mode: .readOnly)
+        let size = min(try handle.size(), IndexFile.maxFileBytes)
+        let count = size / Entry.size
+        var entries: [Entry] = []
+        var index = 0
+        let chunkEntries = 8192
+        while index < count {
+            let n = min(chunkEntries, count - index)
+            let chunk = try handle.read(at: index * Entry.size, count: n * Entry.size)
+            let complete = chunk.withUnsafeReadableBytes { raw -> Bool in
+                for i in 0..<(raw.count / Entry.size) {
+                    let entry = Entry(
+                        decoding: UnsafeRawBufferPointer(rebasing: raw[i * Entry.size..<(i + 1) * Entry.size]),
+                        baseOffset: baseOffset
+                    )
+                    guard isValid(entries.last, entry) else { return false }
+                    entries.append(entry)
+                }
+                return raw.count == n * Entry.size
+            }
+            guard complete else { break }
+            index += n
+        }
+        return entries
+    }
+
+    private func truncateIndexFile(_ kind: String, entries: Int, entrySize: Int) throws(LogError) {
+        let handle = try FileHandle(path: path(kind), mode: .readWriteCreate)
+        try handle.truncate(to: entries * entrySize)
+    }
+
+    // MARK: - State
+
+    var size: Int { state.withLock { $0.size } }
+    var isActive: Bool { state.withLock { $0.active != nil } }
+    var createdMs: Int64 { state.withLock { $0.createdMs } }
+
+    /// What the roll decision needs about the active segment.
+    struct RollInfo {
+        var size: Int
+        var offsetEntries: Int
+        var timeEntries: Int
+        var rollingBasedTimestamp: Int64?
+        var createdMs: Int64
+    }
+
+    var rollInfo: RollInfo {
+        state.withLock {
+            RollInfo(
+                size: $0.size,
+                offsetEntries: $0.active?.offsets.entries.count ?? 0,
+                timeEntries: $0.active?.times.entries.count ?? 0,
+                rollingBasedTimestamp: $0.active?.rollingBasedTimestamp,
+                createdMs: $0.createdMs
+            )
+        }
+    }
+
+    /// The largest record timestamp in the segment and the offset of the batch holding it (-1, -1 if none).
+    func maxTimestampAndOffset() throws(LogError) -> (timestamp: Int64, offset: Int64) {
+        if let builder = state.withLock({ $0.active?.builder }) {
+            return (builder.maxTimestamp, builder.offsetOfMaxTimestamp)
+        }
+        let info = try sealedInfo()
+        return (info.maxTimestamp, info.offsetOfMaxTimestamp)
+    }
+
+    /// The time retention measures a segment's age from: its largest record timestamp, else its file's mtime.
+    func largestTimestampForRetention() throws(LogError) -> Int64 {
+        let (timestamp, _) = try maxTimestampAndOffset()
+        if timestamp >= 0 { return timestamp }
+        return FileSystem.modificationTimeMs(logPath) ?? createdMs
+    }
+
+    // MARK: - Writing (the log's writer only)
+
+    /// Appends a batch whose offsets are already assigned.
+    func append(_ batch: RecordBatch) throws(LogError) {
+        let target = try state.withLock { state throws(LogError) -> (FileHandle, Int) in
+            guard let active = state.active else { throw LogError(.storage, "\(logPath) is not the active segment") }
+            return (active.logHandle, state.size)
+        }
+        let (handle, position) = target
+        do {
+            try handle.write(batch.bytes, at: position)
+        } catch {
+            // Leave no partial batch behind for readers or for the next append.
+            try? handle.truncate(to: position)
+            throw error
+        }
+        let size = batch.sizeInBytes
+        let lastOffset = batch.lastOffset
+        let maxTimestamp = batch.maxTimestamp
+        state.withLock { state in
+            guard var active = state.active else { return }
+            if active.rollingBasedTimestamp == nil { active.rollingBasedTimestamp = maxTimestamp }
+            if let (entry, timeEntry) = active.builder.add(
+                position: position,
+                size: size,
+                lastOffset: lastOffset,
+                maxTimestamp: maxTimestamp,
+                lastTimeEntry: active.times.last
+            ) {
+                active.offsets.entries.append(entry)
+                if let timeEntry { active.times.entries.append(timeEntry) }
+            }
+            state.active = active
+            state.size += size
+            state.dirty = true
+            state.needsFlush = true
+        }
+    }
+
+    /// fsyncs the log file (group commit); index files are written by ``flush()``.
+    func syncLog() throws(LogError) {
+        let handle = try state.withLock { state throws(LogError) -> FileHandle? in
+            guard state.dirty else { return nil }
+            state.dirty = false
+            return state.active?.logHandle
+        }
+        guard let handle else { return }
+        do {
+            try handle.sync()
+        } catch {
+            state.withLock { $0.dirty = true }
+            throw error
+        }
+    }
+
+    /// ``flush()`` if anything changed since the last one.
+    func flushIfNeeded() throws(LogError) {
+        guard state.withLock({ $0.needsFlush }) else { return }
+        try flush()
+    }
+
+    /// Makes the log and index files durable: fsync the log, write pending index entries, fsync the indexes.
+    func flush() throws(LogError) {
+        let logHandle = try state.withLock { state throws(LogError) -> FileHandle? in
+            state.dirty = false
+            state.needsFlush = false
+            return state.active?.logHandle
+        }
+        do {
+            if let logHandle {
+                try logHandle.sync()
+            } else if FileSystem.fileExists(logPath) {
+                try FileHandle(path: logPath, mode: .readOnly).sync()
+            }
+            try persistIndexes(finalTimeEntry: false)
+            for kind in [SegmentFileName.offsetIndex, SegmentFileName.timeIndex] where FileSystem.fileExists(path(kind)) {
+                try FileHandle(path: path(kind), mode: .readOnly).sync()
+            }
+        } catch {
+            state.withLock {
+                $0.dirty = true
+                $0.needsFlush = true
+            }
+            throw error
+        }
+    }
+
+    /// Writes the active segment's pending index entries to the index files.
+    private func persistIndexes(finalTimeEntry: Bool) throws(LogError) {
+        let offsetPath = path(SegmentFileName.offsetIndex)
+        let timePath = path(SegmentFileName.timeIndex)
+        try state.withLock { state throws(LogError) in
+            guard var active = state.active else { return }
+            if finalTimeEntry, let entry = active.builder.timeEntryIfGrown(active.times.last) {
+                active.times.entries.append(entry)
+            }
+            if active.offsets.persisted < active.offsets.entries.count {
+                try active.offsets.persist(to: FileHandle(path: offsetPath, mode: .readWriteCreate), baseOffset: baseOffset)
+            }
+            if active.times.persisted < active.times.entries.count {
+                try active.times.persist(to: FileHandle(path: timePath, mode: .readWriteCreate), baseOffset: baseOffset)
+            }
+            if finalTimeEntry { state.needsFlush = true }
+            state.active = active
+        }
+    }
+
+    /// Turns the active segment into a sealed one: writes the final time-index entry and all index entries.
+    func seal() throws(LogError) {
+        try persistIndexes(finalTimeEntry: true)
+        // Readers now go through the handle cache; the pinned handle stays open for whoever still holds it.
+        state.withLock { state in
+            guard let active = state.active else { return }
+            state.sealed = SealedState(
+                offsetEntries: active.offsets.entries.count,
+                timeEntries: active.times.entries.count,
+                maxTimestamp: active.builder.maxTimestamp,
+                offsetOfMaxTimestamp: active.builder.offsetOfMaxTimestamp
+            )
+            state.active = nil
+        }
+    }
+
+    /// Writes the final time-index entry and pending entries (a clean close), keeping the segment active.
+    func prepareForClose() throws(LogError) {
+        try persistIndexes(finalTimeEntry: true)
+    }
+
+    // MARK: - Reading
+
+    /// The handle to read the log file with; throws ``LogError/Code/segmentRetired`` once the segment is gone.
+    private func logHandle() throws(LogError) -> FileHandle {
+        try state.withLock { state throws(LogError) -> FileHandle in
+            guard !state.retired else { throw LogError(.segmentRetired, "\(logPath) was deleted") }
+            if let handle = state.active?.logHandle { return handle }
+            // Opened under the lock, so a concurrent retirement cannot swap another file in under this path.
+            return try cache.handle(for: logPath)
+        }
+    }
+
+    func read(at position: Int, count: Int) throws(LogError) -> ByteBuffer {
+        try logHandle().read(at: position, count: count)
+    }
+
+    /// The largest index entry at or below `target`, or the segment start.
+    private func lookup(_ target: Int64) throws(LogError) -> OffsetIndexEntry {
+        let start = OffsetIndexEntry(offset: baseOffset, position: 0)
+        if let entries = state.withLock({ $0.active?.offsets.entries }) {
+            var low = 0
+            var high = entries.count - 1
+            var found = start
+            while low <= high {
+                let middle = (low + high) / 2
+                if entries[middle].offset <= target {
+                    found = entries[middle]
+                    low = middle + 1
+                } else {
+                    high = middle - 1
+                }
+            }
+            return found
+        }
+        return try withSealedIndex { info, _ throws(LogError) -> OffsetIndexEntry in
+            guard info.offsetEntries > 0 else { return start }
+            let handle = try cache.handle(for: path(SegmentFileName.offsetIndex))
+            guard
+                let i = try IndexFile.lastIndex(
+                    count: info.offsetEntries,
+                    in: handle,
+                    baseOffset: baseOffset,
+                    as: OffsetIndexEntry.self,
+                    where: { $0.offset <= target }
+                )
+            else { return start }
+            return try IndexFile.entry(i, in: handle, baseOffset: baseOffset, as: OffsetIndexEntry.self)
+        }
+    }
+
+    /// The first batch whose last offset is at least `target`, among the bytes below `limit`.
+    func findBatch(containing target: Int64, limit: Int) throws(LogError) -> ScannedBatch? {
+        var rebuilt = false
+        while true {
+            let entry = try lookup(target)
+            var scanner = BatchScanner(handle: try logHandle(), from: entry.position, end: limit, chunkSize: 64 << 10)
+            if entry.position > 0 {
+                // An index entry is trusted only if the batch it points at ends at its offset.
+                guard case .batch(let first) = try scanner.next(verifyChecksum: false), first.lastOffset == entry.offset
+                else {
+                    guard !rebuilt else {
+                        throw LogError(.corruptIndex, "\(path(SegmentFileName.offsetIndex)) disagrees with its log after a rebuild")
+                    }
+                    try rebuildIndexes()
+                    rebuilt = true
+                    continue
+                }
+                if first.lastOffset >= target { return first }
+            }
+            while true {
+                switch try scanner.next(verifyChecksum: false) {
+                case .batch(let batch):
+                    if batch.lastOffset >= target { return batch }
+                case .end, .partial:
+                    return nil
+                case .corrupt(let position, let reason):
+                    throw LogError(.corruptRecord, "\(logPath) at position \(position): \(reason)")
+                }
+            }
+        }
+    }
+
+    /// The earliest record with a timestamp at or after `target`, among the bytes below `limit`.
+    func findOffset(forTimestamp target: Int64, limit: Int) throws(LogError) -> (offset: Int64, timestamp: Int64)? {
+        // The largest time-index entry strictly below the target: every record up to its offset is older.
+        var after: Int64?
+        if let entries = state.withLock({ $0.active?.times.entries }) {
+            after = entries.last(where: { $0.timestamp < target })?.offset
+        } else {
+            after = try withSealedIndex { info, _ throws(LogError) -> Int64? in
+                guard info.timeEntries > 0 else { return nil }
+                let handle = try cache.handle(for: path(SegmentFileName.timeIndex))
+                guard
+                    let i = try IndexFile.lastIndex(
+                        count: info.timeEntries,
+                        in: handle,
+                        baseOffset: baseOffset,
+                        as: TimeIndexEntry.self,
+                        where: { $0.timestamp < target }
+                    )
+                else { return nil }
+                return try IndexFile.entry(i, in: handle, baseOffset: baseOffset, as: TimeIndexEntry.self).offset
+            }
+        }
+        let startOffset = (after ?? baseOffset - 1) + 1
+        guard let first = try findBatch(containing: startOffset, limit: limit) else { return nil }
+        var scanner = BatchScanner(handle: try logHandle(), from: first.position, end: limit)
+        while true {
+            switch try scanner.next(verifyChecksum: false) {
+            case .batch(let scanned):
+                guard scanned.maxTimestamp >= target else { continue }
+                let batch = try scanner.batch(scanned)
+                for record in try batch.records() where record.timestamp >= target && record.offset >= startOffset {
+                    return (record.offset, record.timestamp)
+                }
+            case .end, .partial:
+                return nil
+            case .corrupt(let position, let reason):
+                throw LogError(.corruptRecord, "\(logPath) at position \(position): \(reason)")
+            }
+        }
+    }
+
+    // MARK: - Sealed index validation
+
+    /// The validated index of a sealed segment, validating (or rebuilding) it first if needed.
+    func sealedInfo() throws(LogError) -> SealedState {
+        try withSealedIndex { info, _ throws(LogError) in info }
+    }
+
+    /// Runs `body` under the segment lock with the sealed index validated.
+    private func withSealedIndex<T>(_ body: (SealedState, Int) throws(LogError) -> T) throws(LogError) -> T {
+        try state.withLock { state throws(LogError) -> T in
+            guard !state.retired else { throw LogError(.segmentRetired, "\(logPath) was deleted") }
+            if let info = state.sealed { return try body(info, state.size) }
+            let info = try validateOrRebuild(size: &state.size)
+            state.sealed = info
+            return try body(info, state.size)
+        }
+    }
+
+    private func validateOrRebuild(size: inout Int) throws(LogError) -> SealedState {
+        let logSize = size
+        let offsetPath = path(SegmentFileName.offsetIndex)
+        let timePath = path(SegmentFileName.timeIndex)
+        if FileSystem.fileExists(offsetPath), FileSystem.fileExists(timePath),
+            let offsets = try IndexFile.validate(
+                try FileHandle(path: offsetPath, mode: .readOnly),
+                baseOffset: baseOffset,
+                as: OffsetIndexEntry.self,
+                isValidSuccessor: { previous, entry in
+                    entry.offset >= self.baseOffset && entry.offset - self.baseOffset <= Int64(Int32.max)
+                        && entry.position >= 0 && entry.position < logSize
+                        && (previous.map { entry.offset > $0.offset && entry.position > $0.position } ?? true)
+                }
+            ),
+            let times = try IndexFile.validate(
+                try FileHandle(path: timePath, mode: .readOnly),
+                baseOffset: baseOffset,
+                as: TimeIndexEntry.self,
+                isValidSuccessor: { previous, entry in
+                    entry.offset >= self.baseOffset && entry.offset - self.baseOffset <= Int64(Int32.max)
+                        && (previous.map { entry.timestamp >= $0.timestamp && entry.offset >= $0.offset } ?? true)
+                }
+            )
+        {
+            return SealedState(
+                offsetEntries: offsets.count,
+                timeEntries: times.count,
+                maxTimestamp: times.last?.timestamp ?? -1,
+                offsetOfMaxTimestamp: times.last?.offset ?? -1
+            )
+        }
+        return try rebuild(size: &size)
+    }
+
+    /// Rebuilds both index files of a sealed segment from its log, truncating the log at its first invalid batch.
+    private func rebuild(size: inout Int) throws(LogError) -> SealedState {
+        cache.evict(logPath)
+        cache.evict(path(SegmentFileName.offsetIndex))
+        cache.evict(path(SegmentFileName.timeIndex))
+        let handle = try FileHandle(path: logPath, mode: .readWrite)
+        let fileSize = try handle.size()
+        var scanner = BatchScanner(handle: handle, end: fileSize)
+        var builder = IndexBuilder(indexIntervalBytes: indexIntervalBytes)
+        var offsets = IndexBuffer<OffsetIndexEntry>()
+        var times = IndexBuffer<TimeIndexEntry>()
+        var validEnd = 0
+        var expectedNextOffset = baseOffset
+        scan: while true {
+            switch try scanner.next(verifyChecksum: true) {
+            case .batch(let batch):
+                guard batch.baseOffset >= expectedNextOffset else { break scan }
+                if let (entry, timeEntry) = builder.add(
+                    position: batch.position,
+                    size: batch.size,
+                    lastOffset: batch.lastOffset,
+                    maxTimestamp: batch.maxTimestamp,
+                    lastTimeEntry: times.last
+                ) {
+                    offsets.entries.append(entry)
+                    if let timeEntry { times.entries.append(timeEntry) }
+                }
+                expectedNextOffset = batch.lastOffset + 1
+                validEnd = batch.nextPosition
+            case .end, .partial, .corrupt:
+                break scan
+            }
+        }
+        if validEnd < fileSize { try handle.truncate(to: validEnd) }
+        if let entry = builder.timeEntryIfGrown(times.last) { times.entries.append(entry) }
+        try writeIndexFileAtomically(SegmentFileName.offsetIndex, offsets)
+        try writeIndexFileAtomically(SegmentFileName.timeIndex, times)
+        size = validEnd
+        return SealedState(
+            offsetEntries: offsets.entries.count,
+            timeEntries: times.entries.count,
+            maxTimestamp: builder.maxTimestamp,
+            offsetOfMaxTimestamp: builder.offsetOfMaxTimestamp
+        )
+    }
+
+    private func writeIndexFileAtomically<Entry: IndexEntryCoding>(_ kind: String, _ index: IndexBuffer<Entry>) throws(LogError) {
+        let temporary = path(kind, suffix: ".tmp")
+        var copy = index
+        copy.persisted = 0
+        let handle = try FileHandle(path: temporary, mode: .createTruncate)
+        try copy.persist(to: handle, baseOffset: baseOffset)
+        try handle.sync()
+        try FileSystem.move(temporary, to: path(kind))
+    }
+
+    /// Rebuilds the indexes of a sealed segment whose index disagreed with its log.
+    private func rebuildIndexes() throws(LogError) {
+        try state.withLock { state throws(LogError) in
+            guard state.active == nil, !state.retired else { return }
+            state.sealed = try rebuild(size: &state.size)
+        }
+    }
+
+    // MARK: - Deleting
+
+    /// Marks the segment deleted and renames its files with the `.deleted` suffix; readers that already hold a
+    /// handle finish their read, new readers get ``LogError/Code/segmentRetired`` and retry with the new segment list.
+    func retire() throws(LogError) {
+        try state.withLock { state throws(LogError) in
+            guard !state.retired else { return }
+            state.retired = true
+            state.active = nil
+            for kind in [SegmentFileName.log, SegmentFileName.offsetIndex, SegmentFileName.timeIndex] {
+                cache.evict(path(kind))
+                if FileSystem.fileExists(path(kind)) {
+                    try FileSystem.move(path(kind), to: path(kind, suffix: ".deleted"))
+                }
+            }
+        }
+    }
+
+    /// Removes the `.deleted` files of a retired segment.
+    func deleteRetiredFiles() throws(LogError) {
+        for kind in [SegmentFileName.log, SegmentFileName.offsetIndex, SegmentFileName.timeIndex] {
+            try FileSystem.removeFile(path(kind, suffix: ".deleted"))
+        }
+    }
+
+    /// Drops the segment's clean pages from the page cache (for cold-read benchmarks).
+    func dropCachedPages() throws(LogError) {
+        try FileHandle(path: logPath, mode: .readOnly).dropCachedPages()
+    }
+}

@@ -1,0 +1,65 @@
+/// A topic name and partition number: the identity of one log.
+///
+/// The topic name follows Kafka's rules for legal characters and length, which also makes `<topic>-<partition>` a
+/// safe directory name. Rules about reserved or colliding names belong to the broker.
+public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let topic: String
+    public let partition: Int32
+
+    /// Kafka's limit: 249 characters.
+    public static let maxTopicNameLength = 249
+
+    public init(topic: String, partition: Int32) throws(LogError) {
+        try TopicPartition.validateTopicName(topic)
+        guard partition >= 0 else {
+            throw LogError(.invalidTopicPartition, "partition \(partition) is negative")
+        }
+        self.topic = topic
+        self.partition = partition
+    }
+
+    /// Checks Kafka's topic name rules: non-empty, not `.` or `..`, at most 249 characters of `[a-zA-Z0-9._-]`.
+    public static func validateTopicName(_ name: String) throws(LogError) {
+        guard !name.isEmpty else { throw LogError(.invalidTopicPartition, "topic name is empty") }
+        guard name != "." && name != ".." else {
+            throw LogError(.invalidTopicPartition, "topic name cannot be '.' or '..'")
+        }
+        guard name.utf8.count <= maxTopicNameLength else {
+            throw LogError(
+                .invalidTopicPartition,
+                "topic name is \(name.utf8.count) characters long; the maximum is \(maxTopicNameLength)"
+            )
+        }
+        for byte in name.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                continue
+            default:
+                throw LogError(
+                    .invalidTopicPartition,
+                    "topic name '\(name)' is illegal: it may contain only ASCII letters, digits, '.', '_' and '-'"
+                )
+            }
+        }
+    }
+
+    /// The log directory name, `<topic>-<partition>`.
+    public var directoryName: String { "\(topic)-\(partition)" }
+
+    /// Parses a log directory name (`<topic>-<partition>`); the topic itself may contain '-'.
+    public init(directoryName: String) throws(LogError) {
+        guard let dash = directoryName.lastIndex(of: "-"),
+            let partition = Int32(directoryName[directoryName.index(after: dash)...])
+        else {
+            throw LogError(.invalidTopicPartition, "'\(directoryName)' is not a <topic>-<partition> directory name")
+        }
+        try self.init(topic: String(directoryName[..<dash]), partition: partition)
+    }
+
+    public var description: String { directoryName }
+
+    public static func < (lhs: TopicPartition, rhs: TopicPartition) -> Bool {
+        (lhs.topic, lhs.partition) < (rhs.topic, rhs.partition)
+    }
+}
