@@ -722,6 +722,49 @@ public final class PartitionLog: Sendable {
         }
     }
 
+    // MARK: - Compaction
+
+    /// Replaces `old` (consecutive sealed segments) with the compacted segment whose files are complete under their
+    /// `.swap` names. Called by the cleaner with the maintenance lock held.
+    func replaceSegments(
+        _ old: [LogSegment],
+        withSwapOf baseOffset: Int64,
+        size: Int,
+        info: LogSegment.SealedState
+    ) throws(LogError) -> LogSegment {
+        let segment = LogSegment.sealed(
+            directory: directory,
+            baseOffset: baseOffset,
+            cache: io.handles,
+            indexIntervalBytes: old[0].indexIntervalBytes,
+            size: size,
+            info: info,
+            nowMs: io.clock.nowMilliseconds()
+        )
+        do {
+            // Under the state lock, so no reader takes a view with some old segments retired and the new one absent.
+            try state.withLock { state throws(LogError) in
+                guard let start = state.segments.firstIndex(where: { $0 === old[0] }),
+                    start + old.count < state.segments.count,
+                    zip(state.segments[start..<(start + old.count)], old).allSatisfy({ $0 === $1 })
+                else {
+                    throw LogError(.storage, "the segments of \(topicPartition) changed while they were compacted")
+                }
+                for segment in old { try segment.retire() }
+                for kind in [SegmentFileName.offsetIndex, SegmentFileName.timeIndex, SegmentFileName.log] {
+                    try FileSystem.move(segment.path(kind, suffix: ".swap"), to: segment.path(kind))
+                }
+                state.segments.replaceSubrange(start..<(start + old.count), with: [segment])
+            }
+        } catch {
+            state.withLock { $0.failure = $0.failure ?? error }
+            throw error
+        }
+        try FileSystem.syncDirectory(directory)
+        for retired in old { try retired.deleteRetiredFiles() }
+        return segment
+    }
+
     // MARK: - Closing
 
     /// Stops accepting appends, waits for queued ones, and makes everything durable with complete index files.

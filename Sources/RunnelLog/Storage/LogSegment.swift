@@ -136,6 +136,27 @@ final class LogSegment: Sendable {
         return segment
     }
 
+    /// A sealed segment whose files were just written by this process (a compaction result): its index is known good.
+    static func sealed(
+        directory: String,
+        baseOffset: Int64,
+        cache: FileHandleCache,
+        indexIntervalBytes: Int,
+        size: Int,
+        info: SealedState,
+        nowMs: Int64
+    ) -> LogSegment {
+        var state = State(size: size, createdMs: nowMs)
+        state.sealed = info
+        return LogSegment(
+            baseOffset: baseOffset,
+            directory: directory,
+            indexIntervalBytes: indexIntervalBytes,
+            cache: cache,
+            state: state
+        )
+    }
+
     /// What ``recover(trustedBelow:onBatch:)`` found.
     struct RecoveryOutcome {
         /// Bytes cut off the end because they were not valid batches.

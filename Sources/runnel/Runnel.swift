@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct Runnel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runnel",
+        abstract: "Runnel: a Kafka-style event streaming platform in one binary.",
+        version: RunnelVersion.current,
+        subcommands: [DumpLog.self, LogPerf.self]
+    )
+}
+
+enum RunnelVersion {
+    static let current = "0.1.0"
+}
