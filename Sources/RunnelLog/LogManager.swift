@@ -315,6 +315,14 @@ public final class LogManager: Sendable {
         }
     }
 
+    /// Stops the I/O threads without flushing, checkpointing or writing the clean-shutdown marker: what a crash
+    /// leaves behind, for recovery tests in this process.
+    func stopWithoutShutdown() async {
+        state.withLock { $0.closed = true }
+        for log in logs { await log.stop() }
+        await io.shutdown()
+    }
+
     /// Shuts down cleanly: every log finishes its queued appends and is flushed with complete indexes, the
     /// checkpoints are written, then the clean-shutdown marker, so the next start skips recovery.
     public func close() async throws(LogError) {

@@ -87,6 +87,8 @@ public final class PartitionLog: Sendable {
         var cleanerCheckpoint: Int64?
         var waiters: [UInt64: Waiter] = [:]
         var nextWaiterID: UInt64 = 0
+        /// fsyncs the writer issued for acknowledgements (one per group of appends).
+        var groupCommits = 0
     }
 
     init(topicPartition: TopicPartition, directory: String, io: LogIO, state: State) {
@@ -112,6 +114,8 @@ public final class PartitionLog: Sendable {
     /// The base offsets of the segments, oldest first.
     public var segmentBaseOffsets: [Int64] { state.withLock { $0.segments.map(\.baseOffset) } }
     var cleanerCheckpoint: Int64? { state.withLock { $0.cleanerCheckpoint } }
+    /// How many group commits (one fsync for all appends queued together) the writer has done.
+    public var groupCommits: Int { state.withLock { $0.groupCommits } }
     var leaderEpochEntries: [LeaderEpochCache.Entry] { state.withLock { $0.leaderEpochs.entries } }
 
     /// Applies new topic-level settings; appends, rolls, flushes, retention and compaction use them from now on.
@@ -322,6 +326,7 @@ public final class PartitionLog: Sendable {
             if synced {
                 state.flushedOffset = nextOffset
                 state.unflushedMessages = 0
+                state.groupCommits += 1
             }
             if let failure { state.failure = failure }
             var woken: [Waiter] = []

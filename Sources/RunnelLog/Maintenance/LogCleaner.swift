@@ -231,20 +231,22 @@ struct LogCleaner: Sendable {
             indexIntervalBytes: config.indexIntervalBytes
         )
         var removed = 0
-        for (index, segment) in group.enumerated() {
-            let isLastSegment = index == group.count - 1
-            var pending: RecordBatch?
+        var droppedLast: RecordBatch?
+        for segment in group {
             try forEachBatch(in: segment) { batch throws(LogError) in
-                if let previous = pending { try writer.write(previous) }
                 let (filtered, dropped) = try filter(batch, map: map, endOffset: endOffset, config: config, nowMs: nowMs)
                 removed += dropped
-                pending = filtered
-                if filtered == nil, isLastSegment {
-                    // Keep the group's last batch even when empty, so the segment still ends at the same offset.
-                    pending = try emptied(batch)
+                if let filtered {
+                    try writer.write(filtered)
+                    droppedLast = nil
+                } else {
+                    droppedLast = batch
                 }
             }
-            if let last = pending { try writer.write(last) }
+        }
+        if let droppedLast {
+            // Keep the group's last batch, emptied, so the segment still ends at the same offset.
+            try writer.write(try emptied(droppedLast))
         }
         let (size, info) = try writer.finishAsSwap()
         let segment = try log.replaceSegments(group, withSwapOf: group[0].baseOffset, size: size, info: info)

@@ -719,11 +719,40 @@ final class LogSegment: Sendable {
         try FileSystem.move(temporary, to: path(kind))
     }
 
-    /// Rebuilds the indexes of a sealed segment whose index disagreed with its log.
+    /// Rebuilds the indexes of a segment whose index disagreed with its log.
+    ///
+    /// For the active segment the in-memory entries are rebuilt under the segment lock, so the writer's next index
+    /// update continues from the rebuilt state; the index files are rewritten on the next flush.
     private func rebuildIndexes() throws(LogError) {
         try state.withLock { state throws(LogError) in
-            guard state.active == nil, !state.retired else { return }
-            state.sealed = try rebuild(size: &state.size)
+            guard !state.retired else { return }
+            guard var active = state.active else {
+                state.sealed = try rebuild(size: &state.size)
+                return
+            }
+            var scanner = BatchScanner(handle: active.logHandle, end: state.size)
+            var builder = IndexBuilder(indexIntervalBytes: indexIntervalBytes)
+            var offsets = IndexBuffer<OffsetIndexEntry>()
+            var times = IndexBuffer<TimeIndexEntry>()
+            while case .batch(let batch) = try scanner.next(verifyChecksum: false) {
+                if let (entry, timeEntry) = builder.add(
+                    position: batch.position,
+                    size: batch.size,
+                    lastOffset: batch.lastOffset,
+                    maxTimestamp: batch.maxTimestamp,
+                    lastTimeEntry: times.last
+                ) {
+                    offsets.entries.append(entry)
+                    if let timeEntry { times.entries.append(timeEntry) }
+                }
+            }
+            try truncateIndexFile(SegmentFileName.offsetIndex, entries: 0, entrySize: OffsetIndexEntry.size)
+            try truncateIndexFile(SegmentFileName.timeIndex, entries: 0, entrySize: TimeIndexEntry.size)
+            active.offsets = offsets
+            active.times = times
+            active.builder = builder
+            state.active = active
+            state.needsFlush = true
         }
     }
 
