@@ -66,8 +66,10 @@ let package = Package(
             dependencies: [
                 "runnel",
                 "RunnelLog",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            exclude: ["python"],
             swiftSettings: swiftSettings
         ),
     ],

@@ -1,9 +1,10 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// The time source of the log engine: wall-clock milliseconds (what record timestamps, retention and segment age
 /// are measured in) and sleeping (what background services wait with).
@@ -81,7 +82,9 @@ public final class ManualLogClock: LogClock {
                     // set the flag, and one that runs after it finds the sleeper.
                     if Task.isCancelled { return .cancel }
                     if milliseconds <= 0 { return .resume }
-                    state.sleepers.append(Sleeper(id: id, deadline: state.now + milliseconds, continuation: continuation))
+                    state.sleepers.append(
+                        Sleeper(id: id, deadline: state.now + milliseconds, continuation: continuation)
+                    )
                     return .wait
                 }
                 switch decision {

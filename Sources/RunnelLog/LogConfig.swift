@@ -169,7 +169,10 @@ public struct LogConfig: Sendable, Hashable {
             throw LogError(.invalidConfig, "Invalid value \(value) for configuration \(key): Not a number of type LONG")
         }
         guard number >= minimum else {
-            throw LogError(.invalidConfig, "Invalid value \(value) for configuration \(key): Value must be at least \(minimum)")
+            throw LogError(
+                .invalidConfig,
+                "Invalid value \(value) for configuration \(key): Value must be at least \(minimum)"
+            )
         }
         return number
     }
@@ -179,7 +182,10 @@ public struct LogConfig: Sendable, Hashable {
             throw LogError(.invalidConfig, "Invalid value \(value) for configuration \(key): Not a number of type INT")
         }
         guard number >= minimum else {
-            throw LogError(.invalidConfig, "Invalid value \(value) for configuration \(key): Value must be at least \(minimum)")
+            throw LogError(
+                .invalidConfig,
+                "Invalid value \(value) for configuration \(key): Value must be at least \(minimum)"
+            )
         }
         return Int(number)
     }

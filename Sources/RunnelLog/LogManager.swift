@@ -190,7 +190,10 @@ public final class LogManager: Sendable {
         do {
             return try CheckpointFile.readOffsets(path)
         } catch {
-            io.logger.warning("Ignoring unreadable checkpoint file", metadata: ["file": "\(path)", "error": "\(error)"])
+            io.logger.warning(
+                "Ignoring unreadable checkpoint file",
+                metadata: ["file": "\(path)", "error": "\(error)"]
+            )
             return nil
         }
     }
@@ -207,7 +210,10 @@ public final class LogManager: Sendable {
     }
 
     /// Creates an empty log.
-    public func createLog(_ topicPartition: TopicPartition, config: LogConfig? = nil) async throws(LogError)
+    public func createLog(
+        _ topicPartition: TopicPartition,
+        config: LogConfig? = nil
+    ) async throws(LogError)
         -> PartitionLog
     {
         try state.withLock { state throws(LogError) in
@@ -224,7 +230,12 @@ public final class LogManager: Sendable {
                 guard !FileSystem.fileExists(path) else {
                     throw LogError(.logAlreadyExists, "\(path) already exists")
                 }
-                return try PartitionLog.create(topicPartition: topicPartition, directory: path, config: config, io: self.io)
+                return try PartitionLog.create(
+                    topicPartition: topicPartition,
+                    directory: path,
+                    config: config,
+                    io: self.io
+                )
             }
             state.withLock {
                 $0.logs[topicPartition] = log
@@ -253,7 +264,9 @@ public final class LogManager: Sendable {
         let doomed = try await io.run { () throws(LogError) -> String in
             try log.maintenance.withLock { _ throws(LogError) -> String in
                 self.io.handles.evictDirectory(log.directory)
-                let id = String(UInt64.random(in: .min ... .max), radix: 16) + String(UInt64.random(in: .min ... .max), radix: 16)
+                let id =
+                    String(UInt64.random(in: .min ... .max), radix: 16)
+                    + String(UInt64.random(in: .min ... .max), radix: 16)
                 let doomed = "\(log.directory).\(id)-delete"
                 try FileSystem.move(log.directory, to: doomed)
                 try FileSystem.syncDirectory(directory)
@@ -265,7 +278,10 @@ public final class LogManager: Sendable {
             do {
                 try FileSystem.removeTree(doomed)
             } catch {
-                self.io.logger.warning("Removing a deleted log failed", metadata: ["directory": "\(doomed)", "error": "\(error)"])
+                self.io.logger.warning(
+                    "Removing a deleted log failed",
+                    metadata: ["directory": "\(doomed)", "error": "\(error)"]
+                )
             }
         }
         io.logger.info("Deleted log", metadata: ["topicPartition": "\(topicPartition)"])
@@ -336,7 +352,10 @@ public final class LogManager: Sendable {
                 try await log.close()
             } catch {
                 failure = failure ?? error
-                io.logger.error("Closing a log failed", metadata: ["topicPartition": "\(log.topicPartition)", "error": "\(error)"])
+                io.logger.error(
+                    "Closing a log failed",
+                    metadata: ["topicPartition": "\(log.topicPartition)", "error": "\(error)"]
+                )
             }
         }
         let directory = configuration.directory

@@ -12,7 +12,8 @@ enum LogValidator {
         return validated
     }
 
-    private static func validate(_ input: RecordBatch, config: LogConfig, nowMs: Int64) throws(LogError) -> RecordBatch {
+    private static func validate(_ input: RecordBatch, config: LogConfig, nowMs: Int64) throws(LogError) -> RecordBatch
+    {
         var batch = input
         guard batch.sizeInBytes <= config.maxMessageBytes else {
             throw LogError(
@@ -42,7 +43,9 @@ enum LogValidator {
         let baseTimestamp = header.baseTimestamp
         var expectedDelta: Int32 = 0
         var maxTimestamp = Int64.min
-        try RecordBatch.walkRecords(in: section, count: batch.recordCount, batchOffset: 0) { fields, _ throws(LogError) in
+        try RecordBatch.walkRecords(in: section, count: batch.recordCount, batchOffset: 0) {
+            fields,
+            _ throws(LogError) in
             guard fields.offsetDelta == expectedDelta else {
                 throw LogError(
                     .invalidRecord,

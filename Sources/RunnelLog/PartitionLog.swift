@@ -452,7 +452,11 @@ public final class PartitionLog: Sendable {
     ///   - minOneBatch: return the first batch even if it is larger than `maxBytes`, so a reader always progresses
     ///     (Kafka's fetch behaviour).
     /// - Throws: ``LogError/Code/offsetOutOfRange`` below the log start offset or above the log end offset.
-    public func read(from offset: Int64, maxBytes: Int, minOneBatch: Bool = true) async throws(LogError) -> LogReadResult {
+    public func read(
+        from offset: Int64,
+        maxBytes: Int,
+        minOneBatch: Bool = true
+    ) async throws(LogError) -> LogReadResult {
         try await io.run { () throws(LogError) in
             try self.readBlocking(from: offset, maxBytes: maxBytes, minOneBatch: minOneBatch)
         }
@@ -484,7 +488,7 @@ public final class PartitionLog: Sendable {
         while true {
             do {
                 return try body(readView())
-            } catch where error.code == .segmentRetired && attempts < 16 {
+            } catch  where error.code == .segmentRetired && attempts < 16 {
                 attempts += 1
             }
         }

@@ -124,11 +124,13 @@ struct DumpLog: ParsableCommand {
         var buffer = ByteBuffer(bytes: data)
         while buffer.readableBytes >= entrySize {
             if isTimeIndex {
-                guard let timestamp = buffer.readInteger(as: Int64.self), let relative = buffer.readInteger(as: Int32.self)
+                guard let timestamp = buffer.readInteger(as: Int64.self),
+                    let relative = buffer.readInteger(as: Int32.self)
                 else { break }
                 print("timestamp: \(timestamp) offset: \(base + Int64(relative))")
             } else {
-                guard let relative = buffer.readInteger(as: Int32.self), let position = buffer.readInteger(as: Int32.self)
+                guard let relative = buffer.readInteger(as: Int32.self),
+                    let position = buffer.readInteger(as: Int32.self)
                 else { break }
                 print("offset: \(base + Int64(relative)) position: \(position)")
             }

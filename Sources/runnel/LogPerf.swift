@@ -243,7 +243,8 @@ final class AckPrinter: Sendable {
         guard enabled else { return }
         lock.withLock { _ in
             // An unbuffered write: the line is out before the next append starts.
-            let line = "{\"appender\":\(appender),\"first_offset\":\(result.firstOffset),\"last_offset\":\(result.lastOffset)}\n"
+            let line =
+                "{\"appender\":\(appender),\"first_offset\":\(result.firstOffset),\"last_offset\":\(result.lastOffset)}\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
     }

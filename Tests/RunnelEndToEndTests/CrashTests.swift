@@ -26,7 +26,9 @@ import Testing
             let target = 300 + round * 250
             let deadline = Date().addingTimeInterval(60)
             while try String(contentsOfFile: acksPath, encoding: .utf8).split(separator: "\n").count < target {
-                guard process.isRunning, Date() < deadline else { throw TestFailure("log-perf stopped before \(target) acks") }
+                guard process.isRunning, Date() < deadline else {
+                    throw TestFailure("log-perf stopped before \(target) acks")
+                }
                 try await Task.sleep(for: .milliseconds(5))
             }
             kill(process.processIdentifier, SIGKILL)
@@ -39,7 +41,10 @@ import Testing
             }
             #expect(acks.count >= target)
 
-            let manager = try await LogManager.open(LogManager.Configuration(directory: directory.file("logs")), logger: quietLogger)
+            let manager = try await LogManager.open(
+                LogManager.Configuration(directory: directory.file("logs")),
+                logger: quietLogger
+            )
             #expect(!manager.openReport.cleanShutdown)
             let log = try #require(manager.log(for: TopicPartition(topic: "crash", partition: 0)))
             #expect(log.segmentCount > 1)
@@ -50,7 +55,9 @@ import Testing
                 let batches = try RecordBatch.split(try await log.read(from: next, maxBytes: 1 << 20).records)
                 for batch in batches {
                     #expect(batch.isChecksumValid)
-                    for record in try batch.records() { values[record.offset] = record.value.map { String(buffer: $0) } }
+                    for record in try batch.records() {
+                        values[record.offset] = record.value.map { String(buffer: $0) }
+                    }
                 }
                 next = try #require(batches.last).nextOffset
             }
@@ -73,7 +80,8 @@ import Testing
             builder.append(key: nil, value: ByteBuffer(string: "after"), timestamp: 1)
             #expect(try await log.append(try builder.build()).firstOffset == end)
             try await manager.close()
-            for name in try FileManager.default.contentsOfDirectory(atPath: directory.file("logs/crash-0")) where name.hasSuffix(".log") {
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory.file("logs/crash-0"))
+            where name.hasSuffix(".log") {
                 let dump = try runnel("dump-log", directory.file("logs/crash-0/" + name))
                 #expect(dump.status == 0, "\(name): \(dump.stderr)")
             }

@@ -12,7 +12,12 @@ import Testing
         let log = try await manager.createLog(TopicPartition(topic: "dump", partition: 0))
         for i in 0..<3 {
             var builder = RecordBatchBuilder()
-            builder.append(key: ByteBuffer(string: "k\(i)"), value: ByteBuffer(string: "v\(i)"), headers: [RecordHeader(key: "n", value: ByteBuffer(string: "\(i)"))], timestamp: 1_000 + Int64(i))
+            builder.append(
+                key: ByteBuffer(string: "k\(i)"),
+                value: ByteBuffer(string: "v\(i)"),
+                headers: [RecordHeader(key: "n", value: ByteBuffer(string: "\(i)"))],
+                timestamp: 1_000 + Int64(i)
+            )
             builder.append(key: nil, value: nil, timestamp: 2_000)
             _ = try await log.append(try builder.build())
         }
@@ -32,8 +37,16 @@ import Testing
                 == "baseOffset: 2 lastOffset: 3 count: 2 baseSequence: -1 lastSequence: -1 producerId: -1 producerEpoch: -1 partitionLeaderEpoch: 0 isTransactional: false isControl: false deleteHorizonMs: OptionalLong.empty position: 84 CreateTime: 2000 size: 84 magic: 2 compresscodec: none crcValid: true"
         )
         let data = try runnel("dump-log", "--print-data", segment)
-        #expect(data.stdoutLines.contains("| offset: 2 CreateTime: 1001 keySize: 2 valueSize: 2 sequence: -1 headerKeys: [n] key: k1 payload: v1"))
-        #expect(data.stdoutLines.contains("| offset: 3 CreateTime: 2000 keySize: -1 valueSize: -1 sequence: -1 headerKeys: []"))
+        #expect(
+            data.stdoutLines.contains(
+                "| offset: 2 CreateTime: 1001 keySize: 2 valueSize: 2 sequence: -1 headerKeys: [n] key: k1 payload: v1"
+            )
+        )
+        #expect(
+            data.stdoutLines.contains(
+                "| offset: 3 CreateTime: 2000 keySize: -1 valueSize: -1 sequence: -1 headerKeys: []"
+            )
+        )
 
         let json = try runnel("dump-log", "--json", segment)
         #expect(json.stdoutLines.count == 6)
@@ -68,7 +81,11 @@ import Testing
         let truncated = try runnel("dump-log", "--json", directory.file("truncated.log"))
         #expect(truncated.status == 1)
         #expect(truncated.stdoutLines.count == 4, "the complete batches before the damage are printed")
-        #expect(truncated.stderr.contains("corrupt data at position 168: batch at position 168 claims 84 bytes but only 75 remain"))
+        #expect(
+            truncated.stderr.contains(
+                "corrupt data at position 168: batch at position 168 claims 84 bytes but only 75 remain"
+            )
+        )
 
         var huge = original
         huge.replaceSubrange((168 + 8)..<(168 + 12), with: [0x7f, 0xff, 0xff, 0xff])

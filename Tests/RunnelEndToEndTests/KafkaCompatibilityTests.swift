@@ -19,7 +19,10 @@ import Testing
         for round in 0..<30 {
             var builder = RecordBatchBuilder(compression: round % 3 == 0 ? .gzip : .none)
             let records: [(String?, String?, [(String, String?)])] = [
-                ("key-\(round)", "value-\(round)-" + String(repeating: "x", count: round * 7), [("trace", "t\(round)"), ("none", nil)]),
+                (
+                    "key-\(round)", "value-\(round)-" + String(repeating: "x", count: round * 7),
+                    [("trace", "t\(round)"), ("none", nil)]
+                ),
                 (nil, "keyless-\(round)", []),
                 ("key-\(round)", nil, []),
             ]
@@ -50,7 +53,10 @@ import Testing
         let files = objects.filter { $0["file"] != nil }
         #expect(files.count == log.segmentCount)
         for file in files {
-            #expect(file["size"] as? Int == file["valid_bytes"] as? Int, "every byte of \(file["file"] ?? "") is a valid batch")
+            #expect(
+                file["size"] as? Int == file["valid_bytes"] as? Int,
+                "every byte of \(file["file"] ?? "") is a valid batch"
+            )
         }
         #expect(records.count == expected.count)
         for (record, want) in zip(records, expected) {
@@ -77,7 +83,9 @@ import Testing
         for round in 0..<10 {
             for key in 0..<5 {
                 let value: String? = (round == 8 && key == 0) ? nil : "r\(round)"
-                _ = try await log.append(try RecordBatchBuilder.single(key: "k\(key)", value: value, timestamp: 1_700_000_000_000))
+                _ = try await log.append(
+                    try RecordBatchBuilder.single(key: "k\(key)", value: value, timestamp: 1_700_000_000_000)
+                )
             }
         }
         #expect(try await manager.compact(topicPartition, force: true))
@@ -120,8 +128,17 @@ import Testing
         #expect(text.status == 0)
         let lines = text.stdoutLines
         #expect(lines.first == "Dumping \(segment)")
-        #expect(lines.contains { $0.hasPrefix("baseOffset: 3 lastOffset: 4 count: 2 ") && $0.hasSuffix("compresscodec: gzip crcValid: true") })
-        #expect(lines.contains("| offset: 1 CreateTime: 1700000000001 keySize: -1 valueSize: 2 sequence: -1 headerKeys: [] payload: v2"))
+        #expect(
+            lines.contains {
+                $0.hasPrefix("baseOffset: 3 lastOffset: 4 count: 2 ")
+                    && $0.hasSuffix("compresscodec: gzip crcValid: true")
+            }
+        )
+        #expect(
+            lines.contains(
+                "| offset: 1 CreateTime: 1700000000001 keySize: -1 valueSize: 2 sequence: -1 headerKeys: [] payload: v2"
+            )
+        )
         #expect(lines.filter { $0.hasPrefix("baseOffset:") }.count == 3)
     }
 
@@ -130,11 +147,17 @@ import Testing
         let directory = TemporaryDirectory()
         let partition = directory.file("logs/foreign-0")
         try FileManager.default.createDirectory(atPath: partition, withIntermediateDirectories: true)
-        let written = try runProcess(python, [pythonScript("write_segment.py"), partition + "/00000000000000000000.log"])
+        let written = try runProcess(
+            python,
+            [pythonScript("write_segment.py"), partition + "/00000000000000000000.log"]
+        )
         #expect(written.status == 0)
 
         // No indexes, no checkpoints, no clean-shutdown marker: recovered like a crashed Kafka log.
-        let manager = try await LogManager.open(LogManager.Configuration(directory: directory.file("logs")), logger: quietLogger)
+        let manager = try await LogManager.open(
+            LogManager.Configuration(directory: directory.file("logs")),
+            logger: quietLogger
+        )
         let log = try #require(manager.log(for: TopicPartition(topic: "foreign", partition: 0)))
         #expect(log.logEndOffset == 6)
         #expect(manager.openReport.truncatedBytes == 0)
@@ -154,7 +177,11 @@ import Testing
 extension RecordBatchBuilder {
     static func single(key: String?, value: String?, timestamp: Int64) throws -> RecordBatch {
         var builder = RecordBatchBuilder()
-        builder.append(key: key.map { ByteBuffer(string: $0) }, value: value.map { ByteBuffer(string: $0) }, timestamp: timestamp)
+        builder.append(
+            key: key.map { ByteBuffer(string: $0) },
+            value: value.map { ByteBuffer(string: $0) },
+            timestamp: timestamp
+        )
         return try builder.build()
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+
 @testable import RunnelLog
 
 @Suite struct CompactionTests {
@@ -12,11 +13,21 @@ import Testing
     }
 
     /// `rounds` rounds writing keys k0...k(keys-1), value "r<round>-k<key>", one record per batch.
-    func writeRounds(_ log: PartitionLog, rounds: Int, keys: Int, clock: ManualLogClock, compression: CompressionCodec = .none) async throws {
+    func writeRounds(
+        _ log: PartitionLog,
+        rounds: Int,
+        keys: Int,
+        clock: ManualLogClock,
+        compression: CompressionCodec = .none
+    ) async throws {
         for round in 0..<rounds {
             for key in 0..<keys {
                 var builder = RecordBatchBuilder(compression: compression)
-                builder.append(key: buffer("k\(key)"), value: buffer("r\(round)-k\(key)"), timestamp: clock.nowMilliseconds())
+                builder.append(
+                    key: buffer("k\(key)"),
+                    value: buffer("r\(round)-k\(key)"),
+                    timestamp: clock.nowMilliseconds()
+                )
                 _ = try await log.append(try builder.build())
             }
         }
@@ -51,7 +62,10 @@ import Testing
             #expect(string(record.value) == string(expected.value))
             #expect(record.timestamp == expected.timestamp)
         }
-        #expect(after.filter { $0.offset >= activeBase }.map(\.offset) == before.filter { $0.offset >= activeBase }.map(\.offset))
+        #expect(
+            after.filter { $0.offset >= activeBase }.map(\.offset)
+                == before.filter { $0.offset >= activeBase }.map(\.offset)
+        )
         // Every batch left is still a valid Kafka batch in the original codec.
         let batches = try await RecordBatch.split(log.read(from: 0, maxBytes: 1 << 20).records)
         #expect(batches.allSatisfy { $0.isChecksumValid })
@@ -125,7 +139,9 @@ import Testing
         #expect(tombstone.value == nil)
         #expect(!records.contains { string($0.key) == "gone" && $0.value != nil })
         #expect(records.filter { string($0.key) == "kept" }.map { string($0.value) } == ["v4"])
-        let batch = try #require(try await RecordBatch.split(log.read(from: tombstoneOffset, maxBytes: 1).records).first)
+        let batch = try #require(
+            try await RecordBatch.split(log.read(from: tombstoneOffset, maxBytes: 1).records).first
+        )
         #expect(batch.header.hasDeleteHorizon)
         #expect(batch.baseTimestamp == clock.nowMilliseconds() + 60_000)
         #expect(tombstone.timestamp == 1_700_000_000_000, "the record keeps its timestamp")

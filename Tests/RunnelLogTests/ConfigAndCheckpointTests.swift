@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import RunnelLog
 
 @Suite struct LogConfigTests {
@@ -41,9 +42,18 @@ import Testing
         let cases: [([String: String], String)] = [
             (["segment.bytes": "10"], "Invalid value 10 for configuration segment.bytes: Value must be at least 14"),
             (["retention.ms": "soon"], "Invalid value soon for configuration retention.ms: Not a number of type LONG"),
-            (["cleanup.policy": "archive"], "Invalid value archive for configuration cleanup.policy: must be delete, compact or compact,delete"),
-            (["min.cleanable.dirty.ratio": "1.5"], "Invalid value 1.5 for configuration min.cleanable.dirty.ratio: Value must be between 0 and 1"),
-            (["message.timestamp.type": "Now"], "Invalid value Now for configuration message.timestamp.type: String must be one of: CreateTime, LogAppendTime"),
+            (
+                ["cleanup.policy": "archive"],
+                "Invalid value archive for configuration cleanup.policy: must be delete, compact or compact,delete"
+            ),
+            (
+                ["min.cleanable.dirty.ratio": "1.5"],
+                "Invalid value 1.5 for configuration min.cleanable.dirty.ratio: Value must be between 0 and 1"
+            ),
+            (
+                ["message.timestamp.type": "Now"],
+                "Invalid value Now for configuration message.timestamp.type: String must be one of: CreateTime, LogAppendTime"
+            ),
             (["retention.mss": "1"], "Unknown topic config name: retention.mss"),
         ]
         for (properties, message) in cases {
@@ -79,7 +89,9 @@ import Testing
         let path = directory.file("checkpoint")
         for content in ["", "0\n", "1\n0\n", "0\n2\na 0 1\n", "0\n1\na zero 1\n", "0\n1\na 0\n", "x\n0\n"] {
             try content.write(toFile: path, atomically: true, encoding: .utf8)
-            let error = #expect(throws: LogError.self, "\(content.debugDescription)") { try CheckpointFile.readOffsets(path) }
+            let error = #expect(throws: LogError.self, "\(content.debugDescription)") {
+                try CheckpointFile.readOffsets(path)
+            }
             #expect(error?.code == .corruptCheckpoint)
         }
         try "0\n1\n0 0\n".write(toFile: directory.file(LeaderEpochCache.fileName), atomically: true, encoding: .utf8)

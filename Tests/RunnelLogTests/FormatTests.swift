@@ -1,6 +1,7 @@
 import CCRC32C
 import NIOCore
 import Testing
+
 @testable import RunnelLog
 
 @Suite struct CRC32CTests {
@@ -60,14 +61,24 @@ import Testing
             var buffer = ByteBuffer()
             buffer.writeVarint(value)
             #expect(buffer.readableBytes == Varint.size(of: value))
-            #expect(try buffer.bytes.withUnsafeBytes { raw in var c = ByteCursor(raw); return try c.readVarint() } == value)
+            #expect(
+                try buffer.bytes.withUnsafeBytes { raw in
+                    var c = ByteCursor(raw)
+                    return try c.readVarint()
+                } == value
+            )
         }
         for value in [Int64.min, Int64.max, -1, 1 << 40] {
             var buffer = ByteBuffer()
             buffer.writeVarlong(value)
             #expect(buffer.readableBytes == Varint.size(of: value))
             #expect(buffer.readableBytes <= 10)
-            #expect(try buffer.bytes.withUnsafeBytes { raw in var c = ByteCursor(raw); return try c.readVarlong() } == value)
+            #expect(
+                try buffer.bytes.withUnsafeBytes { raw in
+                    var c = ByteCursor(raw)
+                    return try c.readVarlong()
+                } == value
+            )
         }
     }
 

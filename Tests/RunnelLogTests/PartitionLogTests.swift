@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Synchronization
 import Testing
+
 @testable import RunnelLog
 
 @Suite struct PartitionLogTests {
@@ -75,7 +76,8 @@ import Testing
             #expect(files.contains(name + ".timeindex"))
         }
         #expect(files.contains("leader-epoch-checkpoint"))
-        for (base, size) in try segmentSizes(directory.file("logs/orders-3")) where base != log.segmentBaseOffsets.last {
+        for (base, size) in try segmentSizes(directory.file("logs/orders-3")) where base != log.segmentBaseOffsets.last
+        {
             #expect(size <= 4096)
         }
         let records = try await readAll(log, maxBytes: 700)
@@ -130,7 +132,9 @@ import Testing
         let manager = try await openManager(directory, config: config)
         let log = try await manager.createLog(topicPartition())
         // Batch i holds records at 10_000 + 100 i + 0..4.
-        for i in 0..<50 { _ = try await log.append(try makeBatch(count: 5, valueSize: 40, timestamp: 10_000 + Int64(i) * 100)) }
+        for i in 0..<50 {
+            _ = try await log.append(try makeBatch(count: 5, valueSize: 40, timestamp: 10_000 + Int64(i) * 100))
+        }
         #expect(log.segmentCount > 3)
         let exact = try #require(try await log.offset(forTimestamp: 12_302))
         #expect(exact.offset == 23 * 5 + 2)
@@ -153,7 +157,9 @@ import Testing
         let manager = try await openManager(directory, config: config)
         let log = try await manager.createLog(topicPartition())
 
-        let tooLarge = await #expect(throws: LogError.self) { try await log.append(try makeBatch(count: 1, valueSize: 3000)) }
+        let tooLarge = await #expect(throws: LogError.self) {
+            try await log.append(try makeBatch(count: 1, valueSize: 3000))
+        }
         #expect(tooLarge?.code == .recordBatchTooLarge)
 
         var corrupt = try makeBatch(count: 2).bytes
@@ -230,7 +236,9 @@ import Testing
             for appender in 0..<16 {
                 group.addTask {
                     var results: [AppendResult] = []
-                    for i in 0..<25 { results.append(try await log.append(try makeBatch(count: 2, prefix: "a\(appender)-\(i)"))) }
+                    for i in 0..<25 {
+                        results.append(try await log.append(try makeBatch(count: 2, prefix: "a\(appender)-\(i)")))
+                    }
                     return results
                 }
             }
@@ -277,7 +285,10 @@ import Testing
         try await manager.deleteLog(topicPartition("gone"))
         #expect(manager.log(for: topicPartition("gone")) == nil)
         await #expect(throws: LogError.self) { try await log.append(try makeBatch(count: 1)) }
-        for _ in 0..<100 where try FileManager.default.contentsOfDirectory(atPath: directory.file("logs")).contains(where: { $0.hasPrefix("gone-0") }) {
+        for _ in 0..<100
+        where try FileManager.default.contentsOfDirectory(atPath: directory.file("logs")).contains(where: {
+            $0.hasPrefix("gone-0")
+        }) {
             try await Task.sleep(for: .milliseconds(10))
         }
         let left = try FileManager.default.contentsOfDirectory(atPath: directory.file("logs"))
@@ -300,7 +311,10 @@ import Testing
             #expect(throws: LogError.self) { try TopicPartition(topic: name, partition: 0) }
         }
         #expect(throws: LogError.self) { try TopicPartition(topic: "ok", partition: -1) }
-        #expect(try TopicPartition(directoryName: "my-topic-name-12") == TopicPartition(topic: "my-topic-name", partition: 12))
+        #expect(
+            try TopicPartition(directoryName: "my-topic-name-12")
+                == TopicPartition(topic: "my-topic-name", partition: 12)
+        )
         try await manager.close()
     }
 

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+
 @testable import RunnelLog
 
 @Suite struct RecordBatchTests {
@@ -115,14 +116,25 @@ import Testing
                 let key = Bool.random(using: &generator) ? nil : randomBuffer(Int.random(in: 0...20), &generator)
                 let value = Bool.random(using: &generator) ? nil : randomBuffer(Int.random(in: 0...300), &generator)
                 let headers = (0..<Int.random(in: 0...3, using: &generator)).map { i in
-                    RecordHeader(key: "h\(i)", value: Bool.random(using: &generator) ? nil : randomBuffer(5, &generator))
+                    RecordHeader(
+                        key: "h\(i)",
+                        value: Bool.random(using: &generator) ? nil : randomBuffer(5, &generator)
+                    )
                 }
-                builder.append(key: key, value: value, headers: headers, timestamp: Int64.random(in: 0...1 << 41, using: &generator))
+                builder.append(
+                    key: key,
+                    value: value,
+                    headers: headers,
+                    timestamp: Int64.random(in: 0...1 << 41, using: &generator)
+                )
             }
             var batch = try builder.build()
             batch.setBaseOffset(Int64.random(in: 0...1 << 40, using: &generator))
             let decoded = try RecordBatch(bytes: batch.bytes)
-            #expect(try RecordBatch.encode(header: decoded.header, records: decoded.records()).bytes.bytes == batch.bytes.bytes)
+            #expect(
+                try RecordBatch.encode(header: decoded.header, records: decoded.records()).bytes.bytes
+                    == batch.bytes.bytes
+            )
         }
     }
 

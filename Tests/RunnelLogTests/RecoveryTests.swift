@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+
 @testable import RunnelLog
 
 /// Foundation's file handle (the engine has its own `FileHandle`).
@@ -84,7 +85,8 @@ typealias SystemFileHandle = Foundation.FileHandle
         // Damage the second batch of the second segment.
         let damaged = bases[1]
         var reader = try SegmentFileReader(path: segmentFile(directory, damaged))
-        guard case .batch(_, let first) = try reader.next(), case .batch(let position, let second) = try reader.next() else {
+        guard case .batch(_, let first) = try reader.next(), case .batch(let position, let second) = try reader.next()
+        else {
             Issue.record("expected two batches")
             return
         }
@@ -129,7 +131,10 @@ typealias SystemFileHandle = Foundation.FileHandle
         config.segmentBytes = 64 << 10
         config.indexIntervalBytes = 1024
         let ends = try await crashAfterAppending(directory, batches: 400, config: config, checkpointAfter: 390)
-        let checkpoint = try String(contentsOfFile: directory.file("logs/recovery-point-offset-checkpoint"), encoding: .utf8)
+        let checkpoint = try String(
+            contentsOfFile: directory.file("logs/recovery-point-offset-checkpoint"),
+            encoding: .utf8
+        )
         #expect(checkpoint == "0\n1\nevents 0 \(ends[389])\n")
 
         let manager = try await openManager(directory, config: config)
@@ -151,7 +156,11 @@ typealias SystemFileHandle = Foundation.FileHandle
             config.segmentBytes = 2000
             let ends = try await crashAfterAppending(directory, batches: 20, config: config, checkpointAfter: 10)
             let path = directory.file("logs/recovery-point-offset-checkpoint")
-            if let content { try content.write(toFile: path, atomically: true, encoding: .utf8) } else { try FileManager.default.removeItem(atPath: path) }
+            if let content {
+                try content.write(toFile: path, atomically: true, encoding: .utf8)
+            } else {
+                try FileManager.default.removeItem(atPath: path)
+            }
 
             let manager = try await openManager(directory, config: config)
             let log = try #require(manager.log(for: topicPartition()))
@@ -170,7 +179,11 @@ typealias SystemFileHandle = Foundation.FileHandle
         do {
             let manager = try await openManager(directory, config: config)
             let log = try await manager.createLog(topicPartition())
-            for i in 0..<100 { _ = try await log.append(try makeBatch(count: 3, prefix: "b\(i)", valueSize: 30, timestamp: 1000 * Int64(i))) }
+            for i in 0..<100 {
+                _ = try await log.append(
+                    try makeBatch(count: 3, prefix: "b\(i)", valueSize: 30, timestamp: 1000 * Int64(i))
+                )
+            }
             #expect(log.segmentCount >= 5)
             try await manager.close()
         }
@@ -181,7 +194,9 @@ typealias SystemFileHandle = Foundation.FileHandle
         try FileManager.default.removeItem(atPath: segmentFile(directory, bases[0], "index"))
         try FileManager.default.removeItem(atPath: segmentFile(directory, bases[0], "timeindex"))
         let size1 = try fileSize(segmentFile(directory, bases[1], "index"))
-        try Data((0..<size1).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: segmentFile(directory, bases[1], "index")))
+        try Data((0..<size1).map { _ in UInt8.random(in: 0...255) }).write(
+            to: URL(fileURLWithPath: segmentFile(directory, bases[1], "index"))
+        )
         var index2 = try Data(contentsOf: URL(fileURLWithPath: segmentFile(directory, bases[2], "index")))
         #expect(index2.count >= 16)
         index2[7] &+= 3  // first entry's position moves 3 bytes into a batch
@@ -208,11 +223,14 @@ typealias SystemFileHandle = Foundation.FileHandle
         let directory = TemporaryDirectory()
         _ = try await crashAfterAppending(directory, batches: 2)
         let strays = [
-            "00000000000000000000.log.cleaned", "00000000000000000000.index.deleted", "00000000000000000500.log.deleted",
+            "00000000000000000000.log.cleaned", "00000000000000000000.index.deleted",
+            "00000000000000000500.log.deleted",
             "00000000000000000900.index", "00000000000000000900.timeindex", "leader-epoch-checkpoint.tmp",
             "00000000000000000700.index.swap",
         ]
-        for name in strays { try Data("junk".utf8).write(to: URL(fileURLWithPath: logDirectory(directory) + "/" + name)) }
+        for name in strays {
+            try Data("junk".utf8).write(to: URL(fileURLWithPath: logDirectory(directory) + "/" + name))
+        }
         let manager = try await openManager(directory)
         let files = try FileManager.default.contentsOfDirectory(atPath: logDirectory(directory))
         for name in strays { #expect(!files.contains(name), "\(name)") }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+
 @testable import RunnelLog
 
 @Suite struct RetentionTests {
@@ -20,7 +21,9 @@ import Testing
         let log = try await manager.createLog(topicPartition())
         let start = clock.nowMilliseconds()
         for i in 0..<batches {
-            _ = try await log.append(try makeBatch(count: 4, prefix: "h\(i)", valueSize: 100, timestamp: start + Int64(i) * Self.hour))
+            _ = try await log.append(
+                try makeBatch(count: 4, prefix: "h\(i)", valueSize: 100, timestamp: start + Int64(i) * Self.hour)
+            )
         }
         return (manager, log)
     }
@@ -46,7 +49,11 @@ import Testing
         let oldestKept = try #require(records.first?.timestamp)
         #expect(clock.nowMilliseconds() - oldestKept <= 5 * Self.hour + 4 * Self.hour)
         for base in before where base < log.logStartOffset {
-            #expect(!FileManager.default.fileExists(atPath: directory.file("logs/events-0/" + String(format: "%020lld.log", base))))
+            #expect(
+                !FileManager.default.fileExists(
+                    atPath: directory.file("logs/events-0/" + String(format: "%020lld.log", base))
+                )
+            )
         }
         let error = await #expect(throws: LogError.self) { try await log.read(from: 0, maxBytes: 100) }
         #expect(error?.code == .offsetOutOfRange)
@@ -97,7 +104,11 @@ import Testing
         keyed.segmentBytes = 2000
         let manager = try await openManager(directory, clock: clock, config: keyed)
         let log = try await manager.createLog(topicPartition())
-        for i in 0..<20 { _ = try await log.append(try makeBatch(count: 4, keys: 100, valueSize: 100, timestamp: clock.nowMilliseconds() + Int64(i))) }
+        for i in 0..<20 {
+            _ = try await log.append(
+                try makeBatch(count: 4, keys: 100, valueSize: 100, timestamp: clock.nowMilliseconds() + Int64(i))
+            )
+        }
         clock.advance(by: 100 * Self.hour)
         #expect(await manager.applyRetention() == 0)
         #expect(log.logStartOffset == 0)

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import Testing
+
 @testable import RunnelLog
 
 /// A fresh directory under the system temp directory, removed when the test is done with it.
@@ -43,7 +44,9 @@ func makeBatch(
     var builder = RecordBatchBuilder(compression: compression)
     for i in 0..<count {
         var value = buffer("\(prefix)-\(i)")
-        if valueSize > value.readableBytes { value.writeRepeatingByte(UInt8(ascii: "."), count: valueSize - value.readableBytes) }
+        if valueSize > value.readableBytes {
+            value.writeRepeatingByte(UInt8(ascii: "."), count: valueSize - value.readableBytes)
+        }
         builder.append(key: keys > 0 ? buffer("key-\(i % keys)") : nil, value: value, timestamp: timestamp + Int64(i))
     }
     return try builder.build()

@@ -138,10 +138,16 @@ public struct RecordBatch: Sendable {
         }
         self.bytes = bytes
         guard magic == RecordBatch.magicValue else {
-            throw LogError(.corruptRecord, "record batch has magic \(magic); only magic 2 (RecordBatch v2) is supported")
+            throw LogError(
+                .corruptRecord,
+                "record batch has magic \(magic); only magic 2 (RecordBatch v2) is supported"
+            )
         }
         guard Int(batchLength) + RecordBatch.logOverhead == size else {
-            throw LogError(.corruptRecord, "record batch length field says \(batchLength) but \(size - 12) bytes follow it")
+            throw LogError(
+                .corruptRecord,
+                "record batch length field says \(batchLength) but \(size - 12) bytes follow it"
+            )
         }
     }
 
@@ -188,7 +194,10 @@ public struct RecordBatch: Sendable {
     /// The codec, or an error for a codec value this build cannot read.
     public func compression() throws(LogError) -> CompressionCodec {
         guard let codec = header.compression else {
-            throw LogError(.corruptRecord, "record batch at offset \(baseOffset) has invalid compression bits \(attributes & 7)")
+            throw LogError(
+                .corruptRecord,
+                "record batch at offset \(baseOffset) has invalid compression bits \(attributes & 7)"
+            )
         }
         guard codec.isSupported else {
             throw LogError(
@@ -234,7 +243,9 @@ public struct RecordBatch: Sendable {
     }
 
     /// The records section, decompressed.
-    public func uncompressedRecordsSection(maxBytes: Int = RecordBatch.defaultMaxUncompressedBytes) throws(LogError)
+    public func uncompressedRecordsSection(
+        maxBytes: Int = RecordBatch.defaultMaxUncompressedBytes
+    ) throws(LogError)
         -> ByteBuffer
     {
         switch try compression() {
@@ -248,7 +259,10 @@ public struct RecordBatch: Sendable {
                     "gzip record batch at offset \(baseOffset) decompresses to more than \(maxBytes) bytes"
                 )
             } catch {
-                throw LogError(.corruptRecord, "gzip record batch at offset \(baseOffset) does not decompress: \(error)")
+                throw LogError(
+                    .corruptRecord,
+                    "gzip record batch at offset \(baseOffset) does not decompress: \(error)"
+                )
             }
         default:
             return recordsSection
@@ -256,7 +270,9 @@ public struct RecordBatch: Sendable {
     }
 
     /// Decodes every record. Throws if the records do not match the header (count, lengths, trailing bytes).
-    public func records(maxUncompressedBytes: Int = RecordBatch.defaultMaxUncompressedBytes) throws(LogError)
+    public func records(
+        maxUncompressedBytes: Int = RecordBatch.defaultMaxUncompressedBytes
+    ) throws(LogError)
         -> [Record]
     {
         let section = try uncompressedRecordsSection(maxBytes: maxUncompressedBytes)
@@ -264,7 +280,9 @@ public struct RecordBatch: Sendable {
         let baseTimestamp = self.baseTimestamp
         let logAppendTime: Int64? = header.timestampType == .logAppendTime ? maxTimestamp : nil
         var records: [Record] = []
-        try RecordBatch.walkRecords(in: section, count: recordCount, batchOffset: baseOffset) { fields, cursor throws(LogError) in
+        try RecordBatch.walkRecords(in: section, count: recordCount, batchOffset: baseOffset) {
+            fields,
+            cursor throws(LogError) in
             var headers: [RecordHeader] = []
             if fields.headerCount > 0 {
                 var headerCursor = ByteCursor(cursor.bytes, position: fields.headersStart)
@@ -288,7 +306,9 @@ public struct RecordBatch: Sendable {
                     headers.append(RecordHeader(key: key, value: value))
                 }
             }
-            let key = fields.keyLength >= 0 ? section.getSlice(at: section.readerIndex + fields.keyStart, length: fields.keyLength) : nil
+            let key =
+                fields.keyLength >= 0
+                ? section.getSlice(at: section.readerIndex + fields.keyStart, length: fields.keyLength) : nil
             let value =
                 fields.valueLength >= 0
                 ? section.getSlice(at: section.readerIndex + fields.valueStart, length: fields.valueLength) : nil
@@ -359,7 +379,10 @@ public struct RecordBatch: Sendable {
                     let valueStart = valueLength >= 0 ? try cursor.skip(valueLength) : cursor.position
                     let headerCount = try cursor.readVarint()
                     guard headerCount >= 0, Int(headerCount) <= cursor.remaining / 2 else {
-                        throw LogError(.corruptRecord, "record in batch at offset \(batchOffset) has \(headerCount) headers")
+                        throw LogError(
+                            .corruptRecord,
+                            "record in batch at offset \(batchOffset) has \(headerCount) headers"
+                        )
                     }
                     let headersStart = cursor.position
                     for _ in 0..<headerCount {
@@ -436,7 +459,10 @@ public struct RecordBatch: Sendable {
             throw LogError(.invalidRecord, "invalid compression bits \(header.attributes & 7)")
         }
         guard codec.isSupported else {
-            throw LogError(.unsupportedCompression, "cannot write \(codec.name)-compressed batches (supported: none, gzip)")
+            throw LogError(
+                .unsupportedCompression,
+                "cannot write \(codec.name)-compressed batches (supported: none, gzip)"
+            )
         }
         var recordsSize = 0
         for record in records { recordsSize += record.encodedSize }
@@ -493,7 +519,8 @@ public struct RecordBatch: Sendable {
     /// - Parameter allowTrailingPartial: whether an incomplete last batch is ignored (as a reader of a live segment
     ///   does) rather than reported.
     /// - Throws: ``LogError/Code/corruptRecord`` for a length or magic that cannot be a v2 batch.
-    public static func split(_ buffer: ByteBuffer, allowTrailingPartial: Bool = false) throws(LogError) -> [RecordBatch] {
+    public static func split(_ buffer: ByteBuffer, allowTrailingPartial: Bool = false) throws(LogError) -> [RecordBatch]
+    {
         var batches: [RecordBatch] = []
         var position = buffer.readerIndex
         let end = buffer.writerIndex

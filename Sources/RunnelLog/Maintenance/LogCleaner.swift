@@ -24,7 +24,9 @@ struct LogCleaner: Sendable {
         var firstUncleanableOffset: Int64
         var cleanBytes: Int
         var cleanableBytes: Int
-        var ratio: Double { cleanBytes + cleanableBytes == 0 ? 0 : Double(cleanableBytes) / Double(cleanBytes + cleanableBytes) }
+        var ratio: Double {
+            cleanBytes + cleanableBytes == 0 ? 0 : Double(cleanableBytes) / Double(cleanBytes + cleanableBytes)
+        }
         var compactionOverdue: Bool
     }
 
@@ -187,7 +189,8 @@ struct LogCleaner: Sendable {
         for segment in segments {
             let fits =
                 !current.isEmpty && size + segment.size <= config.segmentBytes
-                && (size + segment.size) / max(1, config.indexIntervalBytes) * OffsetIndexEntry.size <= config.segmentIndexBytes
+                && (size + segment.size) / max(1, config.indexIntervalBytes) * OffsetIndexEntry.size
+                    <= config.segmentIndexBytes
                 && segment.baseOffset - current[0].baseOffset < Int64(Int32.max) / 2
             if !fits && !current.isEmpty {
                 groups.append(current)
@@ -211,7 +214,10 @@ struct LogCleaner: Sendable {
             case .end:
                 return
             case .partial(let position, let reason), .corrupt(let position, let reason):
-                throw LogError(.corruptRecord, "\(segment.logPath) at position \(position): \(reason); not compacting it")
+                throw LogError(
+                    .corruptRecord,
+                    "\(segment.logPath) at position \(position): \(reason); not compacting it"
+                )
             }
         }
     }
@@ -234,7 +240,13 @@ struct LogCleaner: Sendable {
         var droppedLast: RecordBatch?
         for segment in group {
             try forEachBatch(in: segment) { batch throws(LogError) in
-                let (filtered, dropped) = try filter(batch, map: map, endOffset: endOffset, config: config, nowMs: nowMs)
+                let (filtered, dropped) = try filter(
+                    batch,
+                    map: map,
+                    endOffset: endOffset,
+                    config: config,
+                    nowMs: nowMs
+                )
                 removed += dropped
                 if let filtered {
                     try writer.write(filtered)
@@ -319,7 +331,10 @@ struct CleanedSegmentWriter {
         self.directory = directory
         self.baseOffset = baseOffset
         builder = IndexBuilder(indexIntervalBytes: indexIntervalBytes)
-        handle = try FileHandle(path: Self.path(directory, baseOffset, SegmentFileName.log, ".cleaned"), mode: .createTruncate)
+        handle = try FileHandle(
+            path: Self.path(directory, baseOffset, SegmentFileName.log, ".cleaned"),
+            mode: .createTruncate
+        )
     }
 
     static func path(_ directory: String, _ baseOffset: Int64, _ kind: String, _ suffix: String) -> String {

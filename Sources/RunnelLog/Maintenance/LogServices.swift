@@ -10,7 +10,10 @@ extension LogManager {
             do {
                 try await log.flush()
             } catch {
-                logger.error("Timed flush failed", metadata: ["topicPartition": "\(log.topicPartition)", "error": "\(error)"])
+                logger.error(
+                    "Timed flush failed",
+                    metadata: ["topicPartition": "\(log.topicPartition)", "error": "\(error)"]
+                )
             }
         }
     }
@@ -23,7 +26,10 @@ extension LogManager {
             do {
                 deleted += try await log.applyRetention()
             } catch {
-                logger.error("Retention failed", metadata: ["topicPartition": "\(log.topicPartition)", "error": "\(error)"])
+                logger.error(
+                    "Retention failed",
+                    metadata: ["topicPartition": "\(log.topicPartition)", "error": "\(error)"]
+                )
             }
         }
         return deleted
@@ -66,13 +72,13 @@ extension LogManager {
 /// Runs `pass` every `intervalMs` of the manager's clock until graceful shutdown.
 private func runPeriodically(
     _ manager: LogManager,
-    intervalMs: @escaping @Sendable () -> Int64,
+    intervalMs: Int64,
     _ pass: @escaping @Sendable () async -> Void
 ) async {
     do {
         try await cancelWhenGracefulShutdown {
             while true {
-                try await manager.clock.sleep(milliseconds: intervalMs())
+                try await manager.clock.sleep(milliseconds: intervalMs)
                 await pass()
             }
         }
@@ -96,7 +102,7 @@ public struct LogFlushService: Service, CustomStringConvertible {
         let tick = max(1, manager.configuration.flushCheckIntervalMs)
         let checkpointEvery = max(1, manager.configuration.checkpointIntervalMs / tick)
         let ticks = TickCounter()
-        await runPeriodically(manager, intervalMs: { tick }) {
+        await runPeriodically(manager, intervalMs: tick) {
             await manager.flushDueLogs()
             if ticks.next() % checkpointEvery == 0 {
                 do {
@@ -120,7 +126,7 @@ public struct LogRetentionService: Service, CustomStringConvertible {
 
     public func run() async throws {
         let manager = self.manager
-        await runPeriodically(manager, intervalMs: { manager.configuration.retentionCheckIntervalMs }) {
+        await runPeriodically(manager, intervalMs: manager.configuration.retentionCheckIntervalMs) {
             await manager.applyRetention()
         }
     }

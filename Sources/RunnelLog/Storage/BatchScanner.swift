@@ -82,14 +82,16 @@ struct BatchScanner {
                 reason: "batch at position \(position) claims \(size) bytes but only \(remaining) remain"
             )
         }
-        let lastOffsetDelta = header.getInteger(at: header.readerIndex + RecordBatch.Field.lastOffsetDelta, as: Int32.self) ?? 0
+        let lastOffsetDelta =
+            header.getInteger(at: header.readerIndex + RecordBatch.Field.lastOffsetDelta, as: Int32.self) ?? 0
         let recordCount = header.getInteger(at: header.readerIndex + RecordBatch.Field.recordCount, as: Int32.self) ?? 0
         let scanned = ScannedBatch(
             position: position,
             size: size,
             baseOffset: baseOffset,
             lastOffset: baseOffset &+ Int64(lastOffsetDelta),
-            maxTimestamp: header.getInteger(at: header.readerIndex + RecordBatch.Field.maxTimestamp, as: Int64.self) ?? -1,
+            maxTimestamp: header.getInteger(at: header.readerIndex + RecordBatch.Field.maxTimestamp, as: Int64.self)
+                ?? -1,
             partitionLeaderEpoch: header.getInteger(
                 at: header.readerIndex + RecordBatch.Field.partitionLeaderEpoch,
                 as: Int32.self
@@ -108,7 +110,8 @@ struct BatchScanner {
             guard lastOffsetDelta >= 0, recordCount >= 0 else {
                 return .corrupt(
                     position: position,
-                    reason: "batch at offset \(baseOffset) has record count \(recordCount) and last offset delta \(lastOffsetDelta)"
+                    reason:
+                        "batch at offset \(baseOffset) has record count \(recordCount) and last offset delta \(lastOffsetDelta)"
                 )
             }
         }

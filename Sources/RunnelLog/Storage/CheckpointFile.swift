@@ -28,7 +28,10 @@ enum CheckpointFile {
         }
         let entries = lines.dropFirst(2).map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }) }
         guard entries.count == count else {
-            throw LogError(.corruptCheckpoint, "\(path): the count line says \(count) entries but \(entries.count) follow")
+            throw LogError(
+                .corruptCheckpoint,
+                "\(path): the count line says \(count) entries but \(entries.count) follow"
+            )
         }
         return entries
     }

@@ -185,7 +185,9 @@ final class LogSegment: Sendable {
         var builder = IndexBuilder(indexIntervalBytes: indexIntervalBytes)
 
         // The trusted prefix of the index files: below the recovery point, ordered, inside the file.
-        offsets.entries = try readEntries(path(SegmentFileName.offsetIndex), as: OffsetIndexEntry.self) { previous, entry in
+        offsets.entries = try readEntries(path(SegmentFileName.offsetIndex), as: OffsetIndexEntry.self) {
+            previous,
+            entry in
             entry.offset < trustedBelow && entry.offset >= baseOffset && entry.position < fileSize
                 && (previous.map { entry.offset > $0.offset && entry.position > $0.position } ?? true)
         }
@@ -202,7 +204,9 @@ final class LogSegment: Sendable {
             }
         }
         if let boundary = offsets.entries.last?.offset {
-            times.entries = try readEntries(path(SegmentFileName.timeIndex), as: TimeIndexEntry.self) { previous, entry in
+            times.entries = try readEntries(path(SegmentFileName.timeIndex), as: TimeIndexEntry.self) {
+                previous,
+                entry in
                 entry.offset <= boundary && entry.offset >= baseOffset
                     && (previous.map { entry.timestamp >= $0.timestamp && entry.offset >= $0.offset } ?? true)
             }
@@ -251,7 +255,9 @@ final class LogSegment: Sendable {
         if start > 0, rollingBasedTimestamp == nil {
             // The first batch was not rescanned; read its header for segment.ms.
             var first = BatchScanner(handle: handle, from: 0, end: validEnd, chunkSize: 4096)
-            if case .batch(let batch) = try first.next(verifyChecksum: false) { rollingBasedTimestamp = batch.maxTimestamp }
+            if case .batch(let batch) = try first.next(verifyChecksum: false) {
+                rollingBasedTimestamp = batch.maxTimestamp
+            }
         }
         // The index files now hold exactly the trusted prefix; new entries are written on flush.
         try truncateIndexFile(SegmentFileName.offsetIndex, entries: offsets.persisted, entrySize: OffsetIndexEntry.size)
@@ -434,7 +440,8 @@ final class LogSegment: Sendable {
                 try FileHandle(path: logPath, mode: .readOnly).sync()
             }
             try persistIndexes(finalTimeEntry: false)
-            for kind in [SegmentFileName.offsetIndex, SegmentFileName.timeIndex] where FileSystem.fileExists(path(kind)) {
+            for kind in [SegmentFileName.offsetIndex, SegmentFileName.timeIndex] where FileSystem.fileExists(path(kind))
+            {
                 try FileHandle(path: path(kind), mode: .readOnly).sync()
             }
         } catch {
@@ -456,7 +463,10 @@ final class LogSegment: Sendable {
                 active.times.entries.append(entry)
             }
             if active.offsets.persisted < active.offsets.entries.count {
-                try active.offsets.persist(to: FileHandle(path: offsetPath, mode: .readWriteCreate), baseOffset: baseOffset)
+                try active.offsets.persist(
+                    to: FileHandle(path: offsetPath, mode: .readWriteCreate),
+                    baseOffset: baseOffset
+                )
             }
             if active.times.persisted < active.times.entries.count {
                 try active.times.persist(to: FileHandle(path: timePath, mode: .readWriteCreate), baseOffset: baseOffset)
@@ -548,7 +558,10 @@ final class LogSegment: Sendable {
                 guard case .batch(let first) = try scanner.next(verifyChecksum: false), first.lastOffset == entry.offset
                 else {
                     guard !rebuilt else {
-                        throw LogError(.corruptIndex, "\(path(SegmentFileName.offsetIndex)) disagrees with its log after a rebuild")
+                        throw LogError(
+                            .corruptIndex,
+                            "\(path(SegmentFileName.offsetIndex)) disagrees with its log after a rebuild"
+                        )
                     }
                     try rebuildIndexes()
                     rebuilt = true
@@ -709,7 +722,10 @@ final class LogSegment: Sendable {
         )
     }
 
-    private func writeIndexFileAtomically<Entry: IndexEntryCoding>(_ kind: String, _ index: IndexBuffer<Entry>) throws(LogError) {
+    private func writeIndexFileAtomically<Entry: IndexEntryCoding>(
+        _ kind: String,
+        _ index: IndexBuffer<Entry>
+    ) throws(LogError) {
         let temporary = path(kind, suffix: ".tmp")
         var copy = index
         copy.persisted = 0

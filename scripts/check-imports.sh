@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Keeps the module dependency arrows one-way (docs/ARCHITECTURE.md): the log engine knows files, not HTTP,
+# SQL or command lines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+status=0
+forbid() {
+    local module=$1
+    shift
+    for library in "$@"; do
+        if grep -rnE "^(@testable |public |package |internal )?import $library\b" "Sources/$module" 2>/dev/null; then
+            echo "error: Sources/$module must not import $library" >&2
+            status=1
+        fi
+    done
+}
+
+forbid RunnelLog Hummingbird HummingbirdCore GRDB ArgumentParser AsyncHTTPClient Prometheus RunnelBroker
+exit $status
