@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 public import NIOCore
 import Synchronization
@@ -41,6 +42,8 @@ public final class PartitionLog: Sendable {
     /// Serialises retention, compaction, flushing of sealed segments, closing and deletion of this log.
     /// Only ever taken on I/O threads.
     let maintenance = Mutex(())
+    /// Signalled when the appenders the writer waits for have queued their appends.
+    private let appendersReturned = DispatchSemaphore(value: 0)
 
     typealias AppendContinuation = CheckedContinuation<Result<AppendResult, LogError>, Never>
     typealias VoidContinuation = CheckedContinuation<Result<Void, LogError>, Never>
@@ -89,6 +92,10 @@ public final class PartitionLog: Sendable {
         var nextWaiterID: UInt64 = 0
         /// fsyncs the writer issued for acknowledgements (one per group of appends).
         var groupCommits = 0
+        /// A running average of how long a group commit's fsync takes.
+        var syncDurationEstimate: Duration = .microseconds(500)
+        /// Set while the writer waits for this many queued operations (see `waitForReleasedAppenders`).
+        var lingerTarget: Int?
     }
 
     init(topicPartition: TopicPartition, directory: String, io: LogIO, state: State) {
@@ -156,6 +163,7 @@ public final class PartitionLog: Sendable {
         enum Action {
             case startWriter
             case queued
+            case queuedAndSignal
             case rejected(LogError)
         }
         let action = state.withLock { state -> Action in
@@ -167,6 +175,10 @@ public final class PartitionLog: Sendable {
                 return .rejected(failure)
             }
             state.queue.append(operation)
+            if let target = state.lingerTarget, state.queue.count >= target {
+                state.lingerTarget = nil
+                return .queuedAndSignal
+            }
             if state.writerRunning { return .queued }
             state.writerRunning = true
             return .startWriter
@@ -176,6 +188,8 @@ public final class PartitionLog: Sendable {
             io.submit { isActive in self.runWriter(poolActive: isActive) }
         case .queued:
             break
+        case .queuedAndSignal:
+            appendersReturned.signal()
         case .rejected(let error):
             operation.complete(with: error)
         }
@@ -183,7 +197,15 @@ public final class PartitionLog: Sendable {
 
     /// The writer: drains the queue in groups until it is empty. Runs on an I/O thread, one at a time per log.
     private func runWriter(poolActive: Bool) {
+        var released = 0
+        // Groups to commit without waiting, after a wait that did not pay off.
+        var skipWaits = 0
         while true {
+            if released > 1 && skipWaits == 0 {
+                if !waitForReleasedAppenders(released) { skipWaits = 8 }
+            } else if skipWaits > 0 {
+                skipWaits -= 1
+            }
             let work = state.withLock { state -> ([Operation], LogConfig, Int64, Int32)? in
                 guard !state.queue.isEmpty else {
                     state.writerRunning = false
@@ -200,81 +222,132 @@ public final class PartitionLog: Sendable {
                 }
                 continue
             }
-            writeGroup(operations, config: config, startOffset: startOffset, epoch: epoch)
+            released = writeGroup(operations, config: config, startOffset: startOffset, epoch: epoch)
         }
     }
 
-    private func writeGroup(_ operations: [Operation], config: LogConfig, startOffset: Int64, epoch: Int32) {
+    /// After a group commit released `count` appenders, waits until they have queued their next appends or half an
+    /// fsync has passed, whichever comes first.
+    ///
+    /// Without it, appenders released together come back one by one: the first starts the next fsync alone and the
+    /// rest wait for the one after, so N concurrent appenders settle into two cohorts of N/2 per fsync. Waiting a
+    /// fraction of an fsync lets one fsync acknowledge all of them (the idea of PostgreSQL's `commit_delay`, bounded
+    /// by the measured fsync time instead of a setting). Returns false if they did not all come back in time, so
+    /// appenders that pause between appends (network clients) do not make every group wait.
+    private func waitForReleasedAppenders(_ count: Int) -> Bool {
+        let limit = state.withLock { state -> Duration? in
+            guard state.queue.count < count, !state.closed else { return nil }
+            state.lingerTarget = count
+            return min(state.syncDurationEstimate / 2, .milliseconds(2))
+        }
+        guard let limit, limit > .zero else { return true }
+        let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+        let result = appendersReturned.wait(timeout: .now() + .nanoseconds(Int(nanoseconds)))
+        state.withLock { $0.lingerTarget = nil }
+        return result == .success
+    }
+
+    /// Writes a group of operations: batches go to the active segment in one gathered write per segment (rolling
+    /// as needed), then one fsync for the group if the flush policy asks for it, then the results are published.
+    /// Returns how many appends a group commit acknowledged (0 when nothing was fsynced).
+    private func writeGroup(_ operations: [Operation], config: LogConfig, startOffset: Int64, epoch: Int32) -> Int {
+        let now = io.clock.nowMilliseconds()
         var nextOffset = startOffset
-        var appended: Int64 = 0
+        var results = [Result<AppendResult?, LogError>](repeating: .success(nil), count: operations.count)
         var touched: [LogSegment] = []
         var rolled: [Int64] = []
-        var outcomes: [Result<AppendResult?, LogError>] = []
-        outcomes.reserveCapacity(operations.count)
-        let now = io.clock.nowMilliseconds()
+        // Batches not yet written to the active segment, the operations they belong to, and where they start.
+        var pending: [RecordBatch] = []
+        var pendingBytes = 0
+        var pendingOwners: [Int] = []
+        var writtenOffset = startOffset
+        var current = 0
 
-        for operation in operations {
-            switch operation {
-            case .append(let batches, _):
-                do {
+        func writePending(to segment: LogSegment) throws(LogError) {
+            guard !pending.isEmpty else { return }
+            try segment.append(pending)
+            if !touched.contains(where: { $0 === segment }) { touched.append(segment) }
+            pending.removeAll(keepingCapacity: true)
+            pendingOwners.removeAll(keepingCapacity: true)
+            pendingBytes = 0
+            writtenOffset = nextOffset
+        }
+
+        do {
+            var active = try activeSegment()
+            for (index, operation) in operations.enumerated() {
+                current = index
+                switch operation {
+                case .append(let batches, _):
                     let firstOffset = nextOffset
                     for var batch in batches {
                         batch.setBaseOffset(nextOffset)
                         batch.setPartitionLeaderEpoch(epoch)
-                        var active = try activeSegment()
-                        if shouldRoll(active, adding: batch, config: config, nowMs: now) {
+                        if shouldRoll(
+                            active,
+                            pending: pendingBytes,
+                            pendingBatches: pending.count,
+                            adding: batch,
+                            config: config,
+                            nowMs: now
+                        ) {
+                            try writePending(to: active)
                             active = try rollSegment(at: nextOffset, config: config, nowMs: now)
                             rolled.append(active.baseOffset)
                         }
-                        try active.append(batch)
-                        if !touched.contains(where: { $0 === active }) { touched.append(active) }
+                        pending.append(batch)
+                        pendingOwners.append(index)
+                        pendingBytes += batch.sizeInBytes
                         nextOffset = batch.nextOffset
-                        appended += Int64(batch.recordCount)
                     }
-                    let logAppendTime: Int64 =
+                    let logAppendTime =
                         config.messageTimestampType == .logAppendTime ? batches.last?.maxTimestamp ?? -1 : -1
-                    outcomes.append(
-                        .success(
-                            AppendResult(
-                                firstOffset: firstOffset,
-                                lastOffset: nextOffset - 1,
-                                logAppendTime: logAppendTime,
-                                logStartOffset: 0
-                            )
+                    results[index] = .success(
+                        AppendResult(
+                            firstOffset: firstOffset,
+                            lastOffset: nextOffset - 1,
+                            logAppendTime: logAppendTime,
+                            logStartOffset: 0
                         )
                     )
-                } catch {
-                    io.logger.error(
-                        "Append failed",
-                        metadata: ["topicPartition": "\(topicPartition)", "error": "\(error)"]
-                    )
-                    outcomes.append(.failure(error))
-                }
-            case .roll:
-                do {
-                    let active = try activeSegment()
+                case .roll:
+                    try writePending(to: active)
                     if active.size > 0 {
-                        let segment = try rollSegment(at: nextOffset, config: config, nowMs: now)
-                        rolled.append(segment.baseOffset)
+                        active = try rollSegment(at: nextOffset, config: config, nowMs: now)
+                        rolled.append(active.baseOffset)
                     }
-                    outcomes.append(.success(nil))
-                } catch {
-                    outcomes.append(.failure(error))
+                case .barrier:
+                    break
                 }
-            case .barrier:
-                outcomes.append(.success(nil))
+            }
+            try writePending(to: active)
+        } catch {
+            // Operations whose batches were not all written fail; what was written before them stays.
+            let firstFailed = pendingOwners.first.map { min($0, current) } ?? current
+            for index in firstFailed..<operations.count { results[index] = .failure(error) }
+            nextOffset = writtenOffset
+            io.logger.error("Append failed", metadata: ["topicPartition": "\(topicPartition)", "error": "\(error)"])
+        }
+
+        var appendedMessages: Int64 = 0
+        var appends = 0
+        for (operation, result) in zip(operations, results) {
+            if case .append(let batches, _) = operation, case .success = result {
+                appendedMessages += batches.reduce(0) { $0 + Int64($1.recordCount) }
+                appends += 1
             }
         }
 
-        // Group commit: one fsync per touched segment for every append of the group.
+        // Group commit: one fsync per touched segment acknowledges every append of the group.
         let unflushed = state.withLock { state -> Int64 in
             state.writtenOffset = nextOffset
-            state.unflushedMessages += appended
+            state.unflushedMessages += appendedMessages
             return state.unflushedMessages
         }
         var syncFailure: LogError?
-        let mustSync = appended > 0 && unflushed >= config.flushMessages
+        let mustSync = appendedMessages > 0 && unflushed >= config.flushMessages
         if mustSync {
+            let started = ContinuousClock.now
             do {
                 for segment in touched { try segment.syncLog() }
             } catch {
@@ -284,6 +357,8 @@ public final class PartitionLog: Sendable {
                     metadata: ["topicPartition": "\(topicPartition)", "error": "\(error)"]
                 )
             }
+            let elapsed = ContinuousClock.now - started
+            state.withLock { $0.syncDurationEstimate = ($0.syncDurationEstimate * 7 + elapsed) / 8 }
         }
 
         let (woken, logStartOffset) = publish(
@@ -292,14 +367,14 @@ public final class PartitionLog: Sendable {
             failure: syncFailure
         )
         for waiter in woken { waiter.continuation.resume() }
-        for (operation, outcome) in zip(operations, outcomes) {
-            switch (operation, outcome) {
-            case (.append(_, let continuation), .success(let result)):
+        for (operation, result) in zip(operations, results) {
+            switch (operation, result) {
+            case (.append(_, let continuation), .success(let appended)):
                 if let syncFailure {
                     continuation.resume(returning: .failure(syncFailure))
-                } else if var result {
-                    result.logStartOffset = logStartOffset
-                    continuation.resume(returning: .success(result))
+                } else if var appended {
+                    appended.logStartOffset = logStartOffset
+                    continuation.resume(returning: .success(appended))
                 }
             case (.append(_, let continuation), .failure(let error)):
                 continuation.resume(returning: .failure(error))
@@ -310,6 +385,7 @@ public final class PartitionLog: Sendable {
             }
         }
         for base in rolled { scheduleFlush(upTo: base) }
+        return mustSync && syncFailure == nil ? appends : 0
     }
 
     /// Makes the written data readable and wakes the readers waiting for it.
@@ -349,8 +425,19 @@ public final class PartitionLog: Sendable {
 
     /// Kafka's roll rules: the segment would outgrow `segment.bytes`; its first record is older than `segment.ms`
     /// (minus jitter) by record time; an index is full; or the offset no longer fits the index's 32-bit delta.
-    private func shouldRoll(_ segment: LogSegment, adding batch: RecordBatch, config: LogConfig, nowMs: Int64) -> Bool {
-        let info = segment.rollInfo
+    private func shouldRoll(
+        _ segment: LogSegment,
+        pending: Int,
+        pendingBatches: Int,
+        adding batch: RecordBatch,
+        config: LogConfig,
+        nowMs: Int64
+    ) -> Bool {
+        var info = segment.rollInfo
+        // Batches of this group not yet written count as if they were (an upper bound for the index entries).
+        info.size += pending
+        info.offsetEntries += pendingBatches
+        info.timeEntries += pendingBatches
         guard info.size > 0 else { return false }
         if info.size > config.segmentBytes - batch.sizeInBytes { return true }
         let age: Int64

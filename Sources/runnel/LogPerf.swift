@@ -151,6 +151,7 @@ struct LogPerf: AsyncParsableCommand {
             }
             group.cancelAll()
         }
+        let groupCommits = log.groupCommits
         try await log.flush()
         let appendSeconds = seconds(clock.now - appendStart)
         let written = log.sizeInBytes - bytesBefore
@@ -163,6 +164,7 @@ struct LogPerf: AsyncParsableCommand {
             "append_seconds": appendSeconds,
             "records_per_second": Double(appended) / appendSeconds,
             "append_mb_per_second": Double(written) / appendSeconds / 1e6,
+            "group_commits": Double(groupCommits),
         ]
         if read {
             if cold { try await log.dropCachedPages() }
@@ -196,6 +198,10 @@ struct LogPerf: AsyncParsableCommand {
                     + "\(Int(summary["records_per_second"] ?? 0)) records/s, \(mb(summary["append_mb_per_second"])) MB/s "
                     + "(flush policy \(flushPolicy.rawValue), \(appenders) appender(s), batches of \(batchSize), \(compression.rawValue))"
             )
+            if groupCommits > 0 {
+                let perCommit = Double(appended) / Double(batchSize) / Double(groupCommits)
+                print("group commits: \(groupCommits) fsyncs, \(String(format: "%.1f", perCommit)) appends per fsync")
+            }
             if read {
                 print(
                     "read \(mb((summary["read_bytes"] ?? 0) / 1e6)) MB in \(String(format: "%.2f", summary["read_seconds"] ?? 0)) s: "

@@ -106,6 +106,76 @@ final class FileHandle: Sendable {
         }
     }
 
+    /// Writes `buffers` one after another from `offset` with as few `pwritev` calls as possible.
+    func write(_ buffers: [ByteBuffer], at offset: Int) throws(LogError) {
+        var position = offset
+        var start = 0
+        while start < buffers.count {
+            let end = min(buffers.count, start + FileHandle.maxIOVectors)
+            position += try writeVectored(buffers[start..<end], at: position)
+            start = end
+        }
+    }
+
+    /// `IOV_MAX` on Linux and macOS.
+    static let maxIOVectors = 1024
+
+    /// One gathered write of up to `maxIOVectors` buffers; returns the bytes written (all of them).
+    private func writeVectored(_ buffers: ArraySlice<ByteBuffer>, at offset: Int) throws(LogError) -> Int {
+        var failure: LogError?
+        let written = FileHandle.withIOVectors(buffers, []) { vectors -> Int in
+            do throws(LogError) {
+                return try self.writeAll(vectors, at: offset)
+            } catch {
+                failure = error
+                return 0
+            }
+        }
+        if let failure { throw failure }
+        return written
+    }
+
+    /// Calls `body` with an `iovec` for every buffer, all valid at once.
+    private static func withIOVectors<T>(
+        _ buffers: ArraySlice<ByteBuffer>,
+        _ collected: [iovec],
+        _ body: ([iovec]) -> T
+    ) -> T {
+        guard let first = buffers.first else { return body(collected) }
+        return first.withUnsafeReadableBytes { raw in
+            var vectors = collected
+            vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: raw.count))
+            return withIOVectors(buffers.dropFirst(), vectors, body)
+        }
+    }
+
+    private func writeAll(_ vectors: [iovec], at offset: Int) throws(LogError) -> Int {
+        var vectors = vectors.filter { $0.iov_len > 0 }
+        var total = 0
+        var index = 0
+        while index < vectors.count {
+            let n = vectors[index...].withUnsafeBufferPointer { pointer in
+                pwritev(descriptor, pointer.baseAddress, CInt(pointer.count), off_t(offset + total))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileHandle.error("pwritev", path)
+            }
+            total += n
+            // Skip what was written; a partial write can end inside a vector.
+            var remaining = n
+            while index < vectors.count, remaining >= vectors[index].iov_len {
+                remaining -= vectors[index].iov_len
+                index += 1
+            }
+            if remaining > 0 {
+                vectors[index].iov_base = vectors[index].iov_base.map { $0 + remaining }
+                vectors[index].iov_len -= remaining
+            }
+        }
+        return total
+    }
+
     /// Flushes the file's data to stable storage (`fdatasync`).
     func sync() throws(LogError) {
         #if canImport(Darwin)

@@ -367,38 +367,40 @@ final class LogSegment: Sendable {
 
     // MARK: - Writing (the log's writer only)
 
-    /// Appends a batch whose offsets are already assigned.
-    func append(_ batch: RecordBatch) throws(LogError) {
+    /// Appends batches whose offsets are already assigned, in one gathered write.
+    func append(_ batches: [RecordBatch]) throws(LogError) {
+        guard !batches.isEmpty else { return }
         let target = try state.withLock { state throws(LogError) -> (FileHandle, Int) in
             guard let active = state.active else { throw LogError(.storage, "\(logPath) is not the active segment") }
             return (active.logHandle, state.size)
         }
-        let (handle, position) = target
+        let (handle, start) = target
         do {
-            try handle.write(batch.bytes, at: position)
+            try handle.write(batches.map(\.bytes), at: start)
         } catch {
             // Leave no partial batch behind for readers or for the next append.
-            try? handle.truncate(to: position)
+            try? handle.truncate(to: start)
             throw error
         }
-        let size = batch.sizeInBytes
-        let lastOffset = batch.lastOffset
-        let maxTimestamp = batch.maxTimestamp
         state.withLock { state in
             guard var active = state.active else { return }
-            if active.rollingBasedTimestamp == nil { active.rollingBasedTimestamp = maxTimestamp }
-            if let (entry, timeEntry) = active.builder.add(
-                position: position,
-                size: size,
-                lastOffset: lastOffset,
-                maxTimestamp: maxTimestamp,
-                lastTimeEntry: active.times.last
-            ) {
-                active.offsets.entries.append(entry)
-                if let timeEntry { active.times.entries.append(timeEntry) }
+            var position = start
+            for batch in batches {
+                if active.rollingBasedTimestamp == nil { active.rollingBasedTimestamp = batch.maxTimestamp }
+                if let (entry, timeEntry) = active.builder.add(
+                    position: position,
+                    size: batch.sizeInBytes,
+                    lastOffset: batch.lastOffset,
+                    maxTimestamp: batch.maxTimestamp,
+                    lastTimeEntry: active.times.last
+                ) {
+                    active.offsets.entries.append(entry)
+                    if let timeEntry { active.times.entries.append(timeEntry) }
+                }
+                position += batch.sizeInBytes
             }
             state.active = active
-            state.size += size
+            state.size = position
             state.dirty = true
             state.needsFlush = true
         }
