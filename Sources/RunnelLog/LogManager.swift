@@ -374,6 +374,9 @@ public final class LogManager: Sendable {
         } catch {
             failure = failure ?? error
         }
+        // A closed manager keeps no file open.
+        state.withLock { $0.logs = [:] }
+        io.handles.evictAll()
         await io.shutdown()
         if let failure { throw failure }
     }

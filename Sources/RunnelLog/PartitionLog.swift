@@ -39,8 +39,7 @@ public final class PartitionLog: Sendable {
 
     let io: LogIO
     let state: Mutex<State>
-    /// Serialises retention, compaction, flushing of sealed segments, closing and deletion of this log.
-    /// Only ever taken on I/O threads.
+    /// Serialises retention, compaction and deletion of this log. Only ever taken on I/O threads.
     let maintenance = Mutex(())
     /// Signalled when the appenders the writer waits for have queued their appends.
     private let appendersReturned = DispatchSemaphore(value: 0)
@@ -95,7 +94,7 @@ public final class PartitionLog: Sendable {
         /// A running average of how long a group commit's fsync takes.
         var syncDurationEstimate: Duration = .microseconds(500)
         /// Set while the writer waits for this many queued operations (see `waitForReleasedAppenders`).
-        var lingerTarget: Int?
+        var awaitedQueueLength: Int?
     }
 
     init(topicPartition: TopicPartition, directory: String, io: LogIO, state: State) {
@@ -123,7 +122,6 @@ public final class PartitionLog: Sendable {
     var cleanerCheckpoint: Int64? { state.withLock { $0.cleanerCheckpoint } }
     /// How many group commits (one fsync for all appends queued together) the writer has done.
     public var groupCommits: Int { state.withLock { $0.groupCommits } }
-    var leaderEpochEntries: [LeaderEpochCache.Entry] { state.withLock { $0.leaderEpochs.entries } }
 
     /// Applies new topic-level settings; appends, rolls, flushes, retention and compaction use them from now on.
     public func updateConfig(_ config: LogConfig) {
@@ -132,7 +130,7 @@ public final class PartitionLog: Sendable {
 
     // MARK: - Appending
 
-    /// Appends one batch; see ``append(_:)-(RecordBatch)``.
+    /// Appends one batch (see the variant taking several).
     public func append(_ batch: RecordBatch) async throws(LogError) -> AppendResult {
         try await append([batch])
     }
@@ -175,8 +173,8 @@ public final class PartitionLog: Sendable {
                 return .rejected(failure)
             }
             state.queue.append(operation)
-            if let target = state.lingerTarget, state.queue.count >= target {
-                state.lingerTarget = nil
+            if let target = state.awaitedQueueLength, state.queue.count >= target {
+                state.awaitedQueueLength = nil
                 return .queuedAndSignal
             }
             if state.writerRunning { return .queued }
@@ -237,13 +235,13 @@ public final class PartitionLog: Sendable {
     private func waitForReleasedAppenders(_ count: Int) -> Bool {
         let limit = state.withLock { state -> Duration? in
             guard state.queue.count < count, !state.closed else { return nil }
-            state.lingerTarget = count
+            state.awaitedQueueLength = count
             return min(state.syncDurationEstimate / 2, .milliseconds(2))
         }
         guard let limit, limit > .zero else { return true }
         let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
         let result = appendersReturned.wait(timeout: .now() + .nanoseconds(Int(nanoseconds)))
-        state.withLock { $0.lingerTarget = nil }
+        state.withLock { $0.awaitedQueueLength = nil }
         return result == .success
     }
 
@@ -490,15 +488,13 @@ public final class PartitionLog: Sendable {
     }
 
     private func flushSealedSegments(below offset: Int64) throws(LogError) {
-        try maintenance.withLock { _ throws(LogError) in
-            let segments = state.withLock { $0.segments }
-            for segment in segments where segment.baseOffset < offset && !segment.isActive {
-                try segment.flushIfNeeded()
-            }
-            state.withLock { state in
-                state.recoveryPoint = max(state.recoveryPoint, offset)
-                state.flushedOffset = max(state.flushedOffset, offset)
-            }
+        let segments = state.withLock { $0.segments }
+        for segment in segments where segment.baseOffset < offset && !segment.isActive {
+            try segment.flushIfNeeded()
+        }
+        state.withLock { state in
+            state.recoveryPoint = max(state.recoveryPoint, offset)
+            state.flushedOffset = max(state.flushedOffset, offset)
         }
     }
 
@@ -517,17 +513,17 @@ public final class PartitionLog: Sendable {
         try await io.run { () throws(LogError) in try self.flushBlocking() }
     }
 
+    /// Flushes without the maintenance lock, so compaction never delays durability; a segment retired meanwhile
+    /// (compacted or deleted) is skipped, its replacement was made durable before it was swapped in.
     func flushBlocking() throws(LogError) {
-        try maintenance.withLock { _ throws(LogError) in
-            let (segments, written) = state.withLock { ($0.segments, $0.writtenOffset) }
-            for segment in segments { try segment.flushIfNeeded() }
-            let now = io.clock.nowMilliseconds()
-            state.withLock { state in
-                state.flushedOffset = max(state.flushedOffset, written)
-                state.recoveryPoint = max(state.recoveryPoint, written)
-                if state.writtenOffset == written { state.unflushedMessages = 0 }
-                state.lastFlushMs = now
-            }
+        let (segments, written) = state.withLock { ($0.segments, $0.writtenOffset) }
+        for segment in segments { try segment.flushIfNeeded() }
+        let now = io.clock.nowMilliseconds()
+        state.withLock { state in
+            state.flushedOffset = max(state.flushedOffset, written)
+            state.recoveryPoint = max(state.recoveryPoint, written)
+            if state.writtenOffset == written { state.unflushedMessages = 0 }
+            state.lastFlushMs = now
         }
     }
 
@@ -627,7 +623,11 @@ public final class PartitionLog: Sendable {
                         let bytes = try segment.read(at: first.position, count: count)
                         let complete = completeBatchesLength(bytes)
                         if let slice = bytes.getSlice(at: bytes.readerIndex, length: complete) {
-                            records.writeImmutableBuffer(slice)
+                            if records.readableBytes == 0 {
+                                records = slice
+                            } else {
+                                records.writeImmutableBuffer(slice)
+                            }
                         }
                         // Stop when the byte budget cut this segment short.
                         if first.position + complete < limit { break }
@@ -876,8 +876,10 @@ public final class PartitionLog: Sendable {
             return waiters
         }
         for waiter in waiters { waiter.continuation.resume() }
+        // A log whose fsync failed is not flushed again: the error makes the shutdown unclean, so the next start
+        // re-validates what was written.
+        if let failure = state.withLock({ $0.failure }) { throw failure }
         try await io.run { () throws(LogError) in
-            if self.state.withLock({ $0.failure }) != nil { return }
             try self.flushBlocking()
             try self.activeSegment().prepareForClose()
             try self.activeSegment().flushIfNeeded()

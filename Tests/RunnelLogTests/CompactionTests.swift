@@ -210,7 +210,7 @@ import Testing
         try await writeRounds(log, rounds: 10, keys: 8, clock: clock)
         let size = log.sizeInBytes
         let service = Task { try await LogCleanerService(manager: manager).run() }
-        for _ in 0..<1000 where log.cleanerCheckpoint == nil { try await Task.sleep(for: .milliseconds(2)) }
+        for _ in 0..<5000 where log.cleanerCheckpoint == nil { try await Task.sleep(for: .milliseconds(2)) }
         #expect(log.cleanerCheckpoint == log.segmentBaseOffsets.last)
         #expect(log.sizeInBytes < size)
         #expect(plain.cleanerCheckpoint == nil)

@@ -132,7 +132,7 @@ import Testing
             clock.advance(by: 100)
             try await Task.sleep(for: .milliseconds(5))
         }
-        for _ in 0..<500 where (try? String(contentsOfFile: checkpoint, encoding: .utf8)) != "0\n1\nevents 0 10\n" {
+        for _ in 0..<5000 where (try? String(contentsOfFile: checkpoint, encoding: .utf8)) != "0\n1\nevents 0 10\n" {
             try await Task.sleep(for: .milliseconds(2))
         }
         #expect(log.recoveryPoint == 10)

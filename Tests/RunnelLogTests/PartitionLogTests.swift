@@ -285,7 +285,7 @@ import Testing
         try await manager.deleteLog(topicPartition("gone"))
         #expect(manager.log(for: topicPartition("gone")) == nil)
         await #expect(throws: LogError.self) { try await log.append(try makeBatch(count: 1)) }
-        for _ in 0..<100
+        for _ in 0..<1000
         where try FileManager.default.contentsOfDirectory(atPath: directory.file("logs")).contains(where: {
             $0.hasPrefix("gone-0")
         }) {

@@ -143,7 +143,7 @@ import Testing
         let service = Task { try await LogRetentionService(manager: manager).run() }
         while clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
         clock.advance(by: 48 * Self.hour)
-        for _ in 0..<500 where log.logStartOffset == 0 { try await Task.sleep(for: .milliseconds(2)) }
+        for _ in 0..<5000 where log.logStartOffset == 0 { try await Task.sleep(for: .milliseconds(2)) }
         #expect(log.logStartOffset > 0)
         service.cancel()
         try await service.value

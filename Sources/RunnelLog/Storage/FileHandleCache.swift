@@ -52,6 +52,11 @@ final class FileHandleCache: Sendable {
         _ = state.withLock { $0.entries.removeValue(forKey: path) }
     }
 
+    /// Forgets every file.
+    func evictAll() {
+        state.withLock { $0.entries = [:] }
+    }
+
     /// Forgets every file in `directory`.
     func evictDirectory(_ directory: String) {
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"

@@ -429,16 +429,19 @@ final class LogSegment: Sendable {
     }
 
     /// Makes the log and index files durable: fsync the log, write pending index entries, fsync the indexes.
+    /// A segment retired (compacted or deleted) before or during the flush is skipped.
     func flush() throws(LogError) {
-        let logHandle = try state.withLock { state throws(LogError) -> FileHandle? in
+        let logHandle = state.withLock { state -> FileHandle?? in
+            guard !state.retired else { return nil }
             state.dirty = false
             state.needsFlush = false
-            return state.active?.logHandle
+            return .some(state.active?.logHandle)
         }
+        guard let logHandle else { return }
         do {
             if let logHandle {
                 try logHandle.sync()
-            } else if FileSystem.fileExists(logPath) {
+            } else {
                 try FileHandle(path: logPath, mode: .readOnly).sync()
             }
             try persistIndexes(finalTimeEntry: false)
@@ -447,11 +450,12 @@ final class LogSegment: Sendable {
                 try FileHandle(path: path(kind), mode: .readOnly).sync()
             }
         } catch {
-            state.withLock {
-                $0.dirty = true
-                $0.needsFlush = true
+            let retired = state.withLock { state -> Bool in
+                state.dirty = true
+                state.needsFlush = true
+                return state.retired
             }
-            throw error
+            if !retired { throw error }
         }
     }
 
