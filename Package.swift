@@ -51,10 +51,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Helpers shared by the test targets (temporary directories, loggers); never a dependency of Sources.
+        .target(
+            name: "RunnelTestSupport",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/RunnelTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "RunnelLogTests",
             dependencies: [
                 "RunnelLog",
+                "RunnelTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -66,6 +74,7 @@ let package = Package(
             dependencies: [
                 "runnel",
                 "RunnelLog",
+                "RunnelTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

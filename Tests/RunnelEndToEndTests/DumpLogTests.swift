@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import RunnelLog
+import RunnelTestSupport
 import Testing
 
 @Suite struct DumpLogTests {

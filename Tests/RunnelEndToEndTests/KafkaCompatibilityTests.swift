@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import RunnelLog
+import RunnelTestSupport
 import Testing
 
 /// Segments are checked against kafka-python, an implementation of Kafka's format that shares no code with ours.

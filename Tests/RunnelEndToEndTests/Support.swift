@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RunnelTestSupport
 import Testing
 
 /// The package's root directory (where `Package.swift` is).
@@ -73,25 +74,3 @@ func jsonObject(_ line: String) throws -> NSDictionary {
     }
     return object
 }
-
-final class TemporaryDirectory: Sendable {
-    let path: String
-
-    init(_ name: String = #function) {
-        let safe = name.filter { $0.isLetter || $0.isNumber }
-        path = NSTemporaryDirectory() + "runnel-e2e/\(safe)-\(UUID().uuidString.prefix(8))"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-
-    func file(_ relative: String) -> String { path + "/" + relative }
-}
-
-let quietLogger: Logger = {
-    var logger = Logger(label: "runnel-e2e")
-    logger.logLevel = .critical
-    return logger
-}()

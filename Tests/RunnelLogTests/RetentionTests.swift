@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RunnelTestSupport
 import Testing
 
 @testable import RunnelLog

@@ -1,32 +1,10 @@
 import Foundation
 import Logging
 import NIOCore
+import RunnelTestSupport
 import Testing
 
 @testable import RunnelLog
-
-/// A fresh directory under the system temp directory, removed when the test is done with it.
-final class TemporaryDirectory: Sendable {
-    let path: String
-
-    init(_ name: String = #function) {
-        let safe = name.filter { $0.isLetter || $0.isNumber }
-        path = NSTemporaryDirectory() + "runnel-tests/\(safe)-\(UUID().uuidString.prefix(8))"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-
-    func file(_ relative: String) -> String { path + "/" + relative }
-}
-
-let testLogger: Logger = {
-    var logger = Logger(label: "runnel-tests")
-    logger.logLevel = .critical
-    return logger
-}()
 
 func buffer(_ string: String) -> ByteBuffer { ByteBuffer(string: string) }
 
@@ -72,7 +50,7 @@ func openManager(
     configuration.defaultConfig = config
     configuration.clock = clock
     configure(&configuration)
-    return try await LogManager.open(configuration, logger: testLogger)
+    return try await LogManager.open(configuration, logger: quietLogger)
 }
 
 /// Every record of the log, in offset order, read with small fetches so reads cross batches and segments.

@@ -323,14 +323,12 @@ struct CleanedSegmentWriter {
     let baseOffset: Int64
     private let handle: FileHandle
     private var position = 0
-    private var builder: IndexBuilder
-    private var offsets = IndexBuffer<OffsetIndexEntry>()
-    private var times = IndexBuffer<TimeIndexEntry>()
+    private var indexes: SegmentIndexes
 
     init(directory: String, baseOffset: Int64, indexIntervalBytes: Int) throws(LogError) {
         self.directory = directory
         self.baseOffset = baseOffset
-        builder = IndexBuilder(indexIntervalBytes: indexIntervalBytes)
+        indexes = SegmentIndexes(indexIntervalBytes: indexIntervalBytes)
         handle = try FileHandle(
             path: Self.path(directory, baseOffset, SegmentFileName.log, ".cleaned"),
             mode: .createTruncate
@@ -343,36 +341,27 @@ struct CleanedSegmentWriter {
 
     mutating func write(_ batch: RecordBatch) throws(LogError) {
         try handle.write(batch.bytes, at: position)
-        if let (entry, timeEntry) = builder.add(
+        indexes.add(
             position: position,
             size: batch.sizeInBytes,
             lastOffset: batch.lastOffset,
-            maxTimestamp: batch.maxTimestamp,
-            lastTimeEntry: times.last
-        ) {
-            offsets.entries.append(entry)
-            if let timeEntry { times.entries.append(timeEntry) }
-        }
+            maxTimestamp: batch.maxTimestamp
+        )
         position += batch.sizeInBytes
     }
 
     /// Writes the index files, fsyncs everything and renames the files to `.swap` (the log last: its `.swap` name
     /// is what commits the swap for recovery).
     mutating func finishAsSwap() throws(LogError) -> (Int, LogSegment.SealedState) {
-        if let entry = builder.timeEntryIfGrown(times.last) { times.entries.append(entry) }
-        let offsetHandle = try FileHandle(
-            path: Self.path(directory, baseOffset, SegmentFileName.offsetIndex, ".cleaned"),
-            mode: .createTruncate
-        )
-        try offsets.persist(to: offsetHandle, baseOffset: baseOffset)
-        let timeHandle = try FileHandle(
-            path: Self.path(directory, baseOffset, SegmentFileName.timeIndex, ".cleaned"),
-            mode: .createTruncate
-        )
-        try times.persist(to: timeHandle, baseOffset: baseOffset)
+        indexes.appendFinalTimeEntry()
+        let offsetPath = Self.path(directory, baseOffset, SegmentFileName.offsetIndex, ".cleaned")
+        let timePath = Self.path(directory, baseOffset, SegmentFileName.timeIndex, ".cleaned")
+        _ = try FileHandle(path: offsetPath, mode: .createTruncate)
+        _ = try FileHandle(path: timePath, mode: .createTruncate)
+        try indexes.persist(offsetIndex: offsetPath, timeIndex: timePath, baseOffset: baseOffset)
         try handle.sync()
-        try offsetHandle.sync()
-        try timeHandle.sync()
+        try FileHandle(path: offsetPath, mode: .readOnly).sync()
+        try FileHandle(path: timePath, mode: .readOnly).sync()
         for kind in [SegmentFileName.offsetIndex, SegmentFileName.timeIndex, SegmentFileName.log] {
             try FileSystem.move(
                 Self.path(directory, baseOffset, kind, ".cleaned"),
@@ -380,14 +369,6 @@ struct CleanedSegmentWriter {
             )
         }
         try FileSystem.syncDirectory(directory)
-        return (
-            position,
-            LogSegment.SealedState(
-                offsetEntries: offsets.entries.count,
-                timeEntries: times.entries.count,
-                maxTimestamp: builder.maxTimestamp,
-                offsetOfMaxTimestamp: builder.offsetOfMaxTimestamp
-            )
-        )
+        return (position, indexes.sealedState)
     }
 }

@@ -37,9 +37,7 @@ enum SegmentFileName {
 final class LogSegment: Sendable {
     struct ActiveState {
         var logHandle: FileHandle
-        var offsets = IndexBuffer<OffsetIndexEntry>()
-        var times = IndexBuffer<TimeIndexEntry>()
-        var builder: IndexBuilder
+        var indexes: SegmentIndexes
         /// The largest timestamp of the first batch: `segment.ms` is measured from it.
         var rollingBasedTimestamp: Int64?
     }
@@ -107,7 +105,7 @@ final class LogSegment: Sendable {
         _ = try FileHandle(path: segment.path(SegmentFileName.offsetIndex), mode: .createTruncate)
         _ = try FileHandle(path: segment.path(SegmentFileName.timeIndex), mode: .createTruncate)
         segment.state.withLock {
-            $0.active = ActiveState(logHandle: handle, builder: IndexBuilder(indexIntervalBytes: indexIntervalBytes))
+            $0.active = ActiveState(logHandle: handle, indexes: SegmentIndexes(indexIntervalBytes: indexIntervalBytes))
         }
         return segment
     }
@@ -180,12 +178,10 @@ final class LogSegment: Sendable {
     ) throws(LogError) -> RecoveryOutcome {
         let handle = try FileHandle(path: logPath, mode: .readWrite)
         let fileSize = try handle.size()
-        var offsets = IndexBuffer<OffsetIndexEntry>()
-        var times = IndexBuffer<TimeIndexEntry>()
-        var builder = IndexBuilder(indexIntervalBytes: indexIntervalBytes)
+        var indexes = SegmentIndexes(indexIntervalBytes: indexIntervalBytes)
 
         // The trusted prefix of the index files: below the recovery point, ordered, inside the file.
-        offsets.entries = try readEntries(path(SegmentFileName.offsetIndex), as: OffsetIndexEntry.self) {
+        indexes.offsets.entries = try readEntries(path(SegmentFileName.offsetIndex), as: OffsetIndexEntry.self) {
             previous,
             entry in
             entry.offset < trustedBelow && entry.offset >= baseOffset && entry.position < fileSize
@@ -193,93 +189,76 @@ final class LogSegment: Sendable {
         }
         var start = 0
         var expectedNextOffset = baseOffset
-        if let last = offsets.entries.last {
+        if let last = indexes.offsets.last {
             // The entry must point at a valid batch ending at its offset, or nothing in the file is trusted.
             var probe = BatchScanner(handle: handle, from: last.position, end: fileSize, chunkSize: 64 << 10)
             if case .batch(let batch) = try probe.next(verifyChecksum: true), batch.lastOffset == last.offset {
                 start = last.position
                 expectedNextOffset = batch.baseOffset
             } else {
-                offsets.entries = []
+                indexes.offsets.entries = []
             }
         }
-        if let boundary = offsets.entries.last?.offset {
-            times.entries = try readEntries(path(SegmentFileName.timeIndex), as: TimeIndexEntry.self) {
+        if let boundary = indexes.offsets.last?.offset {
+            indexes.times.entries = try readEntries(path(SegmentFileName.timeIndex), as: TimeIndexEntry.self) {
                 previous,
                 entry in
                 entry.offset <= boundary && entry.offset >= baseOffset
                     && (previous.map { entry.timestamp >= $0.timestamp && entry.offset >= $0.offset } ?? true)
             }
-            if let lastTime = times.entries.last {
-                builder.maxTimestamp = lastTime.timestamp
-                builder.offsetOfMaxTimestamp = lastTime.offset
+            if let lastTime = indexes.times.last {
+                indexes.maxTimestamp = lastTime.timestamp
+                indexes.offsetOfMaxTimestamp = lastTime.offset
             }
         }
-        offsets.persisted = offsets.entries.count
-        times.persisted = times.entries.count
+        indexes.offsets.persisted = indexes.offsets.entries.count
+        indexes.times.persisted = indexes.times.entries.count
 
-        var scanner = BatchScanner(handle: handle, from: start, end: fileSize)
-        var validEnd = start
-        var truncationReason: String?
+        // Rescanning from the trusted entry's batch rebuilds the index state exactly: that batch already has its
+        // entry, and the interval count restarts from it.
         var rollingBasedTimestamp: Int64?
-        scan: while true {
-            switch try scanner.next(verifyChecksum: true) {
-            case .batch(let batch):
-                guard batch.baseOffset >= expectedNextOffset, batch.lastOffset - baseOffset <= Int64(Int32.max) else {
-                    truncationReason =
-                        "batch at position \(batch.position) has offsets \(batch.baseOffset)...\(batch.lastOffset), expected \(expectedNextOffset) or later"
-                    break scan
-                }
-                if batch.position == 0 { rollingBasedTimestamp = batch.maxTimestamp }
-                if let (entry, timeEntry) = builder.add(
-                    position: batch.position,
-                    size: batch.size,
-                    lastOffset: batch.lastOffset,
-                    maxTimestamp: batch.maxTimestamp,
-                    lastTimeEntry: times.last
-                ) {
-                    offsets.entries.append(entry)
-                    if let timeEntry { times.entries.append(timeEntry) }
-                }
-                expectedNextOffset = batch.lastOffset + 1
-                validEnd = batch.nextPosition
-                onBatch(batch)
-            case .end:
-                break scan
-            case .partial(_, let reason), .corrupt(_, let reason):
-                truncationReason = reason
-                break scan
-            }
+        let outcome = try indexes.scan(
+            handle,
+            from: start,
+            end: fileSize,
+            baseOffset: baseOffset,
+            expectedNextOffset: expectedNextOffset
+        ) {
+            batch in
+            if batch.position == 0 { rollingBasedTimestamp = batch.maxTimestamp }
+            onBatch(batch)
         }
-        if validEnd < fileSize { try handle.truncate(to: validEnd) }
-        if start > 0, rollingBasedTimestamp == nil {
+        if outcome.validEnd < fileSize { try handle.truncate(to: outcome.validEnd) }
+        if start > 0 {
             // The first batch was not rescanned; read its header for segment.ms.
-            var first = BatchScanner(handle: handle, from: 0, end: validEnd, chunkSize: 4096)
+            var first = BatchScanner(handle: handle, from: 0, end: outcome.validEnd, chunkSize: 4096)
             if case .batch(let batch) = try first.next(verifyChecksum: false) {
                 rollingBasedTimestamp = batch.maxTimestamp
             }
         }
         // The index files now hold exactly the trusted prefix; new entries are written on flush.
-        try truncateIndexFile(SegmentFileName.offsetIndex, entries: offsets.persisted, entrySize: OffsetIndexEntry.size)
-        try truncateIndexFile(SegmentFileName.timeIndex, entries: times.persisted, entrySize: TimeIndexEntry.size)
-
-        let active = ActiveState(
-            logHandle: handle,
-            offsets: offsets,
-            times: times,
-            builder: builder,
-            rollingBasedTimestamp: rollingBasedTimestamp
+        try truncateIndexFile(
+            SegmentFileName.offsetIndex,
+            entries: indexes.offsets.persisted,
+            entrySize: OffsetIndexEntry.size
         )
+        try truncateIndexFile(
+            SegmentFileName.timeIndex,
+            entries: indexes.times.persisted,
+            entrySize: TimeIndexEntry.size
+        )
+
+        let active = ActiveState(logHandle: handle, indexes: indexes, rollingBasedTimestamp: rollingBasedTimestamp)
         state.withLock {
-            $0.size = validEnd
+            $0.size = outcome.validEnd
             $0.active = active
             $0.sealed = nil
         }
         cache.evict(logPath)
         return RecoveryOutcome(
-            truncatedBytes: fileSize - validEnd,
-            truncationReason: truncationReason,
-            nextOffset: expectedNextOffset,
+            truncatedBytes: fileSize - outcome.validEnd,
+            truncationReason: outcome.stopReason,
+            nextOffset: outcome.nextOffset,
             scannedBytes: fileSize - start
         )
     }
@@ -341,8 +320,8 @@ final class LogSegment: Sendable {
         state.withLock {
             RollInfo(
                 size: $0.size,
-                offsetEntries: $0.active?.offsets.entries.count ?? 0,
-                timeEntries: $0.active?.times.entries.count ?? 0,
+                offsetEntries: $0.active?.indexes.offsets.entries.count ?? 0,
+                timeEntries: $0.active?.indexes.times.entries.count ?? 0,
                 rollingBasedTimestamp: $0.active?.rollingBasedTimestamp,
                 createdMs: $0.createdMs
             )
@@ -351,8 +330,9 @@ final class LogSegment: Sendable {
 
     /// The largest record timestamp in the segment and the offset of the batch holding it (-1, -1 if none).
     func maxTimestampAndOffset() throws(LogError) -> (timestamp: Int64, offset: Int64) {
-        if let builder = state.withLock({ $0.active?.builder }) {
-            return (builder.maxTimestamp, builder.offsetOfMaxTimestamp)
+        if let indexes = state.withLock({ $0.active.map { ($0.indexes.maxTimestamp, $0.indexes.offsetOfMaxTimestamp) } }
+        ) {
+            return indexes
         }
         let info = try sealedInfo()
         return (info.maxTimestamp, info.offsetOfMaxTimestamp)
@@ -387,16 +367,12 @@ final class LogSegment: Sendable {
             var position = start
             for batch in batches {
                 if active.rollingBasedTimestamp == nil { active.rollingBasedTimestamp = batch.maxTimestamp }
-                if let (entry, timeEntry) = active.builder.add(
+                active.indexes.add(
                     position: position,
                     size: batch.sizeInBytes,
                     lastOffset: batch.lastOffset,
-                    maxTimestamp: batch.maxTimestamp,
-                    lastTimeEntry: active.times.last
-                ) {
-                    active.offsets.entries.append(entry)
-                    if let timeEntry { active.times.entries.append(timeEntry) }
-                }
+                    maxTimestamp: batch.maxTimestamp
+                )
                 position += batch.sizeInBytes
             }
             state.active = active
@@ -465,19 +441,11 @@ final class LogSegment: Sendable {
         let timePath = path(SegmentFileName.timeIndex)
         try state.withLock { state throws(LogError) in
             guard var active = state.active else { return }
-            if finalTimeEntry, let entry = active.builder.timeEntryIfGrown(active.times.last) {
-                active.times.entries.append(entry)
+            if finalTimeEntry {
+                active.indexes.appendFinalTimeEntry()
+                state.needsFlush = true
             }
-            if active.offsets.persisted < active.offsets.entries.count {
-                try active.offsets.persist(
-                    to: FileHandle(path: offsetPath, mode: .readWriteCreate),
-                    baseOffset: baseOffset
-                )
-            }
-            if active.times.persisted < active.times.entries.count {
-                try active.times.persist(to: FileHandle(path: timePath, mode: .readWriteCreate), baseOffset: baseOffset)
-            }
-            if finalTimeEntry { state.needsFlush = true }
+            try active.indexes.persist(offsetIndex: offsetPath, timeIndex: timePath, baseOffset: baseOffset)
             state.active = active
         }
     }
@@ -488,12 +456,7 @@ final class LogSegment: Sendable {
         // Readers now go through the handle cache; the pinned handle stays open for whoever still holds it.
         state.withLock { state in
             guard let active = state.active else { return }
-            state.sealed = SealedState(
-                offsetEntries: active.offsets.entries.count,
-                timeEntries: active.times.entries.count,
-                maxTimestamp: active.builder.maxTimestamp,
-                offsetOfMaxTimestamp: active.builder.offsetOfMaxTimestamp
-            )
+            state.sealed = active.indexes.sealedState
             state.active = nil
         }
     }
@@ -522,7 +485,7 @@ final class LogSegment: Sendable {
     /// The largest index entry at or below `target`, or the segment start.
     private func lookup(_ target: Int64) throws(LogError) -> OffsetIndexEntry {
         let start = OffsetIndexEntry(offset: baseOffset, position: 0)
-        if let entries = state.withLock({ $0.active?.offsets.entries }) {
+        if let entries = state.withLock({ $0.active?.indexes.offsets.entries }) {
             var low = 0
             var high = entries.count - 1
             var found = start
@@ -592,7 +555,7 @@ final class LogSegment: Sendable {
     func findOffset(forTimestamp target: Int64, limit: Int) throws(LogError) -> (offset: Int64, timestamp: Int64)? {
         // The largest time-index entry strictly below the target: every record up to its offset is older.
         var after: Int64?
-        if let entries = state.withLock({ $0.active?.times.entries }) {
+        if let entries = state.withLock({ $0.active?.indexes.times.entries }) {
             after = entries.last(where: { $0.timestamp < target })?.offset
         } else {
             after = try withSealedIndex { info, _ throws(LogError) -> Int64? in
@@ -682,56 +645,36 @@ final class LogSegment: Sendable {
         return try rebuild(size: &size)
     }
 
-    /// Rebuilds both index files of a sealed segment from its log, truncating the log at its first invalid batch.
+    /// Rebuilds both index files of a sealed segment from its log, truncating the log at its first invalid batch
+    /// (as Kafka's `recoverSegment`).
     private func rebuild(size: inout Int) throws(LogError) -> SealedState {
         cache.evict(logPath)
         cache.evict(path(SegmentFileName.offsetIndex))
         cache.evict(path(SegmentFileName.timeIndex))
         let handle = try FileHandle(path: logPath, mode: .readWrite)
         let fileSize = try handle.size()
-        var scanner = BatchScanner(handle: handle, end: fileSize)
-        var builder = IndexBuilder(indexIntervalBytes: indexIntervalBytes)
-        var offsets = IndexBuffer<OffsetIndexEntry>()
-        var times = IndexBuffer<TimeIndexEntry>()
-        var validEnd = 0
-        var expectedNextOffset = baseOffset
-        scan: while true {
-            switch try scanner.next(verifyChecksum: true) {
-            case .batch(let batch):
-                guard batch.baseOffset >= expectedNextOffset else { break scan }
-                if let (entry, timeEntry) = builder.add(
-                    position: batch.position,
-                    size: batch.size,
-                    lastOffset: batch.lastOffset,
-                    maxTimestamp: batch.maxTimestamp,
-                    lastTimeEntry: times.last
-                ) {
-                    offsets.entries.append(entry)
-                    if let timeEntry { times.entries.append(timeEntry) }
-                }
-                expectedNextOffset = batch.lastOffset + 1
-                validEnd = batch.nextPosition
-            case .end, .partial, .corrupt:
-                break scan
-            }
-        }
-        if validEnd < fileSize { try handle.truncate(to: validEnd) }
-        if let entry = builder.timeEntryIfGrown(times.last) { times.entries.append(entry) }
-        try writeIndexFileAtomically(SegmentFileName.offsetIndex, offsets)
-        try writeIndexFileAtomically(SegmentFileName.timeIndex, times)
-        size = validEnd
-        return SealedState(
-            offsetEntries: offsets.entries.count,
-            timeEntries: times.entries.count,
-            maxTimestamp: builder.maxTimestamp,
-            offsetOfMaxTimestamp: builder.offsetOfMaxTimestamp
+        var indexes = SegmentIndexes(indexIntervalBytes: indexIntervalBytes)
+        let outcome = try indexes.scan(
+            handle,
+            from: 0,
+            end: fileSize,
+            baseOffset: baseOffset,
+            expectedNextOffset: baseOffset
         )
+        if outcome.validEnd < fileSize { try handle.truncate(to: outcome.validEnd) }
+        indexes.appendFinalTimeEntry()
+        try writeIndexFileAtomically(SegmentFileName.offsetIndex, indexes.offsets)
+        try writeIndexFileAtomically(SegmentFileName.timeIndex, indexes.times)
+        size = outcome.validEnd
+        return indexes.sealedState
     }
 
     private func writeIndexFileAtomically<Entry: IndexEntryCoding>(
         _ kind: String,
         _ index: IndexBuffer<Entry>
-    ) throws(LogError) {
+    )
+        throws(LogError)
+    {
         let temporary = path(kind, suffix: ".tmp")
         var copy = index
         copy.persisted = 0
@@ -744,7 +687,8 @@ final class LogSegment: Sendable {
     /// Rebuilds the indexes of a segment whose index disagreed with its log.
     ///
     /// For the active segment the in-memory entries are rebuilt under the segment lock, so the writer's next index
-    /// update continues from the rebuilt state; the index files are rewritten on the next flush.
+    /// update continues from the rebuilt state; the index files are rewritten on the next flush. The active segment's
+    /// log is not truncated here: its bytes are already visible to readers.
     private func rebuildIndexes() throws(LogError) {
         try state.withLock { state throws(LogError) in
             guard !state.retired else { return }
@@ -752,27 +696,17 @@ final class LogSegment: Sendable {
                 state.sealed = try rebuild(size: &state.size)
                 return
             }
-            var scanner = BatchScanner(handle: active.logHandle, end: state.size)
-            var builder = IndexBuilder(indexIntervalBytes: indexIntervalBytes)
-            var offsets = IndexBuffer<OffsetIndexEntry>()
-            var times = IndexBuffer<TimeIndexEntry>()
-            while case .batch(let batch) = try scanner.next(verifyChecksum: false) {
-                if let (entry, timeEntry) = builder.add(
-                    position: batch.position,
-                    size: batch.size,
-                    lastOffset: batch.lastOffset,
-                    maxTimestamp: batch.maxTimestamp,
-                    lastTimeEntry: times.last
-                ) {
-                    offsets.entries.append(entry)
-                    if let timeEntry { times.entries.append(timeEntry) }
-                }
-            }
+            var indexes = SegmentIndexes(indexIntervalBytes: indexIntervalBytes)
+            _ = try indexes.scan(
+                active.logHandle,
+                from: 0,
+                end: state.size,
+                baseOffset: baseOffset,
+                expectedNextOffset: baseOffset
+            )
             try truncateIndexFile(SegmentFileName.offsetIndex, entries: 0, entrySize: OffsetIndexEntry.size)
             try truncateIndexFile(SegmentFileName.timeIndex, entries: 0, entrySize: TimeIndexEntry.size)
-            active.offsets = offsets
-            active.times = times
-            active.builder = builder
+            active.indexes = indexes
             state.active = active
             state.needsFlush = true
         }

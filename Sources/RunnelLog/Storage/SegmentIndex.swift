@@ -160,39 +160,112 @@ enum IndexFile {
     }
 }
 
-/// Kafka's sparse-index rules: one offset-index entry per `indexIntervalBytes`, one time-index entry when the
-/// largest timestamp grows at an offset-index entry.
-struct IndexBuilder {
+/// A segment's offset and time indexes as its batches are added, with Kafka's sparse-index rules: one offset-index
+/// entry per `indexIntervalBytes` of log (naming the last offset of the batch that starts at its position; the first
+/// batch never gets one), and one time-index entry, at an offset-index entry, when the largest timestamp has grown.
+struct SegmentIndexes {
     let indexIntervalBytes: Int
+    var offsets = IndexBuffer<OffsetIndexEntry>()
+    var times = IndexBuffer<TimeIndexEntry>()
     var bytesSinceLastEntry = 0
+    /// The largest record timestamp so far, and the last offset of the batch it was first seen in.
     var maxTimestamp: Int64 = -1
     var offsetOfMaxTimestamp: Int64 = -1
 
-    /// Adds a batch written at `position`; returns the entries to add, if any.
-    mutating func add(
-        position: Int,
-        size: Int,
-        lastOffset: Int64,
-        maxTimestamp batchMaxTimestamp: Int64,
-        lastTimeEntry: TimeIndexEntry?
-    ) -> (OffsetIndexEntry, TimeIndexEntry?)? {
+    init(indexIntervalBytes: Int) {
+        self.indexIntervalBytes = indexIntervalBytes
+    }
+
+    /// Accounts for a batch of `size` bytes written at `position`.
+    mutating func add(position: Int, size: Int, lastOffset: Int64, maxTimestamp batchMaxTimestamp: Int64) {
         if batchMaxTimestamp > maxTimestamp {
             maxTimestamp = batchMaxTimestamp
             offsetOfMaxTimestamp = lastOffset
         }
-        var result: (OffsetIndexEntry, TimeIndexEntry?)?
         if bytesSinceLastEntry > indexIntervalBytes {
-            result = (OffsetIndexEntry(offset: lastOffset, position: position), timeEntryIfGrown(lastTimeEntry))
+            offsets.entries.append(OffsetIndexEntry(offset: lastOffset, position: position))
+            if let entry = grownTimeEntry { times.entries.append(entry) }
             bytesSinceLastEntry = 0
         }
         bytesSinceLastEntry += size
-        return result
     }
 
-    /// A time-index entry for the current maximum, if it is larger than the last one written.
-    func timeEntryIfGrown(_ last: TimeIndexEntry?) -> TimeIndexEntry? {
+    mutating func add(_ batch: ScannedBatch) {
+        add(position: batch.position, size: batch.size, lastOffset: batch.lastOffset, maxTimestamp: batch.maxTimestamp)
+    }
+
+    /// The final time-index entry Kafka writes when a segment is sealed or closed: the largest timestamp, if the
+    /// index does not end with it yet.
+    mutating func appendFinalTimeEntry() {
+        if let entry = grownTimeEntry { times.entries.append(entry) }
+    }
+
+    private var grownTimeEntry: TimeIndexEntry? {
         guard maxTimestamp >= 0, offsetOfMaxTimestamp >= 0 else { return nil }
-        if let last, last.timestamp >= maxTimestamp { return nil }
+        if let last = times.last, last.timestamp >= maxTimestamp { return nil }
         return TimeIndexEntry(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp)
+    }
+
+    /// Writes the entries not yet in the index files (which hold exactly the persisted ones).
+    mutating func persist(offsetIndex: String, timeIndex: String, baseOffset: Int64) throws(LogError) {
+        if offsets.persisted < offsets.entries.count {
+            try offsets.persist(to: FileHandle(path: offsetIndex, mode: .readWriteCreate), baseOffset: baseOffset)
+        }
+        if times.persisted < times.entries.count {
+            try times.persist(to: FileHandle(path: timeIndex, mode: .readWriteCreate), baseOffset: baseOffset)
+        }
+    }
+
+    /// What a sealed segment with these indexes knows about itself.
+    var sealedState: LogSegment.SealedState {
+        LogSegment.SealedState(
+            offsetEntries: offsets.entries.count,
+            timeEntries: times.entries.count,
+            maxTimestamp: maxTimestamp,
+            offsetOfMaxTimestamp: offsetOfMaxTimestamp
+        )
+    }
+
+    /// Where ``scan(_:from:end:baseOffset:expectedNextOffset:onBatch:)`` stopped.
+    struct ScanOutcome {
+        /// The position after the last valid batch.
+        var validEnd: Int
+        /// The offset after the last valid batch.
+        var nextOffset: Int64
+        /// Why the scan stopped before the end, if it did.
+        var stopReason: String?
+    }
+
+    /// Adds every valid batch of `[from, end)` of a segment's log, stopping at the first that is partial, fails its
+    /// CRC, goes backwards from `expectedNextOffset`, or cannot be indexed relative to `baseOffset`.
+    mutating func scan(
+        _ handle: FileHandle,
+        from: Int,
+        end: Int,
+        baseOffset: Int64,
+        expectedNextOffset: Int64,
+        onBatch: (ScannedBatch) -> Void = { _ in }
+    ) throws(LogError) -> ScanOutcome {
+        var scanner = BatchScanner(handle: handle, from: from, end: end)
+        var outcome = ScanOutcome(validEnd: from, nextOffset: expectedNextOffset)
+        while true {
+            switch try scanner.next(verifyChecksum: true) {
+            case .batch(let batch):
+                guard batch.baseOffset >= outcome.nextOffset, batch.lastOffset - baseOffset <= Int64(Int32.max) else {
+                    outcome.stopReason =
+                        "batch at position \(batch.position) has offsets \(batch.baseOffset)...\(batch.lastOffset), expected \(outcome.nextOffset) or later"
+                    return outcome
+                }
+                add(batch)
+                onBatch(batch)
+                outcome.nextOffset = batch.lastOffset + 1
+                outcome.validEnd = batch.nextPosition
+            case .end:
+                return outcome
+            case .partial(_, let reason), .corrupt(_, let reason):
+                outcome.stopReason = reason
+                return outcome
+            }
+        }
     }
 }
