@@ -28,6 +28,8 @@ let package = Package(
     targets: [
         // Hardware-accelerated CRC-32C (SSE4.2 / ARMv8 CRC) with a portable table fallback.
         .target(name: "CCRC32C"),
+        // glibc allocator thresholds, set once by the executable.
+        .target(name: "CMallocTuning"),
         .target(
             name: "RunnelLog",
             dependencies: [
@@ -44,6 +46,7 @@ let package = Package(
             name: "runnel",
             dependencies: [
                 "RunnelLog",
+                "CMallocTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -254,8 +254,8 @@ public final class PartitionLog: Sendable {
         var results = [Result<AppendResult?, LogError>](repeating: .success(nil), count: operations.count)
         var touched: [LogSegment] = []
         var rolled: [Int64] = []
-        // Batches not yet written to the active segment, the operations they belong to, and where they start.
-        var pending: [RecordBatch] = []
+        // Batches not yet written to the active segment, and the operations they belong to.
+        var pending: [LogSegment.OutgoingBatch] = []
         var pendingBytes = 0
         var pendingOwners: [Int] = []
         var writtenOffset = startOffset
@@ -278,14 +278,20 @@ public final class PartitionLog: Sendable {
                 switch operation {
                 case .append(let batches, _):
                     let firstOffset = nextOffset
-                    for var batch in batches {
-                        batch.setBaseOffset(nextOffset)
-                        batch.setPartitionLeaderEpoch(epoch)
+                    for batch in batches {
+                        // The offset and epoch are set in a copy of the header only: the batch is not copied.
+                        let (prefix, rest) = batch.parts(baseOffset: nextOffset, partitionLeaderEpoch: epoch)
+                        let outgoing = LogSegment.OutgoingBatch(
+                            pieces: [prefix, rest],
+                            size: batch.sizeInBytes,
+                            lastOffset: nextOffset + Int64(batch.lastOffsetDelta),
+                            maxTimestamp: batch.maxTimestamp
+                        )
                         if shouldRoll(
                             active,
                             pending: pendingBytes,
                             pendingBatches: pending.count,
-                            adding: batch,
+                            adding: outgoing,
                             config: config,
                             nowMs: now
                         ) {
@@ -293,10 +299,10 @@ public final class PartitionLog: Sendable {
                             active = try rollSegment(at: nextOffset, config: config, nowMs: now)
                             rolled.append(active.baseOffset)
                         }
-                        pending.append(batch)
+                        pending.append(outgoing)
                         pendingOwners.append(index)
-                        pendingBytes += batch.sizeInBytes
-                        nextOffset = batch.nextOffset
+                        pendingBytes += outgoing.size
+                        nextOffset = outgoing.lastOffset + 1
                     }
                     let logAppendTime =
                         config.messageTimestampType == .logAppendTime ? batches.last?.maxTimestamp ?? -1 : -1
@@ -427,7 +433,7 @@ public final class PartitionLog: Sendable {
         _ segment: LogSegment,
         pending: Int,
         pendingBatches: Int,
-        adding batch: RecordBatch,
+        adding batch: LogSegment.OutgoingBatch,
         config: LogConfig,
         nowMs: Int64
     ) -> Bool {
@@ -437,7 +443,7 @@ public final class PartitionLog: Sendable {
         info.offsetEntries += pendingBatches
         info.timeEntries += pendingBatches
         guard info.size > 0 else { return false }
-        if info.size > config.segmentBytes - batch.sizeInBytes { return true }
+        if info.size > config.segmentBytes - batch.size { return true }
         let age: Int64
         if let first = info.rollingBasedTimestamp, first >= 0 {
             age = batch.maxTimestamp - first

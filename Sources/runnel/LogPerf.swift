@@ -221,11 +221,15 @@ struct LogPerf: AsyncParsableCommand {
     ) throws -> RecordBatch {
         var builder = RecordBatchBuilder(compression: codec)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
+        // One buffer holds every value of the batch; the records are slices of it (as a producer reusing its buffers).
+        var values = ByteBufferAllocator().buffer(capacity: recordSize * count)
         for index in 0..<count {
             let prefix = "a\(appender)-s\(sequence + index)-"
-            var value = ByteBufferAllocator().buffer(capacity: recordSize)
-            value.writeString(prefix)
-            value.writeRepeatingByte(UInt8(ascii: "x"), count: recordSize - prefix.utf8.count)
+            values.writeString(prefix)
+            values.writeRepeatingByte(UInt8(ascii: "x"), count: recordSize - prefix.utf8.count)
+        }
+        for index in 0..<count {
+            let value = values.getSlice(at: values.readerIndex + index * recordSize, length: recordSize)
             builder.append(key: nil, value: value, timestamp: now)
         }
         return try builder.build()

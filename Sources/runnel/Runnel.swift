@@ -8,6 +8,11 @@ struct Runnel: AsyncParsableCommand {
         version: RunnelVersion.current,
         subcommands: [DumpLog.self, LogPerf.self]
     )
+
+    static func main() async {
+        MemoryTuning.apply()
+        await main(nil)
+    }
 }
 
 enum RunnelVersion {

@@ -438,6 +438,22 @@ public struct RecordBatch: Sendable {
         bytes.setInteger(epoch, at: bytes.readerIndex + Field.partitionLeaderEpoch)
     }
 
+    /// The batch as written to a log at `baseOffset`, without copying it: a new 17-byte header prefix holding the
+    /// base offset and partition leader epoch (both outside the CRC), and the rest of the batch as it is.
+    func parts(baseOffset: Int64, partitionLeaderEpoch: Int32) -> (prefix: ByteBuffer, rest: ByteBuffer) {
+        var prefix = ByteBufferAllocator().buffer(capacity: RecordBatch.headerSizeUpToMagic)
+        prefix.writeInteger(baseOffset)
+        prefix.writeInteger(batchLength)
+        prefix.writeInteger(partitionLeaderEpoch)
+        prefix.writeInteger(magic)
+        let rest =
+            bytes.getSlice(
+                at: bytes.readerIndex + RecordBatch.headerSizeUpToMagic,
+                length: sizeInBytes - RecordBatch.headerSizeUpToMagic
+            ) ?? ByteBuffer()
+        return (prefix, rest)
+    }
+
     /// Sets the timestamp type and max timestamp and recomputes the CRC, as Kafka's `setMaxTimestamp`.
     public mutating func setMaxTimestamp(_ timestamp: Int64, type: TimestampType) {
         var header = self.header

@@ -347,8 +347,16 @@ final class LogSegment: Sendable {
 
     // MARK: - Writing (the log's writer only)
 
+    /// A batch on its way into the active segment: its bytes, in pieces, and what the indexes need.
+    struct OutgoingBatch {
+        var pieces: [ByteBuffer]
+        var size: Int
+        var lastOffset: Int64
+        var maxTimestamp: Int64
+    }
+
     /// Appends batches whose offsets are already assigned, in one gathered write.
-    func append(_ batches: [RecordBatch]) throws(LogError) {
+    func append(_ batches: [OutgoingBatch]) throws(LogError) {
         guard !batches.isEmpty else { return }
         let target = try state.withLock { state throws(LogError) -> (FileHandle, Int) in
             guard let active = state.active else { throw LogError(.storage, "\(logPath) is not the active segment") }
@@ -356,7 +364,7 @@ final class LogSegment: Sendable {
         }
         let (handle, start) = target
         do {
-            try handle.write(batches.map(\.bytes), at: start)
+            try handle.write(batches.flatMap(\.pieces), at: start)
         } catch {
             // Leave no partial batch behind for readers or for the next append.
             try? handle.truncate(to: start)
@@ -369,11 +377,11 @@ final class LogSegment: Sendable {
                 if active.rollingBasedTimestamp == nil { active.rollingBasedTimestamp = batch.maxTimestamp }
                 active.indexes.add(
                     position: position,
-                    size: batch.sizeInBytes,
+                    size: batch.size,
                     lastOffset: batch.lastOffset,
                     maxTimestamp: batch.maxTimestamp
                 )
-                position += batch.sizeInBytes
+                position += batch.size
             }
             state.active = active
             state.size = position
