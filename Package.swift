@@ -76,6 +76,7 @@ let package = Package(
             name: "RunnelEndToEndTests",
             dependencies: [
                 "runnel",
+                "CMallocTuning",
                 "RunnelLog",
                 "RunnelTestSupport",
                 .product(name: "Logging", package: "swift-log"),

@@ -483,24 +483,13 @@ public final class PartitionLog: Sendable {
         io.submit { isActive in
             guard isActive else { return }
             do {
-                try self.flushSealedSegments(below: offset)
+                try self.flushBlocking(sealedBelow: offset)
             } catch {
                 self.io.logger.error(
                     "Flushing rolled segments failed",
                     metadata: ["topicPartition": "\(self.topicPartition)", "error": "\(error)"]
                 )
             }
-        }
-    }
-
-    private func flushSealedSegments(below offset: Int64) throws(LogError) {
-        let segments = state.withLock { $0.segments }
-        for segment in segments where segment.baseOffset < offset && !segment.isActive {
-            try segment.flushIfNeeded()
-        }
-        state.withLock { state in
-            state.recoveryPoint = max(state.recoveryPoint, offset)
-            state.flushedOffset = max(state.flushedOffset, offset)
         }
     }
 
@@ -519,15 +508,23 @@ public final class PartitionLog: Sendable {
         try await io.run { () throws(LogError) in try self.flushBlocking() }
     }
 
-    /// Flushes without the maintenance lock, so compaction never delays durability; a segment retired meanwhile
-    /// (compacted or deleted) is skipped, its replacement was made durable before it was swapped in.
-    func flushBlocking() throws(LogError) {
+    /// Makes segments durable (log data and index files) and advances the recovery point: every segment, up to what
+    /// has been written; or, after a roll, only the sealed segments below `offset`, leaving the active segment to the
+    /// flush policy.
+    ///
+    /// It runs without the maintenance lock, so compaction never delays durability; a segment retired meanwhile
+    /// (compacted or deleted) is skipped: its replacement was made durable before it was swapped in.
+    func flushBlocking(sealedBelow offset: Int64? = nil) throws(LogError) {
         let (segments, written) = state.withLock { ($0.segments, $0.writtenOffset) }
-        for segment in segments { try segment.flushIfNeeded() }
+        let target = offset ?? written
+        for segment in segments where offset == nil || (segment.baseOffset < target && !segment.isActive) {
+            try segment.flushIfNeeded()
+        }
         let now = io.clock.nowMilliseconds()
         state.withLock { state in
-            state.flushedOffset = max(state.flushedOffset, written)
-            state.recoveryPoint = max(state.recoveryPoint, written)
+            state.flushedOffset = max(state.flushedOffset, target)
+            state.recoveryPoint = max(state.recoveryPoint, target)
+            guard offset == nil else { return }
             if state.writtenOffset == written { state.unflushedMessages = 0 }
             state.lastFlushMs = now
         }
@@ -744,15 +741,17 @@ public final class PartitionLog: Sendable {
         let now = io.clock.nowMilliseconds()
         let (config, active) = state.withLock { ($0.config, $0.segments.last) }
         if config.cleanupPolicy.contains(.delete), config.retentionMs >= 0, let active, active.size > 0 {
+            // Kafka rolls the active segment only when every segment has expired. The active segment is checked
+            // first, in memory; the sealed ones (whose timestamps may need reading) only when it has expired.
             let (timestamp, _) = try active.maxTimestampAndOffset()
-            let sealedExpired = try await io.run { () throws(LogError) -> Bool in
-                for segment in self.state.withLock({ $0.segments }).dropLast() {
-                    if now - (try segment.largestTimestampForRetention()) <= config.retentionMs { return false }
+            if timestamp >= 0, now - timestamp > config.retentionMs {
+                let sealedExpired = try await io.run { () throws(LogError) -> Bool in
+                    for segment in self.state.withLock({ $0.segments }).dropLast() {
+                        if now - (try segment.largestTimestampForRetention()) <= config.retentionMs { return false }
+                    }
+                    return true
                 }
-                return true
-            }
-            if sealedExpired, timestamp >= 0, now - timestamp > config.retentionMs {
-                try await roll()
+                if sealedExpired { try await roll() }
             }
         }
         return try await io.run { () throws(LogError) -> Int in try self.deleteObsoleteSegments(nowMs: now) }

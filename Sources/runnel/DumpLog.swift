@@ -110,30 +110,13 @@ struct DumpLog: ParsableCommand {
     }
 
     private func dumpIndex(_ path: String) throws {
-        let isTimeIndex = path.hasSuffix(".timeindex")
-        let entrySize = isTimeIndex ? 12 : 8
-        let name = URL(fileURLWithPath: path).lastPathComponent
-        guard let base = Int64(name.prefix(while: { $0 != "." })) else {
-            throw DumpError("the file name does not start with a base offset")
-        }
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let entries = try IndexFileEntries.read(path: path)
         if !json { print("Dumping \(path)") }
-        guard data.count % entrySize == 0 else {
-            throw DumpError("size \(data.count) is not a multiple of the \(entrySize)-byte entry size")
-        }
-        var buffer = ByteBuffer(bytes: data)
-        while buffer.readableBytes >= entrySize {
-            if isTimeIndex {
-                guard let timestamp = buffer.readInteger(as: Int64.self),
-                    let relative = buffer.readInteger(as: Int32.self)
-                else { break }
-                print("timestamp: \(timestamp) offset: \(base + Int64(relative))")
-            } else {
-                guard let relative = buffer.readInteger(as: Int32.self),
-                    let position = buffer.readInteger(as: Int32.self)
-                else { break }
-                print("offset: \(base + Int64(relative)) position: \(position)")
-            }
+        switch entries {
+        case .offsets(let entries):
+            for entry in entries { print("offset: \(entry.offset) position: \(entry.position)") }
+        case .timestamps(let entries):
+            for entry in entries { print("timestamp: \(entry.timestamp) offset: \(entry.offset)") }
         }
     }
 }

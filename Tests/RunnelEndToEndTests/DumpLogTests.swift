@@ -100,6 +100,14 @@ import Testing
         #expect(garbage.status == 1)
         #expect(garbage.stderr.contains("3 trailing bytes are less than a batch header"))
 
+        let index = segment.replacingOccurrences(of: ".log", with: ".index")
+        var torn = try Data(contentsOf: URL(fileURLWithPath: index))
+        torn.removeLast(3)
+        try torn.write(to: URL(fileURLWithPath: directory.file("00000000000000000000.index")))
+        let tornIndex = try runnel("dump-log", directory.file("00000000000000000000.index"))
+        #expect(tornIndex.status == 1)
+        #expect(tornIndex.stderr.contains("size 13 is not a multiple of the 8-byte entry size"))
+
         let missing = try runnel("dump-log", directory.file("missing.log"))
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("No such file or directory"))

@@ -61,6 +61,17 @@ final class LogSegment: Sendable {
         var dirty = false
         /// The log or index files changed since the last ``flush()``.
         var needsFlush = false
+
+        /// Runs `body` on the active state in place. The state is taken out of the optional first, so its index
+        /// arrays stay uniquely referenced and appending to them never copies them.
+        mutating func updateActive<T, Failure: Error>(
+            _ body: (inout ActiveState) throws(Failure) -> T
+        ) throws(Failure) -> T? {
+            guard var taken = active else { return nil }
+            active = nil
+            defer { active = taken }
+            return try body(&taken)
+        }
     }
 
     let baseOffset: Int64
@@ -371,19 +382,19 @@ final class LogSegment: Sendable {
             throw error
         }
         state.withLock { state in
-            guard var active = state.active else { return }
             var position = start
-            for batch in batches {
-                if active.rollingBasedTimestamp == nil { active.rollingBasedTimestamp = batch.maxTimestamp }
-                active.indexes.add(
-                    position: position,
-                    size: batch.size,
-                    lastOffset: batch.lastOffset,
-                    maxTimestamp: batch.maxTimestamp
-                )
-                position += batch.size
+            _ = state.updateActive { active in
+                for batch in batches {
+                    if active.rollingBasedTimestamp == nil { active.rollingBasedTimestamp = batch.maxTimestamp }
+                    active.indexes.add(
+                        position: position,
+                        size: batch.size,
+                        lastOffset: batch.lastOffset,
+                        maxTimestamp: batch.maxTimestamp
+                    )
+                    position += batch.size
+                }
             }
-            state.active = active
             state.size = position
             state.dirty = true
             state.needsFlush = true
@@ -448,13 +459,13 @@ final class LogSegment: Sendable {
         let offsetPath = path(SegmentFileName.offsetIndex)
         let timePath = path(SegmentFileName.timeIndex)
         try state.withLock { state throws(LogError) in
-            guard var active = state.active else { return }
-            if finalTimeEntry {
-                active.indexes.appendFinalTimeEntry()
-                state.needsFlush = true
-            }
-            try active.indexes.persist(offsetIndex: offsetPath, timeIndex: timePath, baseOffset: baseOffset)
-            state.active = active
+            let present =
+                try state.updateActive { active throws(LogError) -> Bool in
+                    if finalTimeEntry { active.indexes.appendFinalTimeEntry() }
+                    try active.indexes.persist(offsetIndex: offsetPath, timeIndex: timePath, baseOffset: baseOffset)
+                    return true
+                } ?? false
+            if finalTimeEntry && present { state.needsFlush = true }
         }
     }
 
@@ -493,7 +504,9 @@ final class LogSegment: Sendable {
     /// The largest index entry at or below `target`, or the segment start.
     private func lookup(_ target: Int64) throws(LogError) -> OffsetIndexEntry {
         let start = OffsetIndexEntry(offset: baseOffset, position: 0)
-        if let entries = state.withLock({ $0.active?.indexes.offsets.entries }) {
+        // Searched under the lock: copying the entries out would make the writer's next append copy them all.
+        let inMemory = state.withLock { state -> OffsetIndexEntry? in
+            guard let entries = state.active?.indexes.offsets.entries else { return nil }
             var low = 0
             var high = entries.count - 1
             var found = start
@@ -508,6 +521,7 @@ final class LogSegment: Sendable {
             }
             return found
         }
+        if let inMemory { return inMemory }
         return try withSealedIndex { info, _ throws(LogError) -> OffsetIndexEntry in
             guard info.offsetEntries > 0 else { return start }
             let handle = try cache.handle(for: path(SegmentFileName.offsetIndex))
@@ -529,7 +543,13 @@ final class LogSegment: Sendable {
         var rebuilt = false
         while true {
             let entry = try lookup(target)
-            var scanner = BatchScanner(handle: try logHandle(), from: entry.position, end: limit, chunkSize: 64 << 10)
+            // From an index entry the target is at most about one index interval away: read headers in chunks of that.
+            var scanner = BatchScanner(
+                handle: try logHandle(),
+                from: entry.position,
+                end: limit,
+                chunkSize: max(8 << 10, 2 * indexIntervalBytes)
+            )
             if entry.position > 0 {
                 // An index entry is trusted only if the batch it points at ends at its offset.
                 guard case .batch(let first) = try scanner.next(verifyChecksum: false), first.lastOffset == entry.offset
@@ -563,8 +583,12 @@ final class LogSegment: Sendable {
     func findOffset(forTimestamp target: Int64, limit: Int) throws(LogError) -> (offset: Int64, timestamp: Int64)? {
         // The largest time-index entry strictly below the target: every record up to its offset is older.
         var after: Int64?
-        if let entries = state.withLock({ $0.active?.indexes.times.entries }) {
-            after = entries.last(where: { $0.timestamp < target })?.offset
+        let inMemory = state.withLock { state -> Int64?? in
+            guard let entries = state.active?.indexes.times.entries else { return nil }
+            return .some(entries.last(where: { $0.timestamp < target })?.offset)
+        }
+        if let inMemory {
+            after = inMemory
         } else {
             after = try withSealedIndex { info, _ throws(LogError) -> Int64? in
                 guard info.timeEntries > 0 else { return nil }
