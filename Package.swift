@@ -17,6 +17,7 @@ let package = Package(
     products: [
         .executable(name: "runnel", targets: ["runnel"]),
         .library(name: "RunnelLog", targets: ["RunnelLog"]),
+        .library(name: "RunnelBroker", targets: ["RunnelBroker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Hardware-accelerated CRC-32C (SSE4.2 / ARMv8 CRC) with a portable table fallback.
@@ -42,10 +44,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The broker core: topics, configs, partitioner, consumer groups, committed offsets, the metadata catalog,
+        // behind the `Broker` protocol every front end uses.
+        .target(
+            name: "RunnelBroker",
+            dependencies: [
+                "RunnelLog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "runnel",
             dependencies: [
                 "RunnelLog",
+                "RunnelBroker",
                 "CMallocTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -64,6 +80,18 @@ let package = Package(
         .testTarget(
             name: "RunnelLogTests",
             dependencies: [
+                "RunnelLog",
+                "RunnelTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RunnelBrokerTests",
+            dependencies: [
+                "RunnelBroker",
                 "RunnelLog",
                 "RunnelTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -60,7 +60,7 @@ public struct Record: Sendable, Hashable {
     }
 
     /// The encoded size including the length varint.
-    var encodedSize: Int {
+    public var encodedSize: Int {
         let body = bodySize
         return Varint.size(of: Int32(clamping: body)) + body
     }

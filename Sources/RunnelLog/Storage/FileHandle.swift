@@ -317,3 +317,29 @@ enum FileSystem {
         return String(path[path.index(after: slash)...])
     }
 }
+
+/// Small whole-file reads and crash-safe replacements, for metadata files kept beside the logs
+/// (`meta.properties`). Blocking: call from an I/O thread (``LogManager/performBlockingIO(_:)``).
+public enum MetadataFile {
+    /// The file's text, or nil if it does not exist.
+    public static func read(_ path: String, maxBytes: Int = 1 << 20) throws(LogError) -> String? {
+        guard FileSystem.fileExists(path) else { return nil }
+        let buffer = try FileSystem.readFile(path, maxBytes: maxBytes)
+        return String(buffer: buffer)
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        FileSystem.fileExists(path)
+    }
+
+    /// Creates a directory and its parents if missing.
+    public static func createDirectory(_ path: String) throws(LogError) {
+        try FileSystem.createDirectories(path)
+    }
+
+    /// Replaces the file atomically and durably (temporary file, fsync, rename, fsync of the directory).
+    public static func write(_ path: String, contents: String) throws(LogError) {
+        try FileSystem.createDirectories(FileSystem.parent(of: path))
+        try FileSystem.writeAtomically(path, contents: contents)
+    }
+}

@@ -1,0 +1,418 @@
+public import NIOCore
+public import RunnelLog
+
+/// What every front end (REST proxy, connect worker, a Kafka-protocol listener) needs from a Kafka cluster.
+///
+/// ``EmbeddedBroker`` implements it over this process's partition logs; a client of a real Kafka cluster can
+/// implement it too, and the front ends work unchanged. Every error is a ``BrokerError`` carrying Kafka's error
+/// code; operations that fail change nothing.
+public protocol Broker: Sendable {
+    // MARK: Cluster
+
+    /// The cluster id and its brokers.
+    func describeCluster() async throws(BrokerError) -> ClusterDescription
+    /// The broker's configs (read-only).
+    func describeBrokerConfigs(nodeId: Int32) async throws(BrokerError) -> [ConfigEntry]
+
+    // MARK: Topics
+
+    /// Every topic, sorted by name; internal ones only if asked.
+    func listTopics(includeInternal: Bool) async throws(BrokerError) -> [TopicDescription]
+    func describeTopic(_ name: String) async throws(BrokerError) -> TopicDescription
+    /// Creates a topic (or, with `validateOnly`, checks that it could be created).
+    func createTopic(_ request: CreateTopicRequest) async throws(BrokerError) -> TopicDescription
+    func deleteTopic(_ name: String) async throws(BrokerError)
+    /// Grows a topic to `totalCount` partitions.
+    func createPartitions(topic: String, totalCount: Int32, validateOnly: Bool) async throws(BrokerError)
+    func describeTopicConfigs(_ name: String) async throws(BrokerError) -> [ConfigEntry]
+    /// Applies config changes all together, or none of them.
+    func alterTopicConfigs(_ name: String, _ changes: [ConfigChange], validateOnly: Bool) async throws(BrokerError)
+
+    // MARK: Produce and fetch
+
+    /// Appends records to a topic. The outcome of each record (partition and offset, or its own error) comes back in
+    /// the order the records were given; one record's error does not fail the others.
+    func produce(topic: String, records: [ProducerRecord], options: ProduceOptions) async throws(BrokerError)
+        -> [ProduceOutcome]
+    /// Reads records from partitions, waiting up to `maxWaitMs` for at least `minBytes` (long poll).
+    func fetch(_ request: FetchRequest) async throws(BrokerError) -> [FetchedPartition]
+    /// The offset of a partition at a point: earliest, latest, or the first record at or after a timestamp.
+    func listOffset(_ topicPartition: TopicPartition, at spec: OffsetSpec) async throws(BrokerError) -> ListedOffset
+
+    // MARK: Consumer groups
+
+    func joinGroup(_ request: JoinGroupRequest) async throws(BrokerError) -> JoinGroupResponse
+    func syncGroup(_ request: SyncGroupRequest) async throws(BrokerError) -> SyncGroupResponse
+    func heartbeat(groupId: String, memberId: String, generationId: Int32) async throws(BrokerError)
+    func leaveGroup(groupId: String, memberId: String) async throws(BrokerError)
+    /// Commits offsets. A member commits with its id and generation; a consumer outside group management (or an
+    /// admin) commits with `memberId == ""` and `generationId == -1`, which only an empty group accepts.
+    func commitOffsets(_ request: OffsetCommitRequest) async throws(BrokerError) -> [TopicPartition: BrokerError?]
+    /// Committed offsets of a group; all of them when `partitions` is nil.
+    func fetchCommittedOffsets(groupId: String, partitions: [TopicPartition]?) async throws(BrokerError)
+        -> [TopicPartition: CommittedOffset]
+    func listGroups() async throws(BrokerError) -> [GroupOverview]
+    func describeGroup(_ groupId: String) async throws(BrokerError) -> GroupDescription
+    /// Deletes an empty group and its offsets.
+    func deleteGroup(_ groupId: String) async throws(BrokerError)
+    /// The lag of each partition a group has a committed offset for or is assigned.
+    func groupLag(_ groupId: String) async throws(BrokerError) -> [PartitionLag]
+}
+
+// MARK: - Cluster and topics
+
+public struct BrokerNode: Sendable, Hashable {
+    public var nodeId: Int32
+    public var host: String
+    public var port: Int
+    public var rack: String?
+
+    public init(nodeId: Int32, host: String, port: Int, rack: String? = nil) {
+        self.nodeId = nodeId
+        self.host = host
+        self.port = port
+        self.rack = rack
+    }
+}
+
+public struct ClusterDescription: Sendable, Hashable {
+    public var clusterId: String
+    public var controllerId: Int32
+    public var brokers: [BrokerNode]
+}
+
+public struct PartitionDescription: Sendable, Hashable {
+    public var partition: Int32
+    public var leader: Int32
+    public var replicas: [Int32]
+    public var inSyncReplicas: [Int32]
+}
+
+public struct TopicDescription: Sendable, Hashable {
+    public var name: String
+    /// Kafka's topic id (a base64url UUID).
+    public var topicId: String
+    public var isInternal: Bool
+    public var replicationFactor: Int16
+    public var partitions: [PartitionDescription]
+    /// The topic's own config overrides.
+    public var configOverrides: [String: String]
+}
+
+public struct CreateTopicRequest: Sendable, Hashable {
+    public var name: String
+    /// nil: the broker's `num.partitions`.
+    public var partitions: Int32?
+    /// nil: the broker's `default.replication.factor`.
+    public var replicationFactor: Int16?
+    public var configs: [String: String]
+    public var validateOnly: Bool
+
+    public init(
+        name: String,
+        partitions: Int32? = nil,
+        replicationFactor: Int16? = nil,
+        configs: [String: String] = [:],
+        validateOnly: Bool = false
+    ) {
+        self.name = name
+        self.partitions = partitions
+        self.replicationFactor = replicationFactor
+        self.configs = configs
+        self.validateOnly = validateOnly
+    }
+}
+
+// MARK: - Produce
+
+public struct ProducerRecord: Sendable, Hashable {
+    public var key: ByteBuffer?
+    public var value: ByteBuffer?
+    public var headers: [RecordHeader]
+    /// Milliseconds since the epoch; nil: the time of the append.
+    public var timestamp: Int64?
+    /// nil: chosen by the partitioner.
+    public var partition: Int32?
+
+    public init(
+        key: ByteBuffer? = nil,
+        value: ByteBuffer?,
+        headers: [RecordHeader] = [],
+        timestamp: Int64? = nil,
+        partition: Int32? = nil
+    ) {
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestamp = timestamp
+        self.partition = partition
+    }
+}
+
+public struct ProduceOptions: Sendable, Hashable {
+    public enum Acks: Sendable, Hashable {
+        /// acks=1: the leader has the records.
+        case leader
+        /// acks=all: every in-sync replica has them; refused when `min.insync.replicas` exceeds the replicas.
+        case all
+    }
+
+    public var acks: Acks = .all
+
+    public init(acks: Acks = .all) {
+        self.acks = acks
+    }
+}
+
+/// Where a produced record landed.
+public struct RecordMetadata: Sendable, Hashable {
+    public var partition: Int32
+    public var offset: Int64
+    /// The record's timestamp as stored (the append time on LogAppendTime topics).
+    public var timestamp: Int64
+    public var timestampType: TimestampType
+}
+
+public typealias ProduceOutcome = Result<RecordMetadata, BrokerError>
+
+// MARK: - Fetch
+
+public struct FetchRequest: Sendable, Hashable {
+    public struct Partition: Sendable, Hashable {
+        public var topicPartition: TopicPartition
+        public var offset: Int64
+
+        public init(_ topicPartition: TopicPartition, offset: Int64) {
+            self.topicPartition = topicPartition
+            self.offset = offset
+        }
+    }
+
+    public var partitions: [Partition]
+    /// How long to wait for `minBytes` (Kafka's `fetch.max.wait.ms`).
+    public var maxWaitMs: Int64
+    /// Return as soon as this many bytes are available (Kafka's `fetch.min.bytes`).
+    public var minBytes: Int
+    /// Bytes per response (`fetch.max.bytes`); the first batch is returned even if larger.
+    public var maxBytes: Int
+    /// Bytes per partition (`max.partition.fetch.bytes`).
+    public var maxPartitionBytes: Int
+
+    public init(
+        partitions: [Partition],
+        maxWaitMs: Int64 = 0,
+        minBytes: Int = 1,
+        maxBytes: Int = 52_428_800,
+        maxPartitionBytes: Int = 1_048_576
+    ) {
+        self.partitions = partitions
+        self.maxWaitMs = maxWaitMs
+        self.minBytes = minBytes
+        self.maxBytes = maxBytes
+        self.maxPartitionBytes = maxPartitionBytes
+    }
+}
+
+public struct ConsumerRecord: Sendable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var timestamp: Int64
+    public var timestampType: TimestampType
+    public var key: ByteBuffer?
+    public var value: ByteBuffer?
+    public var headers: [RecordHeader]
+}
+
+public struct FetchedPartition: Sendable, Hashable {
+    public var topicPartition: TopicPartition
+    /// The partition's error (e.g. OFFSET_OUT_OF_RANGE: the caller applies its `auto.offset.reset`).
+    public var error: BrokerError?
+    /// The offset after the last committed record (the log end on one node).
+    public var highWatermark: Int64
+    public var logStartOffset: Int64
+    public var records: [ConsumerRecord]
+    /// The offset to fetch next.
+    public var nextOffset: Int64
+}
+
+public enum OffsetSpec: Sendable, Hashable {
+    case earliest
+    case latest
+    /// The first offset whose timestamp is at or after this one (milliseconds).
+    case timestamp(Int64)
+    /// The offset of the record with the largest timestamp.
+    case maxTimestamp
+}
+
+public struct ListedOffset: Sendable, Hashable {
+    /// -1 when no record matches a timestamp.
+    public var offset: Int64
+    /// -1 for earliest and latest.
+    public var timestamp: Int64
+}
+
+// MARK: - Groups
+
+public struct GroupProtocol: Sendable, Hashable {
+    /// The assignor name, e.g. `range`.
+    public var name: String
+    /// Opaque to the coordinator; consumers put a ``ConsumerProtocol/Subscription`` here.
+    public var metadata: [UInt8]
+
+    public init(name: String, metadata: [UInt8]) {
+        self.name = name
+        self.metadata = metadata
+    }
+}
+
+public struct JoinGroupRequest: Sendable, Hashable {
+    public var groupId: String
+    /// Empty on the first join: the coordinator assigns one.
+    public var memberId: String
+    public var clientId: String
+    public var clientHost: String
+    public var sessionTimeoutMs: Int64
+    public var rebalanceTimeoutMs: Int64
+    /// `consumer` for consumers (`connect` for Connect workers).
+    public var protocolType: String
+    /// In the member's order of preference.
+    public var protocols: [GroupProtocol]
+
+    public init(
+        groupId: String,
+        memberId: String = "",
+        clientId: String,
+        clientHost: String = "/127.0.0.1",
+        sessionTimeoutMs: Int64 = 45_000,
+        rebalanceTimeoutMs: Int64 = 300_000,
+        protocolType: String = "consumer",
+        protocols: [GroupProtocol]
+    ) {
+        self.groupId = groupId
+        self.memberId = memberId
+        self.clientId = clientId
+        self.clientHost = clientHost
+        self.sessionTimeoutMs = sessionTimeoutMs
+        self.rebalanceTimeoutMs = rebalanceTimeoutMs
+        self.protocolType = protocolType
+        self.protocols = protocols
+    }
+}
+
+public struct JoinGroupResponse: Sendable, Hashable {
+    public struct Member: Sendable, Hashable {
+        public var memberId: String
+        public var metadata: [UInt8]
+    }
+
+    public var generationId: Int32
+    public var protocolName: String
+    public var leaderId: String
+    public var memberId: String
+    /// Every member with its metadata for the chosen protocol, for the leader only (empty for the others).
+    public var members: [Member]
+    public var isLeader: Bool { leaderId == memberId }
+}
+
+public struct SyncGroupRequest: Sendable, Hashable {
+    public var groupId: String
+    public var memberId: String
+    public var generationId: Int32
+    /// The leader's assignment per member (empty from followers).
+    public var assignments: [String: [UInt8]]
+
+    public init(groupId: String, memberId: String, generationId: Int32, assignments: [String: [UInt8]] = [:]) {
+        self.groupId = groupId
+        self.memberId = memberId
+        self.generationId = generationId
+        self.assignments = assignments
+    }
+}
+
+public struct SyncGroupResponse: Sendable, Hashable {
+    public var protocolName: String
+    /// This member's assignment; consumers decode it with ``ConsumerProtocol/Assignment``.
+    public var assignment: [UInt8]
+}
+
+public struct CommittedOffset: Sendable, Hashable {
+    public var offset: Int64
+    public var leaderEpoch: Int32
+    public var metadata: String
+    public var commitTimestamp: Int64
+
+    public init(offset: Int64, leaderEpoch: Int32 = -1, metadata: String = "", commitTimestamp: Int64 = -1) {
+        self.offset = offset
+        self.leaderEpoch = leaderEpoch
+        self.metadata = metadata
+        self.commitTimestamp = commitTimestamp
+    }
+}
+
+public struct OffsetCommitRequest: Sendable, Hashable {
+    public var groupId: String
+    public var memberId: String
+    public var generationId: Int32
+    public var offsets: [TopicPartition: CommittedOffset]
+
+    public init(
+        groupId: String,
+        memberId: String = "",
+        generationId: Int32 = -1,
+        offsets: [TopicPartition: CommittedOffset]
+    ) {
+        self.groupId = groupId
+        self.memberId = memberId
+        self.generationId = generationId
+        self.offsets = offsets
+    }
+}
+
+/// Kafka's classic group states.
+public enum GroupState: String, Sendable, Hashable {
+    case empty = "Empty"
+    case preparingRebalance = "PreparingRebalance"
+    case completingRebalance = "CompletingRebalance"
+    case stable = "Stable"
+    case dead = "Dead"
+}
+
+public struct GroupOverview: Sendable, Hashable {
+    public var groupId: String
+    public var protocolType: String
+    public var state: GroupState
+}
+
+public struct GroupMemberDescription: Sendable, Hashable {
+    public var memberId: String
+    public var clientId: String
+    public var clientHost: String
+    public var metadata: [UInt8]
+    public var assignment: [UInt8]
+    /// The partitions of a consumer member's assignment (decoded when the group's protocol type is `consumer`).
+    public var assignedPartitions: [TopicPartition]
+}
+
+public struct GroupDescription: Sendable, Hashable {
+    public var groupId: String
+    public var state: GroupState
+    public var protocolType: String
+    /// The chosen assignor (empty outside a generation).
+    public var protocolName: String
+    public var generationId: Int32
+    public var leaderId: String?
+    public var members: [GroupMemberDescription]
+    public var coordinator: Int32
+}
+
+public struct PartitionLag: Sendable, Hashable {
+    public var topicPartition: TopicPartition
+    /// nil when the group has not committed for this partition.
+    public var committedOffset: Int64?
+    public var logEndOffset: Int64
+    /// log end minus committed; nil without a committed offset.
+    public var lag: Int64?
+    public var memberId: String?
+    public var clientId: String?
+}

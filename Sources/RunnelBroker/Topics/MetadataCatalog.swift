@@ -1,0 +1,156 @@
+import GRDB
+
+/// A topic as the catalog stores it.
+struct StoredTopic: Sendable, Hashable {
+    var name: String
+    var topicId: String
+    var partitions: Int32
+    var replicationFactor: Int16
+    var isInternal: Bool
+    var createdAt: Int64
+    /// The topic's own config overrides.
+    var configs: [String: String]
+}
+
+/// The broker's durable metadata, `metadata.db` (SQLite through GRDB, WAL, `synchronous=FULL`): topics and their
+/// config overrides. Each change is one transaction, so a crash leaves the old state or the new one.
+///
+/// SQLite rather than a metadata log: the catalog is small, read at start and changed rarely; transactions make
+/// "all or nothing" free, and later tables (ACLs, API keys) need lookups, not replay. Every call runs on GRDB's
+/// own serial queue, never on the cooperative pool.
+final class MetadataCatalog: Sendable {
+    private let database: DatabaseQueue
+
+    private init(database: DatabaseQueue) {
+        self.database = database
+    }
+
+    /// Opens (creating and migrating) the catalog. Blocking: call from an I/O thread.
+    static func open(path: String) throws(BrokerError) -> MetadataCatalog {
+        do {
+            var configuration = Configuration()
+            configuration.journalMode = .wal
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            let database = try DatabaseQueue(path: path, configuration: configuration)
+            try migrator.migrate(database)
+            return MetadataCatalog(database: database)
+        } catch {
+            throw BrokerError(.kafkaStorageError, "cannot open the metadata catalog \(path): \(error)")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: topics") { db in
+            try db.create(table: "topic") { table in
+                table.column("name", .text).primaryKey()
+                table.column("topic_id", .text).notNull().unique()
+                table.column("partitions", .integer).notNull()
+                table.column("replication_factor", .integer).notNull()
+                table.column("is_internal", .boolean).notNull()
+                table.column("created_at", .integer).notNull()
+            }
+            try db.create(table: "topic_config") { table in
+                table.column("topic", .text).notNull().references("topic", column: "name", onDelete: .cascade)
+                table.column("name", .text).notNull()
+                table.column("value", .text).notNull()
+                table.primaryKey(["topic", "name"])
+            }
+        }
+        return migrator
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(BrokerError) -> T {
+        do {
+            return try await database.write(body)
+        } catch let error as BrokerError {
+            throw error
+        } catch {
+            throw BrokerError(.kafkaStorageError, "metadata catalog write failed: \(error)")
+        }
+    }
+
+    func loadTopics() async throws(BrokerError) -> [StoredTopic] {
+        do {
+            return try await database.read { db in
+                var configs: [String: [String: String]] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT topic, name, value FROM topic_config") {
+                    let topic: String = row["topic"]
+                    configs[topic, default: [:]][row["name"]] = row["value"] as String
+                }
+                return try Row.fetchAll(db, sql: "SELECT * FROM topic ORDER BY name").map { row in
+                    let name: String = row["name"]
+                    return StoredTopic(
+                        name: name,
+                        topicId: row["topic_id"],
+                        partitions: row["partitions"],
+                        replicationFactor: row["replication_factor"],
+                        isInternal: row["is_internal"],
+                        createdAt: row["created_at"],
+                        configs: configs[name] ?? [:]
+                    )
+                }
+            }
+        } catch {
+            throw BrokerError(.kafkaStorageError, "metadata catalog read failed: \(error)")
+        }
+    }
+
+    func insertTopic(_ topic: StoredTopic) async throws(BrokerError) {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO topic (name, topic_id, partitions, replication_factor, is_internal, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    topic.name, topic.topicId, topic.partitions, topic.replicationFactor, topic.isInternal,
+                    topic.createdAt,
+                ]
+            )
+            for (name, value) in topic.configs {
+                try db.execute(
+                    sql: "INSERT INTO topic_config (topic, name, value) VALUES (?, ?, ?)",
+                    arguments: [topic.name, name, value]
+                )
+            }
+        }
+    }
+
+    func deleteTopic(_ name: String) async throws(BrokerError) {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM topic_config WHERE topic = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM topic WHERE name = ?", arguments: [name])
+        }
+    }
+
+    func setPartitions(_ name: String, count: Int32) async throws(BrokerError) {
+        try await write { db in
+            try db.execute(sql: "UPDATE topic SET partitions = ? WHERE name = ?", arguments: [count, name])
+        }
+    }
+
+    /// Replaces a topic's config overrides.
+    func setConfigs(_ name: String, _ configs: [String: String]) async throws(BrokerError) {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM topic_config WHERE topic = ?", arguments: [name])
+            for (key, value) in configs {
+                try db.execute(
+                    sql: "INSERT INTO topic_config (topic, name, value) VALUES (?, ?, ?)",
+                    arguments: [name, key, value]
+                )
+            }
+        }
+    }
+
+    /// Closes the database (its WAL is checkpointed).
+    func close() throws(BrokerError) {
+        do {
+            try database.close()
+        } catch {
+            throw BrokerError(.kafkaStorageError, "closing the metadata catalog failed: \(error)")
+        }
+    }
+}

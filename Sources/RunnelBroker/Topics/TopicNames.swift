@@ -1,0 +1,57 @@
+import RunnelLog
+
+/// Kafka's topic name rules (`org.apache.kafka.common.internals.Topic`).
+public enum TopicNames {
+    /// The offsets topic of the group coordinator.
+    public static let consumerOffsets = "__consumer_offsets"
+    /// Kafka's transaction log; reserved even though this broker has no transactions.
+    public static let transactionState = "__transaction_state"
+    /// Names no user may create, delete or resize.
+    public static let internalTopics: Set<String> = [consumerOffsets, transactionState]
+
+    /// Checks a topic name: non-empty, not `.` or `..`, at most 249 characters, only ASCII letters, digits, `.`,
+    /// `_` and `-`.
+    public static func validate(_ name: String) throws(BrokerError) {
+        guard !name.isEmpty else { throw BrokerError(.invalidTopic, "Topic name is illegal, it can't be empty") }
+        guard name != "." && name != ".." else {
+            throw BrokerError(.invalidTopic, "Topic name cannot be \".\" or \"..\"")
+        }
+        guard name.utf8.count <= TopicPartition.maxTopicNameLength else {
+            throw BrokerError(
+                .invalidTopic,
+                "Topic name is illegal, it can't be longer than \(TopicPartition.maxTopicNameLength) characters, topic name: \(name)"
+            )
+        }
+        for byte in name.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                continue
+            default:
+                throw BrokerError(
+                    .invalidTopic,
+                    "Topic name \"\(name)\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+                )
+            }
+        }
+    }
+
+    /// Whether a name has both `.` and `_`, which Kafka's metric names cannot tell apart (allowed, with a warning).
+    public static func hasCollisionChars(_ name: String) -> Bool {
+        name.contains(".") && name.contains("_")
+    }
+
+    /// The name with `.` folded to `_`: two topics whose folded names are equal collide.
+    public static func unifyCollisionChars(_ name: String) -> String {
+        String(name.map { $0 == "." ? "_" : $0 })
+    }
+
+    /// The partition of `__consumer_offsets` holding a group's offsets: Kafka's
+    /// `Utils.abs(groupId.hashCode()) % offsets.topic.num.partitions`, with Java's `String.hashCode`.
+    public static func offsetsPartition(forGroup groupId: String, partitions: Int32) -> Int32 {
+        var hash: Int32 = 0
+        for unit in groupId.utf16 { hash = 31 &* hash &+ Int32(unit) }
+        let positive = hash == .min ? 0 : abs(hash)
+        return positive % partitions
+    }
+}
