@@ -17,4 +17,5 @@ forbid() {
 }
 
 forbid RunnelLog Hummingbird HummingbirdCore GRDB ArgumentParser AsyncHTTPClient Prometheus RunnelBroker
+forbid RunnelBroker Hummingbird HummingbirdCore ArgumentParser AsyncHTTPClient Prometheus RunnelHTTP RunnelRestProxy RunnelConnect
 exit $status

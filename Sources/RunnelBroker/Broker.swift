@@ -32,7 +32,11 @@ public protocol Broker: Sendable {
 
     /// Appends records to a topic. The outcome of each record (partition and offset, or its own error) comes back in
     /// the order the records were given; one record's error does not fail the others.
-    func produce(topic: String, records: [ProducerRecord], options: ProduceOptions) async throws(BrokerError)
+    func produce(
+        topic: String,
+        records: [ProducerRecord],
+        options: ProduceOptions
+    ) async throws(BrokerError)
         -> [ProduceOutcome]
     /// Reads records from partitions, waiting up to `maxWaitMs` for at least `minBytes` (long poll).
     func fetch(_ request: FetchRequest) async throws(BrokerError) -> [FetchedPartition]
@@ -49,7 +53,10 @@ public protocol Broker: Sendable {
     /// admin) commits with `memberId == ""` and `generationId == -1`, which only an empty group accepts.
     func commitOffsets(_ request: OffsetCommitRequest) async throws(BrokerError) -> [TopicPartition: BrokerError?]
     /// Committed offsets of a group; all of them when `partitions` is nil.
-    func fetchCommittedOffsets(groupId: String, partitions: [TopicPartition]?) async throws(BrokerError)
+    func fetchCommittedOffsets(
+        groupId: String,
+        partitions: [TopicPartition]?
+    ) async throws(BrokerError)
         -> [TopicPartition: CommittedOffset]
     func listGroups() async throws(BrokerError) -> [GroupOverview]
     func describeGroup(_ groupId: String) async throws(BrokerError) -> GroupDescription

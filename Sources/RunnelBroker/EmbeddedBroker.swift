@@ -1,8 +1,8 @@
 public import Logging
-public import RunnelLog
-public import ServiceLifecycle
 import NIOCore
 import NIOPosix
+public import RunnelLog
+public import ServiceLifecycle
 import Synchronization
 
 /// A single-node Kafka broker over this process's partition logs: the ``Broker`` that `runnel serve` runs.
@@ -74,7 +74,8 @@ public final class EmbeddedBroker: Broker {
 
     /// Opens the data directory (formatting it on first use), recovers the logs, reconciles them with the catalog,
     /// creates `__consumer_offsets` if needed and loads the committed offsets.
-    public static func open(_ configuration: Configuration, logger: Logger) async throws(BrokerError) -> EmbeddedBroker {
+    public static func open(_ configuration: Configuration, logger: Logger) async throws(BrokerError) -> EmbeddedBroker
+    {
         let config = configuration.config
         let directory = configuration.dataDirectory
         let (meta, catalog, catalogIsNew) = try await blocking {
@@ -119,13 +120,17 @@ public final class EmbeddedBroker: Broker {
                     "A stored topic config is no longer valid; using the defaults",
                     metadata: ["topic": "\(stored.name)", "error": "\(error)"]
                 )
-                logConfig = (try? TopicConfigs.logConfig(brokerDefaults: config.topicDefaults, overrides: [:])) ?? LogConfig()
+                logConfig =
+                    (try? TopicConfigs.logConfig(brokerDefaults: config.topicDefaults, overrides: [:])) ?? LogConfig()
             }
             states[stored.name] = TopicState(stored: stored, logConfig: logConfig)
         }
 
         var logConfiguration = LogManager.Configuration(directory: directory + "/logs")
-        logConfiguration.defaultConfig = try TopicConfigs.logConfig(brokerDefaults: config.topicDefaults, overrides: [:])
+        logConfiguration.defaultConfig = try TopicConfigs.logConfig(
+            brokerDefaults: config.topicDefaults,
+            overrides: [:]
+        )
         logConfiguration.ioThreads = configuration.ioThreads
         logConfiguration.clock = configuration.clock
         logConfiguration.flushCheckIntervalMs = configuration.flushCheckIntervalMs
@@ -151,14 +156,21 @@ public final class EmbeddedBroker: Broker {
                 clock: configuration.clock,
                 logger: logger
             )
-            try await ensureOffsetsTopic(&states, manager: manager, catalog: catalog, config: config, clock: configuration.clock)
+            try await ensureOffsetsTopic(
+                &states,
+                manager: manager,
+                catalog: catalog,
+                config: config,
+                clock: configuration.clock
+            )
         } catch {
             try? await manager.close()
             try? catalog.close()
             throw error
         }
 
-        let offsetsPartitions = states[TopicNames.consumerOffsets]?.stored.partitions ?? config.offsetsTopicNumPartitions
+        let offsetsPartitions =
+            states[TopicNames.consumerOffsets]?.stored.partitions ?? config.offsetsTopicNumPartitions
         let table = TopicTable(states)
         let clock = configuration.clock
         let coordinator = GroupCoordinator(
@@ -251,7 +263,10 @@ public final class EmbeddedBroker: Broker {
                 try await catalog.insertTopic(stored)
                 states[topic] = TopicState(
                     stored: stored,
-                    logConfig: try TopicConfigs.logConfig(brokerDefaults: config.topicDefaults, overrides: stored.configs)
+                    logConfig: try TopicConfigs.logConfig(
+                        brokerDefaults: config.topicDefaults,
+                        overrides: stored.configs
+                    )
                 )
                 for log in manager.logs where log.topicPartition.topic == topic {
                     log.updateConfig(states[topic]?.logConfig ?? log.config)
@@ -724,7 +739,13 @@ extension EmbeddedBroker {
         let partitions = state.stored.partitions
         let config = state.logConfig
         let minInsync =
-            Int(TopicConfigs.value("min.insync.replicas", brokerDefaults: brokerDefaults, overrides: state.stored.configs) ?? "1") ?? 1
+            Int(
+                TopicConfigs.value(
+                    "min.insync.replicas",
+                    brokerDefaults: brokerDefaults,
+                    overrides: state.stored.configs
+                ) ?? "1"
+            ) ?? 1
         if options.acks == .all && minInsync > 1 {
             let error = BrokerError(
                 .notEnoughReplicas,
@@ -835,7 +856,10 @@ extension EmbeddedBroker {
             let topicPartition = try TopicPartition(topic: topic, partition: partition)
             guard let log = logManager.log(for: topicPartition) else {
                 return .failure(
-                    BrokerError(.unknownTopicOrPartition, "This server does not host this topic-partition: \(topicPartition)")
+                    BrokerError(
+                        .unknownTopicOrPartition,
+                        "This server does not host this topic-partition: \(topicPartition)"
+                    )
                 )
             }
             var batches: [RecordBatch] = []
@@ -855,7 +879,7 @@ extension EmbeddedBroker {
         }
         do {
             _ = try await createTopic(CreateTopicRequest(name: topic))
-        } catch where error.code == .topicAlreadyExists {
+        } catch  where error.code == .topicAlreadyExists {
             // Created concurrently.
         }
         return try state(of: topic)
@@ -876,9 +900,11 @@ extension EmbeddedBroker {
             {
                 return results.map(\.partition)
             }
-            // Wait for any partition to grow, or for the deadline; no polling.
-            let waits: [(PartitionLog, Int64)] = zip(logs, request.partitions).compactMap { log, partition in
-                log.map { ($0, partition.offset) }
+            // Wait for any partition to grow past what this pass saw, or for the deadline; no polling.
+            let waits: [(PartitionLog, Int64)] = zip(logs, zip(request.partitions, results)).compactMap {
+                log,
+                pair in
+                log.map { ($0, max(pair.0.offset, pair.1.partition.highWatermark)) }
             }
             let clock = self.clock
             await withTaskGroup(of: Void.self) { group in
@@ -892,8 +918,10 @@ extension EmbeddedBroker {
         }
     }
 
-    private func readOnce(_ request: FetchRequest, logs: [PartitionLog?]) async -> [(partition: FetchedPartition, bytes: Int)]
-    {
+    private func readOnce(
+        _ request: FetchRequest,
+        logs: [PartitionLog?]
+    ) async -> [(partition: FetchedPartition, bytes: Int)] {
         var remaining = request.maxBytes
         var results: [(partition: FetchedPartition, bytes: Int)] = []
         var returnedAny = false
@@ -970,7 +998,10 @@ extension EmbeddedBroker {
         return results
     }
 
-    public func listOffset(_ topicPartition: TopicPartition, at spec: OffsetSpec) async throws(BrokerError)
+    public func listOffset(
+        _ topicPartition: TopicPartition,
+        at spec: OffsetSpec
+    ) async throws(BrokerError)
         -> ListedOffset
     {
         let log = try log(topicPartition)
@@ -1023,7 +1054,9 @@ extension EmbeddedBroker {
         try await coordinator.leave(groupId: groupId, memberId: memberId)
     }
 
-    public func commitOffsets(_ request: OffsetCommitRequest) async throws(BrokerError)
+    public func commitOffsets(
+        _ request: OffsetCommitRequest
+    ) async throws(BrokerError)
         -> [TopicPartition: BrokerError?]
     {
         try await coordinator.commit(request)

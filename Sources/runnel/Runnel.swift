@@ -6,7 +6,7 @@ struct Runnel: AsyncParsableCommand {
         commandName: "runnel",
         abstract: "Runnel: a Kafka-style event streaming platform in one binary.",
         version: RunnelVersion.current,
-        subcommands: [DumpLog.self, LogPerf.self]
+        subcommands: [DumpLog.self, LogPerf.self, BrokerPerf.self]
     )
 
     static func main() async {

@@ -21,7 +21,8 @@ final class GroupCoordinator: Sendable {
     }
 
     /// Appends records to a partition of `__consumer_offsets`.
-    typealias OffsetsWriter = @Sendable (_ partition: Int32, _ records: [OffsetsTopicRecord]) async throws(BrokerError)
+    typealias OffsetsWriter =
+        @Sendable (_ partition: Int32, _ records: [OffsetsTopicRecord]) async throws(BrokerError)
         -> Void
     /// The partition count of an existing topic.
     typealias TopicLookup = @Sendable (_ topic: String) -> Int32?
@@ -157,7 +158,10 @@ final class GroupCoordinator: Sendable {
             )
         }
         guard !request.protocolType.isEmpty, !request.protocols.isEmpty else {
-            throw BrokerError(.inconsistentGroupProtocol, "A member must name a protocol type and at least one protocol")
+            throw BrokerError(
+                .inconsistentGroupProtocol,
+                "A member must name a protocol type and at least one protocol"
+            )
         }
         let result = await withCheckedContinuation { (continuation: JoinWaiter) in
             groups.withLock { groups in
@@ -171,7 +175,11 @@ final class GroupCoordinator: Sendable {
         return try result.get()
     }
 
-    private func join(_ request: JoinGroupRequest, continuation: JoinWaiter, groups: inout [String: Group])
+    private func join(
+        _ request: JoinGroupRequest,
+        continuation: JoinWaiter,
+        groups: inout [String: Group]
+    )
         throws(BrokerError)
     {
         let now = clock.nowMilliseconds()
@@ -229,7 +237,9 @@ final class GroupCoordinator: Sendable {
         member.lastHeartbeat = now
         switch group.state {
         case .preparingRebalance:
-            member.joinWaiter?.resume(returning: .failure(BrokerError(.rebalanceInProgress, "Superseded by a new join")))
+            member.joinWaiter?.resume(
+                returning: .failure(BrokerError(.rebalanceInProgress, "Superseded by a new join"))
+            )
             member.joinWaiter = continuation
             group.members[member.id] = member
             tryCompleteJoin(&group, now: now)
@@ -242,7 +252,11 @@ final class GroupCoordinator: Sendable {
             } else {
                 member.joinWaiter = continuation
                 group.members[member.id] = member
-                prepareRebalance(&group, now: now, reason: protocolsChanged ? "subscription changed" : "leader rejoined")
+                prepareRebalance(
+                    &group,
+                    now: now,
+                    reason: protocolsChanged ? "subscription changed" : "leader rejoined"
+                )
                 tryCompleteJoin(&group, now: now)
             }
         case .empty, .dead:
@@ -267,7 +281,11 @@ final class GroupCoordinator: Sendable {
     }
 
     /// Returns the group record to persist when the leader's sync completes the generation.
-    private func sync(_ request: SyncGroupRequest, continuation: SyncWaiter, groups: inout [String: Group])
+    private func sync(
+        _ request: SyncGroupRequest,
+        continuation: SyncWaiter,
+        groups: inout [String: Group]
+    )
         throws(BrokerError) -> OffsetsTopicRecord?
     {
         let now = clock.nowMilliseconds()
@@ -292,7 +310,11 @@ final class GroupCoordinator: Sendable {
         case .stable:
             group.members[member.id] = member
             groups[group.id] = group
-            continuation.resume(returning: .success(SyncGroupResponse(protocolName: group.protocolName ?? "", assignment: member.assignment)))
+            continuation.resume(
+                returning: .success(
+                    SyncGroupResponse(protocolName: group.protocolName ?? "", assignment: member.assignment)
+                )
+            )
             return nil
         case .completingRebalance:
             member.syncWaiter = continuation
@@ -376,7 +398,11 @@ final class GroupCoordinator: Sendable {
             for id in group.members.keys {
                 guard let waiter = group.members[id]?.syncWaiter else { continue }
                 group.members[id]?.syncWaiter = nil
-                waiter.resume(returning: .failure(BrokerError(.rebalanceInProgress, "The group \(group.id) is rebalancing; rejoin it")))
+                waiter.resume(
+                    returning: .failure(
+                        BrokerError(.rebalanceInProgress, "The group \(group.id) is rebalancing; rejoin it")
+                    )
+                )
             }
         }
         let wasEmpty = group.state == .empty
@@ -401,7 +427,10 @@ final class GroupCoordinator: Sendable {
     private func completeJoin(_ group: inout Group, now: Int64) {
         for member in group.members.values where member.joinWaiter == nil {
             group.members.removeValue(forKey: member.id)
-            logger.info("Member removed: it did not rejoin in time", metadata: ["group": "\(group.id)", "member": "\(member.id)"])
+            logger.info(
+                "Member removed: it did not rejoin in time",
+                metadata: ["group": "\(group.id)", "member": "\(member.id)"]
+            )
         }
         group.joinOrder.removeAll { group.members[$0] == nil }
         group.initialDelayDeadline = nil
@@ -447,7 +476,9 @@ final class GroupCoordinator: Sendable {
             }
         }
         // Ties go to the first member's preference order.
-        return first.protocols.map(\.name).filter { candidates.contains($0) }.max { votes[$0, default: 0] < votes[$1, default: 0] }
+        return first.protocols.map(\.name).filter { candidates.contains($0) }.max {
+            votes[$0, default: 0] < votes[$1, default: 0]
+        }
     }
 
     private func joinResponse(_ group: Group, for memberId: String, includeMembers: Bool) -> JoinGroupResponse {
@@ -629,7 +660,10 @@ final class GroupCoordinator: Sendable {
             do {
                 try await writeOffsets(partition, records)
             } catch {
-                logger.warning("Writing offset tombstones failed", metadata: ["topic": "\(topic)", "error": "\(error)"])
+                logger.warning(
+                    "Writing offset tombstones failed",
+                    metadata: ["topic": "\(topic)", "error": "\(error)"]
+                )
             }
         }
         topicChanged(topic)

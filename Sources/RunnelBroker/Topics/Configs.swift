@@ -140,7 +140,10 @@ enum TopicConfigs {
     }
 
     /// The log engine config of a topic: built-in defaults, then broker defaults, then the topic's overrides.
-    static func logConfig(brokerDefaults: [String: String], overrides: [String: String]) throws(BrokerError)
+    static func logConfig(
+        brokerDefaults: [String: String],
+        overrides: [String: String]
+    ) throws(BrokerError)
         -> LogConfig
     {
         let logKeys = Set(LogConfig.keys)
