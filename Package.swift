@@ -106,6 +106,7 @@ let package = Package(
                 "runnel",
                 "CMallocTuning",
                 "RunnelLog",
+                "RunnelBroker",
                 "RunnelTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

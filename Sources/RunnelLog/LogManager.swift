@@ -216,6 +216,15 @@ public final class LogManager: Sendable {
         state.withLock { Array($0.logs.values) }.sorted { $0.topicPartition < $1.topicPartition }
     }
 
+    /// Appends batches to several of this manager's logs with one hand-off to the I/O threads (see
+    /// ``PartitionLog/append(_:)-([RecordBatch])`` for what each append does). Results are in request order; one
+    /// log's failure does not affect the others.
+    public func append(
+        _ requests: [(log: PartitionLog, batches: [RecordBatch])]
+    ) async -> [Result<AppendResult, LogError>] {
+        await PartitionLog.append(requests, io: io)
+    }
+
     /// Creates an empty log.
     public func createLog(
         _ topicPartition: TopicPartition,

@@ -45,10 +45,23 @@ public final class PartitionLog: Sendable {
     private let appendersReturned = DispatchSemaphore(value: 0)
 
     typealias AppendContinuation = CheckedContinuation<Result<AppendResult, LogError>, Never>
+
+    /// Who waits for an append: its own caller, or a multi-log append collecting every log's result.
+    enum AppendCompletion {
+        case single(AppendContinuation)
+        case member(AppendGroup, Int)
+
+        func resume(returning result: Result<AppendResult, LogError>) {
+            switch self {
+            case .single(let continuation): continuation.resume(returning: result)
+            case .member(let group, let index): group.complete(index, result)
+            }
+        }
+    }
     typealias VoidContinuation = CheckedContinuation<Result<Void, LogError>, Never>
 
     enum Operation {
-        case append([RecordBatch], AppendContinuation)
+        case append([RecordBatch], AppendCompletion)
         /// Roll to a new segment if the active one is not empty.
         case roll(VoidContinuation)
         /// Completes once every operation queued before it has.
@@ -144,9 +157,59 @@ public final class PartitionLog: Sendable {
         let config = state.withLock { $0.config }
         let validated = try LogValidator.validate(batches, config: config, nowMs: io.clock.nowMilliseconds())
         let result = await withCheckedContinuation { (continuation: AppendContinuation) in
-            enqueue(.append(validated, continuation))
+            enqueue(.append(validated, .single(continuation)))
         }
         return try result.get()
+    }
+
+    /// Appends batches to several logs of one manager with one hand-off to the I/O threads and one wake-up of the
+    /// caller, instead of one of each per log: a produce request that spans partitions costs one thread switch.
+    ///
+    /// Each log's batches are validated and appended as ``append(_:)-([RecordBatch])`` does; the results come back
+    /// in the order of `requests`. Logs whose flush policy fsyncs every append are written on separate I/O threads,
+    /// so their fsyncs overlap; the others are written one after another by one thread.
+    static func append(
+        _ requests: [(log: PartitionLog, batches: [RecordBatch])],
+        io: LogIO
+    ) async -> [Result<AppendResult, LogError>] {
+        guard !requests.isEmpty else { return [] }
+        let now = io.clock.nowMilliseconds()
+        var validated: [Result<[RecordBatch], LogError>] = []
+        validated.reserveCapacity(requests.count)
+        for (log, batches) in requests {
+            let config = log.state.withLock { $0.config }
+            validated.append(
+                Result { () throws(LogError) in try LogValidator.validate(batches, config: config, nowMs: now) }
+            )
+        }
+        return await withCheckedContinuation {
+            (continuation: CheckedContinuation<[Result<AppendResult, LogError>], Never>) in
+            let group = AppendGroup(count: requests.count, continuation: continuation)
+            var idle: [PartitionLog] = []
+            for (index, request) in requests.enumerated() {
+                switch validated[index] {
+                case .failure(let error):
+                    group.complete(index, .failure(error))
+                case .success(let batches):
+                    let operation = Operation.append(batches, .member(group, index))
+                    if request.log.queue(operation) { idle.append(request.log) }
+                }
+            }
+            var shared: [PartitionLog] = []
+            for log in idle {
+                if log.state.withLock({ $0.config.flushMessages }) <= 1 {
+                    io.submit { isActive in log.runWriter(poolActive: isActive) }
+                } else {
+                    shared.append(log)
+                }
+            }
+            if !shared.isEmpty {
+                let logs = shared
+                io.submit { isActive in
+                    for log in logs { log.runWriter(poolActive: isActive) }
+                }
+            }
+        }
     }
 
     /// Rolls the active segment if it holds any data (as Kafka does before deleting an expired active segment).
@@ -158,6 +221,14 @@ public final class PartitionLog: Sendable {
     }
 
     private func enqueue(_ operation: Operation) {
+        if queue(operation) {
+            io.submit { isActive in self.runWriter(poolActive: isActive) }
+        }
+    }
+
+    /// Queues an operation. Returns true when the log's writer was idle: the caller must then run it (on an I/O
+    /// thread), either alone or with other logs' writers.
+    func queue(_ operation: Operation) -> Bool {
         enum Action {
             case startWriter
             case queued
@@ -183,18 +254,20 @@ public final class PartitionLog: Sendable {
         }
         switch action {
         case .startWriter:
-            io.submit { isActive in self.runWriter(poolActive: isActive) }
+            return true
         case .queued:
-            break
+            return false
         case .queuedAndSignal:
             appendersReturned.signal()
+            return false
         case .rejected(let error):
             operation.complete(with: error)
+            return false
         }
     }
 
     /// The writer: drains the queue in groups until it is empty. Runs on an I/O thread, one at a time per log.
-    private func runWriter(poolActive: Bool) {
+    func runWriter(poolActive: Bool) {
         var released = 0
         // Groups to commit without waiting, after a wait that did not pay off.
         var skipWaits = 0
@@ -373,15 +446,15 @@ public final class PartitionLog: Sendable {
         for waiter in woken { waiter.continuation.resume() }
         for (operation, result) in zip(operations, results) {
             switch (operation, result) {
-            case (.append(_, let continuation), .success(let appended)):
+            case (.append(_, let completion), .success(let appended)):
                 if let syncFailure {
-                    continuation.resume(returning: .failure(syncFailure))
+                    completion.resume(returning: .failure(syncFailure))
                 } else if var appended {
                     appended.logStartOffset = logStartOffset
-                    continuation.resume(returning: .success(appended))
+                    completion.resume(returning: .success(appended))
                 }
-            case (.append(_, let continuation), .failure(let error)):
-                continuation.resume(returning: .failure(error))
+            case (.append(_, let completion), .failure(let error)):
+                completion.resume(returning: .failure(error))
             case (.roll(let continuation), .success), (.barrier(let continuation), .success):
                 continuation.resume(returning: .success(()))
             case (.roll(let continuation), .failure(let error)), (.barrier(let continuation), .failure(let error)):
@@ -916,8 +989,38 @@ public final class PartitionLog: Sendable {
 extension PartitionLog.Operation {
     func complete(with error: LogError) {
         switch self {
-        case .append(_, let continuation): continuation.resume(returning: .failure(error))
+        case .append(_, let completion): completion.resume(returning: .failure(error))
         case .roll(let continuation), .barrier(let continuation): continuation.resume(returning: .failure(error))
         }
+    }
+}
+
+/// The results of a multi-log append; the caller resumes when the last log has answered.
+final class AppendGroup: Sendable {
+    private struct State {
+        var results: [Result<AppendResult, LogError>?]
+        var remaining: Int
+        var continuation: CheckedContinuation<[Result<AppendResult, LogError>], Never>?
+    }
+
+    private let state: Mutex<State>
+
+    init(count: Int, continuation: CheckedContinuation<[Result<AppendResult, LogError>], Never>) {
+        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count, continuation: continuation))
+    }
+
+    func complete(_ index: Int, _ result: Result<AppendResult, LogError>) {
+        let finished = state.withLock {
+            state -> ([Result<AppendResult, LogError>], CheckedContinuation<[Result<AppendResult, LogError>], Never>)?
+            in
+            guard state.results[index] == nil else { return nil }
+            state.results[index] = result
+            state.remaining -= 1
+            guard state.remaining == 0, let continuation = state.continuation else { return nil }
+            state.continuation = nil
+            let results = state.results.map { $0 ?? .failure(LogError(.storage, "the append was not completed")) }
+            return (results, continuation)
+        }
+        if let (results, continuation) = finished { continuation.resume(returning: results) }
     }
 }

@@ -118,13 +118,15 @@ struct BrokerPerf: AsyncParsableCommand {
         }
     }
 
-    private func produce(_ configuration: EmbeddedBroker.Configuration, logger: Logger) async throws -> [String: Double] {
+    private func produce(_ configuration: EmbeddedBroker.Configuration, logger: Logger) async throws -> [String: Double]
+    {
         let (topic, partitions, total, batchSize, recordSize, keys, producers) = (
             freshTopic(), self.partitions, records, self.batchSize, self.recordSize, self.keys, self.producers
         )
         return try await withBroker(configuration, logger: logger) { broker in
             _ = try await broker.createTopic(CreateTopicRequest(name: topic, partitions: partitions))
             let remaining = RecordBudget(total)
+            let keyBuffers = (0..<keys).map { ByteBuffer(string: "key-\($0)") }
             let clock = ContinuousClock()
             let start = clock.now
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -139,7 +141,7 @@ struct BrokerPerf: AsyncParsableCommand {
                                 sequence: sequence,
                                 count: count,
                                 recordSize: recordSize,
-                                keys: keys
+                                keys: keyBuffers
                             )
                             sequence += count
                             let outcomes = try await broker.produce(
@@ -169,8 +171,15 @@ struct BrokerPerf: AsyncParsableCommand {
         }
     }
 
-    /// `count` records with values `p<producer>-s<sequence>-xxxx…` of `recordSize` bytes, keys `key-<n % keys>`.
-    static func makeRecords(producer: Int, sequence: Int, count: Int, recordSize: Int, keys: Int) -> [ProducerRecord] {
+    /// `count` records with values `p<producer>-s<sequence>-xxxx…` of `recordSize` bytes and keys from `keys`
+    /// (serialized once, as a producer's keys usually are; none when empty).
+    static func makeRecords(
+        producer: Int,
+        sequence: Int,
+        count: Int,
+        recordSize: Int,
+        keys: [ByteBuffer]
+    ) -> [ProducerRecord] {
         var values = ByteBufferAllocator().buffer(capacity: recordSize * count)
         for index in 0..<count {
             let prefix = "p\(producer)-s\(sequence + index)-"
@@ -181,13 +190,14 @@ struct BrokerPerf: AsyncParsableCommand {
         records.reserveCapacity(count)
         for index in 0..<count {
             let value = values.getSlice(at: values.readerIndex + index * recordSize, length: recordSize)
-            let key = keys > 0 ? ByteBuffer(string: "key-\((sequence + index) % keys)") : nil
+            let key = keys.isEmpty ? nil : keys[(sequence + index) % keys.count]
             records.append(ProducerRecord(key: key, value: value))
         }
         return records
     }
 
-    private func latency(_ configuration: EmbeddedBroker.Configuration, logger: Logger) async throws -> [String: Double] {
+    private func latency(_ configuration: EmbeddedBroker.Configuration, logger: Logger) async throws -> [String: Double]
+    {
         let (topic, total, intervalMs, recordSize) = (freshTopic(), min(records, 100_000), self.intervalMs, recordSize)
         return try await withBroker(configuration, logger: logger) { broker in
             _ = try await broker.createTopic(CreateTopicRequest(name: topic, partitions: 1))
@@ -222,7 +232,9 @@ struct BrokerPerf: AsyncParsableCommand {
                         sent.record(sequence, clock.now)
                         let outcome = try await broker.produce(
                             topic: topic,
-                            records: [ProducerRecord(key: ByteBuffer(string: String(sequence)), value: value, partition: 0)],
+                            records: [
+                                ProducerRecord(key: ByteBuffer(string: String(sequence)), value: value, partition: 0)
+                            ],
                             options: ProduceOptions()
                         )
                         _ = try outcome[0].get()
@@ -247,7 +259,8 @@ struct BrokerPerf: AsyncParsableCommand {
         }
     }
 
-    private func memory(_ configuration: EmbeddedBroker.Configuration, logger: Logger) async throws -> [String: Double] {
+    private func memory(_ configuration: EmbeddedBroker.Configuration, logger: Logger) async throws -> [String: Double]
+    {
         let (topic, partitions) = (freshTopic(), self.partitions)
         let clock = ContinuousClock()
         let before = Self.residentBytes()

@@ -48,6 +48,17 @@ struct LogPerf: AsyncParsableCommand {
     @Option(name: .long, help: "Records per batch (one append).")
     var batchSize = 100
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Partitions to spread each append over.",
+            discussion: """
+                With N > 1, each append's --batch-size records are split into N batches, one per partition log                 (<topic>-0 … <topic>-N-1), appended together in one request: the storage work a produce request                 spanning N partitions does, without the broker. --read reads partition 0 only.
+                """
+        )
+    )
+    var partitions = 1
+
     @Option(name: .long, help: "Concurrent appenders.")
     var appenders = 1
 
@@ -77,6 +88,9 @@ struct LogPerf: AsyncParsableCommand {
 
     func validate() throws {
         guard recordSize >= 32 else { throw ValidationError("--record-size must be at least 32") }
+        guard partitions >= 1, partitions <= batchSize else {
+            throw ValidationError("--partitions must be between 1 and --batch-size")
+        }
         guard batchSize >= 1, appenders >= 1, records >= 0 else {
             throw ValidationError("--batch-size and --appenders must be positive")
         }
@@ -100,18 +114,21 @@ struct LogPerf: AsyncParsableCommand {
         configuration.flushCheckIntervalMs = max(1, min(flushIntervalMs / 4, 100))
 
         let manager = try await LogManager.open(configuration, logger: logger)
-        let topicPartition = try TopicPartition(topic: topic, partition: 0)
-        let log: PartitionLog
-        if let existing = manager.log(for: topicPartition) {
-            log = existing
-        } else {
-            log = try await manager.createLog(topicPartition)
+        var opened: [PartitionLog] = []
+        for partition in 0..<partitions {
+            let topicPartition = try TopicPartition(topic: topic, partition: Int32(partition))
+            if let existing = manager.log(for: topicPartition) {
+                opened.append(existing)
+            } else {
+                opened.append(try await manager.createLog(topicPartition))
+            }
         }
-
+        let logs = opened
+        let log = logs[0]
         let (batchSize, recordSize, appenders) = (self.batchSize, self.recordSize, self.appenders)
         let total = totalBytes.map { $0 / recordSize } ?? records
-        let startOffset = log.logEndOffset
-        let bytesBefore = log.sizeInBytes
+        let startOffset = logs.reduce(0) { $0 + $1.logEndOffset }
+        let bytesBefore = logs.reduce(0) { $0 + $1.sizeInBytes }
         let output = AckPrinter(enabled: printAcks)
         let remaining = RecordBudget(total)
         let codec: CompressionCodec = compression == .gzip ? .gzip : .none
@@ -134,6 +151,25 @@ struct LogPerf: AsyncParsableCommand {
                         while true {
                             let count = remaining.take(upTo: batchSize)
                             guard count > 0 else { return }
+                            if logs.count > 1 {
+                                // One batch per partition, appended in one request.
+                                var requests: [(log: PartitionLog, batches: [RecordBatch])] = []
+                                for (index, partitionLog) in logs.enumerated() {
+                                    let share = count / logs.count + (index < count % logs.count ? 1 : 0)
+                                    guard share > 0 else { continue }
+                                    let batch = try LogPerf.makeBatch(
+                                        appender: appender,
+                                        sequence: sequence,
+                                        count: share,
+                                        recordSize: recordSize,
+                                        codec: codec
+                                    )
+                                    sequence += share
+                                    requests.append((partitionLog, [batch]))
+                                }
+                                for result in await manager.append(requests) { _ = try result.get() }
+                                continue
+                            }
                             let batch = try LogPerf.makeBatch(
                                 appender: appender,
                                 sequence: sequence,
@@ -151,11 +187,11 @@ struct LogPerf: AsyncParsableCommand {
             }
             group.cancelAll()
         }
-        let groupCommits = log.groupCommits
-        try await log.flush()
+        let groupCommits = logs.reduce(0) { $0 + $1.groupCommits }
+        for partitionLog in logs { try await partitionLog.flush() }
         let appendSeconds = seconds(clock.now - appendStart)
-        let written = log.sizeInBytes - bytesBefore
-        let appended = log.logEndOffset - startOffset
+        let written = logs.reduce(0) { $0 + $1.sizeInBytes } - bytesBefore
+        let appended = logs.reduce(0) { $0 + $1.logEndOffset } - startOffset
 
         var summary: [String: Double] = [
             "records": Double(appended),

@@ -29,6 +29,11 @@ public struct RecordBatchBuilder: Sendable {
     }
 
     public var count: Int { records.count }
+
+    /// Makes room for `count` records without reallocating.
+    public mutating func reserveCapacity(_ count: Int) {
+        records.reserveCapacity(count)
+    }
     public var isEmpty: Bool { records.isEmpty }
 
     /// The size of the batch if built uncompressed.
