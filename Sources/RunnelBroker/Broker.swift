@@ -51,7 +51,7 @@ public protocol Broker: Sendable {
     func leaveGroup(groupId: String, memberId: String) async throws(BrokerError)
     /// Commits offsets. A member commits with its id and generation; a consumer outside group management (or an
     /// admin) commits with `memberId == ""` and `generationId == -1`, which only an empty group accepts.
-    func commitOffsets(_ request: OffsetCommitRequest) async throws(BrokerError) -> [TopicPartition: BrokerError?]
+    func commitOffsets(_ request: OffsetCommitRequest) async throws(BrokerError) -> OffsetCommitResult
     /// Committed offsets of a group; all of them when `partitions` is nil.
     func fetchCommittedOffsets(
         groupId: String,
@@ -373,6 +373,18 @@ public struct OffsetCommitRequest: Sendable, Hashable {
         self.memberId = memberId
         self.generationId = generationId
         self.offsets = offsets
+    }
+}
+
+/// What a commit did, partition by partition: a problem with one partition (unknown, negative offset, metadata too
+/// long) fails that partition only.
+public struct OffsetCommitResult: Sendable, Hashable {
+    public var committed: [TopicPartition]
+    public var failed: [TopicPartition: BrokerError]
+
+    public init(committed: [TopicPartition] = [], failed: [TopicPartition: BrokerError] = [:]) {
+        self.committed = committed
+        self.failed = failed
     }
 }
 

@@ -46,6 +46,7 @@ public final class EmbeddedBroker: Broker {
     let catalog: MetadataCatalog
     let coordinator: GroupCoordinator
     private let topics: TopicTable
+    private let directoryLock: DirectoryLock
     private let adminLock = AsyncLock()
     private let partitioner = StickyPartitioner()
     private let logger: Logger
@@ -59,8 +60,10 @@ public final class EmbeddedBroker: Broker {
         catalog: MetadataCatalog,
         coordinator: GroupCoordinator,
         topics: TopicTable,
+        directoryLock: DirectoryLock,
         logger: Logger
     ) {
+        self.directoryLock = directoryLock
         self.configuration = configuration
         self.logManager = logManager
         self.clusterId = clusterId
@@ -78,12 +81,14 @@ public final class EmbeddedBroker: Broker {
     {
         let config = configuration.config
         let directory = configuration.dataDirectory
-        let (meta, catalog, catalogIsNew) = try await blocking {
-            () throws(BrokerError) -> (MetaProperties, MetadataCatalog, Bool) in
+        let (lock, meta, catalog, catalogIsNew) = try await blocking {
+            () throws(BrokerError) -> (DirectoryLock, MetaProperties, MetadataCatalog, Bool) in
             let metaPath = directory + "/" + MetaProperties.fileName
             let text: String?
+            let lock: DirectoryLock
             do throws(LogError) {
                 try MetadataFile.createDirectory(directory)
+                lock = try DirectoryLock(directory: directory)
                 text = try MetadataFile.read(metaPath)
             } catch {
                 throw BrokerError(error)
@@ -107,7 +112,7 @@ public final class EmbeddedBroker: Broker {
             }
             let catalogPath = directory + "/metadata.db"
             let isNew = !MetadataFile.exists(catalogPath)
-            return (meta, try MetadataCatalog.open(path: catalogPath), isNew)
+            return (lock, meta, try MetadataCatalog.open(path: catalogPath), isNew)
         }
 
         var states: [String: TopicState] = [:]
@@ -143,6 +148,7 @@ public final class EmbeddedBroker: Broker {
             manager = try await LogManager.open(logConfiguration, logger: logger, configForTopic: { configs[$0] })
         } catch {
             try? catalog.close()
+            lock.release()
             throw BrokerError(error)
         }
 
@@ -166,6 +172,7 @@ public final class EmbeddedBroker: Broker {
         } catch {
             try? await manager.close()
             try? catalog.close()
+            lock.release()
             throw error
         }
 
@@ -197,6 +204,7 @@ public final class EmbeddedBroker: Broker {
             catalog: catalog,
             coordinator: coordinator,
             topics: table,
+            directoryLock: lock,
             logger: logger
         )
         do {
@@ -446,11 +454,13 @@ public final class EmbeddedBroker: Broker {
         } catch {
             failure = BrokerError(error)
         }
+        let catalog = self.catalog
         do {
-            try catalog.close()
+            try await Self.blocking { () throws(BrokerError) in try catalog.close() }
         } catch {
             failure = failure ?? error
         }
+        directoryLock.release()
         if let failure { throw failure }
     }
 
@@ -1095,7 +1105,7 @@ extension EmbeddedBroker {
     public func commitOffsets(
         _ request: OffsetCommitRequest
     ) async throws(BrokerError)
-        -> [TopicPartition: BrokerError?]
+        -> OffsetCommitResult
     {
         try await coordinator.commit(request)
     }

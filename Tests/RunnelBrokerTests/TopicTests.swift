@@ -193,6 +193,16 @@ import Testing
         #expect(meta.contains("version=1\n"))
     }
 
+    @Test func aDataDirectoryServesOneBrokerAtATime() async throws {
+        let fixture = BrokerFixture()
+        let broker = try await fixture.open()
+        let error = await #expect(throws: BrokerError.self) { try await fixture.open() }
+        #expect(error?.message.contains("is in use by another process") == true, "\(error?.message ?? "")")
+        try await broker.close()
+        // Released on close.
+        try await fixture.open().close()
+    }
+
     @Test func aDifferentNodeIdIsRefused() async throws {
         let fixture = BrokerFixture()
         try await fixture.open().close()

@@ -558,24 +558,24 @@ final class GroupCoordinator: Sendable {
 
     // MARK: - Offsets
 
-    func commit(_ request: OffsetCommitRequest) async throws(BrokerError) -> [TopicPartition: BrokerError?] {
+    func commit(_ request: OffsetCommitRequest) async throws(BrokerError) -> OffsetCommitResult {
         guard !request.groupId.isEmpty else { throw BrokerError(.invalidGroupId, "The group id must not be empty") }
         let now = clock.nowMilliseconds()
-        var results: [TopicPartition: BrokerError?] = [:]
+        var result = OffsetCommitResult()
         var accepted: [TopicPartition: CommittedOffset] = [:]
         for (topicPartition, committed) in request.offsets {
             if committed.metadata.utf8.count > settings.offsetMetadataMaxBytes {
-                results[topicPartition] = BrokerError(
+                result.failed[topicPartition] = BrokerError(
                     .offsetMetadataTooLarge,
                     "The metadata of the offset for \(topicPartition) is longer than offset.metadata.max.bytes (\(settings.offsetMetadataMaxBytes))"
                 )
             } else if (partitionCount(topicPartition.topic) ?? 0) <= topicPartition.partition {
-                results[topicPartition] = BrokerError(
+                result.failed[topicPartition] = BrokerError(
                     .unknownTopicOrPartition,
                     "This server does not host this topic-partition: \(topicPartition)"
                 )
             } else if committed.offset < 0 {
-                results[topicPartition] = BrokerError(
+                result.failed[topicPartition] = BrokerError(
                     .invalidRequest,
                     "The offset \(committed.offset) for \(topicPartition) is negative"
                 )
@@ -627,9 +627,9 @@ final class GroupCoordinator: Sendable {
                 for (topicPartition, offset) in accepted { group.offsets[topicPartition] = offset }
                 groups[request.groupId] = group
             }
-            for topicPartition in accepted.keys { results[topicPartition] = .some(nil) }
+            result.committed = accepted.keys.sorted()
         }
-        return results
+        return result
     }
 
     func committedOffsets(groupId: String, partitions: [TopicPartition]?) -> [TopicPartition: CommittedOffset] {

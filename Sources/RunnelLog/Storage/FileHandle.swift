@@ -343,3 +343,32 @@ public enum MetadataFile {
         try FileSystem.writeAtomically(path, contents: contents)
     }
 }
+
+/// An exclusive lock on a data directory (Kafka's `.lock` file), held until ``release()`` or the end of the
+/// process: a second server on the same directory fails to start instead of corrupting it.
+public final class DirectoryLock: Sendable {
+    private let handle: FileHandle
+
+    /// Takes the lock on `<directory>/.lock`, creating the file; throws if another process (or another open of the
+    /// directory in this one) holds it. Blocking: call from an I/O thread.
+    public init(directory: String) throws(LogError) {
+        let path = directory + "/.lock"
+        let handle = try FileHandle(path: path, mode: .readWriteCreate)
+        guard flock(handle.descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            if code == EWOULDBLOCK {
+                throw LogError(
+                    .storage,
+                    "the data directory \(directory) is in use by another process (\(path) is locked)"
+                )
+            }
+            throw FileHandle.error("flock", path, code)
+        }
+        self.handle = handle
+    }
+
+    /// Releases the lock (closing the file would too).
+    public func release() {
+        _ = flock(handle.descriptor, LOCK_UN)
+    }
+}
