@@ -427,3 +427,99 @@ import Testing
         }
     }
 }
+
+@Suite struct CooperativeStickyTests {
+    func subscription(_ topics: [String], owned: [TopicPartition] = []) -> ConsumerProtocol.Subscription {
+        ConsumerProtocol.Subscription(topics: topics, ownedPartitions: owned)
+    }
+
+    @Test func aNewMemberGetsPartitionsOnlyAfterTheirOwnerRevokesThem() {
+        let assignor = CooperativeStickyAssignor()
+        let all = (0..<6).map { tp("t", $0) }
+        let first = assignor.assign(
+            partitionsPerTopic: ["t": 6],
+            subscriptions: ["a": subscription(["t"], owned: all), "b": subscription(["t"])]
+        )
+        // a keeps its fair share; the three that move to b are withheld until a gives them up.
+        #expect(first["a"] == (0..<3).map { tp("t", $0) })
+        #expect(first["b"] == [])
+        let second = assignor.assign(
+            partitionsPerTopic: ["t": 6],
+            subscriptions: ["a": subscription(["t"], owned: first["a"] ?? []), "b": subscription(["t"])]
+        )
+        #expect(second["a"] == (0..<3).map { tp("t", $0) })
+        #expect(second["b"] == (3..<6).map { tp("t", $0) })
+    }
+
+    @Test func whenAMemberLeavesTheOthersKeepWhatTheyHad() {
+        let assignor = CooperativeStickyAssignor()
+        let result = assignor.assign(
+            partitionsPerTopic: ["t": 6],
+            subscriptions: [
+                "a": subscription(["t"], owned: [tp("t", 0), tp("t", 3)]),
+                "b": subscription(["t"], owned: [tp("t", 1), tp("t", 4)]),
+            ]
+        )
+        #expect(Set(result["a"] ?? []).isSuperset(of: [tp("t", 0), tp("t", 3)]))
+        #expect(Set(result["b"] ?? []).isSuperset(of: [tp("t", 1), tp("t", 4)]))
+        #expect(result["a"]?.count == 3 && result["b"]?.count == 3)
+        #expect(Set((result["a"] ?? []) + (result["b"] ?? [])).count == 6)
+    }
+
+    @Test func differentSubscriptionsAreRespected() {
+        let assignor = CooperativeStickyAssignor()
+        let result = assignor.assign(
+            partitionsPerTopic: ["t": 4, "u": 2],
+            subscriptions: ["a": subscription(["t", "u"]), "b": subscription(["u"])]
+        )
+        #expect((result["b"] ?? []).allSatisfy { $0.topic == "u" })
+        #expect((result["a"] ?? []).filter { $0.topic == "t" }.count == 4)
+        #expect(Set((result["a"] ?? []) + (result["b"] ?? [])).count == 6)
+    }
+
+    @Test func twoMembersHandOverThroughTheCoordinator() async throws {
+        let fixture = BrokerFixture(manualClock: true)
+        let broker = try await fixture.open()
+        _ = try await broker.createTopic(CreateTopicRequest(name: "t", partitions: 6))
+        var a = GroupMembership(broker: broker, groupId: "g", clientId: "a")
+        a.assignors = [CooperativeStickyAssignor()]
+        var b = GroupMembership(broker: broker, groupId: "g", clientId: "b")
+        b.assignors = [CooperativeStickyAssignor()]
+
+        let first = try await a.join(topics: ["t"])
+        #expect(first.assignment.count == 6)
+        // b joins; a finds out from its heartbeat and rejoins with what it owns; b rejoins when told to.
+        async let bFinal: GroupMembership.Generation = {
+            var generation = try await b.join(topics: ["t"])
+            while generation.assignment.isEmpty {
+                do {
+                    try await broker.heartbeat(
+                        groupId: "g",
+                        memberId: generation.memberId,
+                        generationId: generation.generationId
+                    )
+                    await Task.yield()
+                } catch let error as BrokerError where error.code == .rebalanceInProgress {
+                    generation = try await b.join(topics: ["t"], memberId: generation.memberId)
+                }
+            }
+            return generation
+        }()
+        var rebalancing = false
+        while !rebalancing {
+            do {
+                try await broker.heartbeat(groupId: "g", memberId: first.memberId, generationId: first.generationId)
+                await Task.yield()
+            } catch {
+                rebalancing = error.code == .rebalanceInProgress
+            }
+        }
+        let aFinal = try await a.join(topics: ["t"], memberId: first.memberId, owned: first.assignment)
+        let bGeneration = try await bFinal
+        #expect(aFinal.assignment == (0..<3).map { tp("t", $0) })
+        #expect(bGeneration.assignment == (3..<6).map { tp("t", $0) })
+        #expect(aFinal.generationId == bGeneration.generationId)
+        #expect(aFinal.protocolName == "cooperative-sticky")
+        try await broker.close()
+    }
+}

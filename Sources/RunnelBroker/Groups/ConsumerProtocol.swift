@@ -104,6 +104,9 @@ public enum ConsumerProtocol {
 public protocol PartitionAssignor: Sendable {
     /// The protocol name members announce (`range`, `roundrobin`).
     var name: String { get }
+    /// Whether members keep consuming their partitions through a rebalance and give up only those that move (the
+    /// cooperative protocol, KIP-429): a member that loses partitions rejoins at once so they can be reassigned.
+    var isCooperative: Bool { get }
     /// The partitions of each member, from the partition counts of the subscribed topics.
     func assign(
         partitionsPerTopic: [String: Int32],
@@ -172,6 +175,92 @@ public struct RoundRobinAssignor: PartitionAssignor {
                     }
                 }
             }
+        }
+        return result
+    }
+}
+
+extension PartitionAssignor {
+    public var isCooperative: Bool { false }
+}
+
+/// Kafka's `CooperativeStickyAssignor`: a balanced assignment that keeps as many partitions as possible where they
+/// are, handed out cooperatively — a partition moving from one member to another is left unassigned in the first
+/// rebalance (its owner revokes it and rejoins) and assigned in the next.
+public struct CooperativeStickyAssignor: PartitionAssignor {
+    public let name = "cooperative-sticky"
+    public var isCooperative: Bool { true }
+
+    public init() {}
+
+    public func assign(
+        partitionsPerTopic: [String: Int32],
+        subscriptions: [String: ConsumerProtocol.Subscription]
+    ) -> [String: [TopicPartition]] {
+        let members = subscriptions.keys.sorted()
+        var result = Dictionary(uniqueKeysWithValues: members.map { ($0, [TopicPartition]()) })
+        guard !members.isEmpty else { return result }
+        let subscribed = subscriptions.mapValues { Set($0.topics) }
+        var all: [TopicPartition] = []
+        for (topic, count) in partitionsPerTopic.sorted(by: { $0.key < $1.key })
+        where subscribed.values.contains(where: { $0.contains(topic) }) {
+            for partition in 0..<count {
+                if let topicPartition = try? TopicPartition(topic: topic, partition: partition) {
+                    all.append(topicPartition)
+                }
+            }
+        }
+        let existing = Set(all)
+        let quota = (all.count + members.count - 1) / members.count
+
+        // 1. Stickiness: each member keeps what it owns (still existing, still subscribed, claimed by nobody
+        //    before it), up to the largest fair share.
+        var owner: [TopicPartition: String] = [:]
+        var previousOwner: [TopicPartition: String] = [:]
+        for member in members {
+            for partition in (subscriptions[member]?.ownedPartitions ?? []).sorted() {
+                guard previousOwner[partition] == nil else { continue }
+                previousOwner[partition] = member
+                guard existing.contains(partition), subscribed[member]?.contains(partition.topic) == true,
+                    (result[member]?.count ?? 0) < quota
+                else { continue }
+                owner[partition] = member
+                result[member, default: []].append(partition)
+            }
+        }
+        // 2. The rest go, one by one, to the subscribed member with the fewest.
+        for partition in all where owner[partition] == nil {
+            let candidates = members.filter { subscribed[$0]?.contains(partition.topic) == true }
+            guard let target = candidates.min(by: { (result[$0]?.count ?? 0) < (result[$1]?.count ?? 0) }) else {
+                continue
+            }
+            owner[partition] = target
+            result[target, default: []].append(partition)
+        }
+        // 3. Balance: move partitions from the fullest member to one with at least two fewer that can take them.
+        var moved = true
+        while moved {
+            moved = false
+            for from in members.sorted(by: { (result[$0]?.count ?? 0) > (result[$1]?.count ?? 0) }) {
+                let fromCount = result[from]?.count ?? 0
+                for to in members where to != from && (result[to]?.count ?? 0) + 1 < fromCount {
+                    // Prefer giving away a partition the member did not own before.
+                    let movable = (result[from] ?? []).filter { subscribed[to]?.contains($0.topic) == true }
+                    guard
+                        let partition = movable.first(where: { previousOwner[$0] != from }) ?? movable.last
+                    else { continue }
+                    result[from]?.removeAll { $0 == partition }
+                    result[to, default: []].append(partition)
+                    moved = true
+                    break
+                }
+                if moved { break }
+            }
+        }
+        // 4. Cooperation: a partition still owned by another member waits for that member to revoke it.
+        for member in members {
+            result[member] = (result[member] ?? []).filter { previousOwner[$0].map { $0 == member } ?? true }
+            result[member]?.sort()
         }
         return result
     }

@@ -18,8 +18,8 @@ public struct GroupMembership: Sendable {
     public let clientId: String
     public var sessionTimeoutMs: Int64 = 45_000
     public var rebalanceTimeoutMs: Int64 = 300_000
-    /// In order of preference (the Java consumer's default list starts with `range`).
-    public var assignors: [any PartitionAssignor] = [RangeAssignor(), RoundRobinAssignor()]
+    /// In order of preference; the default is the Java consumer's `partition.assignment.strategy`.
+    public var assignors: [any PartitionAssignor] = [RangeAssignor(), CooperativeStickyAssignor()]
 
     public init(broker: any Broker, groupId: String, clientId: String) {
         self.broker = broker
@@ -28,10 +28,19 @@ public struct GroupMembership: Sendable {
     }
 
     /// Joins (or rejoins, with the id of a previous generation) and returns this member's new generation.
-    public func join(topics: [String], memberId: String = "") async throws(BrokerError) -> Generation {
+    ///
+    /// - Parameter owned: the partitions this member holds now (its last assignment), which sticky assignors keep
+    ///   where they are. With a cooperative assignor, a member that loses some of them rejoins at once, so the
+    ///   generation returned is the one that completes the handover.
+    public func join(
+        topics: [String],
+        memberId: String = "",
+        owned: [TopicPartition] = []
+    ) async throws(BrokerError) -> Generation {
         var memberId = memberId
-        let subscription = ConsumerProtocol.Subscription(topics: topics.sorted()).encoded()
+        var owned = owned
         while true {
+            let subscription = ConsumerProtocol.Subscription(topics: topics.sorted(), ownedPartitions: owned).encoded()
             let joined = try await broker.joinGroup(
                 JoinGroupRequest(
                     groupId: groupId,
@@ -58,6 +67,12 @@ public struct GroupMembership: Sendable {
                     )
                 )
                 let assignment = try ConsumerProtocol.Assignment(decoding: synced.assignment)
+                let cooperative = assignors.first { $0.name == synced.protocolName }?.isCooperative ?? false
+                if cooperative && !Set(owned).isSubset(of: assignment.partitions) {
+                    // Partitions were revoked: rejoin so the group can hand them to their new owners.
+                    owned = assignment.partitions
+                    continue
+                }
                 return Generation(
                     memberId: memberId,
                     generationId: joined.generationId,
