@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, when they are missing:
-# zlib headers (gzip batches, via compress-nio) and Python's venv module (end-to-end tests).
+# zlib headers (gzip batches, via compress-nio), SQLite headers (the metadata catalog, via GRDB) and Python's venv
+# module (end-to-end tests).
 set -euo pipefail
 
 missing=()
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+[ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -808,6 +808,10 @@ extension EmbeddedBroker {
                 )
                 continue
             }
+            if let problem = Self.recordProblem(record, timestamp: timestamp, now: now, config: config) {
+                outcomes[index] = .failure(problem)
+                continue
+            }
             let partition: Int32
             if let explicit = record.partition {
                 guard explicit >= 0 && explicit < partitions else {
@@ -873,6 +877,33 @@ extension EmbeddedBroker {
             }
         }
         return outcomes.map { $0 ?? .failure(BrokerError(.unknownServerError, "the record was not appended")) }
+    }
+
+    /// What the log would refuse about this record alone, checked here so that it fails this record and not its whole
+    /// batch: a negative timestamp, a timestamp outside `message.timestamp.before/after.max.ms`, a missing key on a
+    /// compacted topic.
+    static func recordProblem(_ record: ProducerRecord, timestamp: Int64, now: Int64, config: LogConfig) -> BrokerError? {
+        if timestamp < 0 {
+            return BrokerError(.invalidTimestamp, "The record's timestamp \(timestamp) is negative")
+        }
+        if config.messageTimestampType == .createTime {
+            if now - timestamp > config.messageTimestampBeforeMaxMs {
+                return BrokerError(
+                    .invalidTimestamp,
+                    "The record's timestamp \(timestamp) is more than message.timestamp.before.max.ms (\(config.messageTimestampBeforeMaxMs)) before the broker's time \(now)"
+                )
+            }
+            if timestamp - now > config.messageTimestampAfterMaxMs {
+                return BrokerError(
+                    .invalidTimestamp,
+                    "The record's timestamp \(timestamp) is more than message.timestamp.after.max.ms (\(config.messageTimestampAfterMaxMs)) after the broker's time \(now)"
+                )
+            }
+        }
+        if record.key == nil && config.cleanupPolicy.contains(.compact) {
+            return BrokerError(.invalidRecord, "Compacted topic cannot accept message without key")
+        }
+        return nil
     }
 
     /// The bytes a record takes in a batch: a cheap upper bound (every varint at its longest), made exact when the

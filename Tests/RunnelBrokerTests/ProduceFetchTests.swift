@@ -75,6 +75,38 @@ import Testing
         try await broker.close()
     }
 
+    @Test func recordsTheTopicRefusesFailAlone() async throws {
+        let fixture = BrokerFixture(manualClock: true)
+        let broker = try await fixture.open()
+        _ = try await broker.createTopic(
+            CreateTopicRequest(
+                name: "t",
+                configs: ["cleanup.policy": "compact", "message.timestamp.before.max.ms": "60000"]
+            )
+        )
+        let now = try #require(fixture.clock).nowMilliseconds()
+        let outcomes = try await broker.produce(
+            topic: "t",
+            records: [
+                ProducerRecord(key: buffer("k1"), value: buffer("ok")),
+                ProducerRecord(key: nil, value: buffer("no key")),
+                ProducerRecord(key: buffer("k2"), value: buffer("old"), timestamp: now - 3_600_000),
+                ProducerRecord(key: buffer("k3"), value: buffer("negative"), timestamp: -5),
+                ProducerRecord(key: buffer("k4"), value: buffer("ok too")),
+            ],
+            options: ProduceOptions()
+        )
+        let codes = outcomes.map { outcome -> String in
+            switch outcome {
+            case .success: return "ok"
+            case .failure(let error): return error.code.name
+            }
+        }
+        #expect(codes == ["ok", "INVALID_RECORD", "INVALID_TIMESTAMP", "INVALID_TIMESTAMP", "ok"])
+        #expect(try await broker.readAll(tp("t", 0)).map { string($0.value) } == ["ok", "ok too"])
+        try await broker.close()
+    }
+
     @Test func manySmallRecordsAreSplitIntoBatchesUnderMaxMessageBytes() async throws {
         let fixture = BrokerFixture()
         let broker = try await fixture.open()
