@@ -931,23 +931,21 @@ extension EmbeddedBroker {
         _ partition: Int32,
         _ append: PartitionAppend
     ) -> Result<(log: PartitionLog, batches: [RecordBatch]), BrokerError> {
+        let topicPartition: TopicPartition
+        var batches: [RecordBatch] = []
+        batches.reserveCapacity(append.builders.count)
         do throws(LogError) {
-            let topicPartition = try TopicPartition(topic: topic, partition: partition)
-            guard let log = logManager.log(for: topicPartition) else {
-                return .failure(
-                    BrokerError(
-                        .unknownTopicOrPartition,
-                        "This server does not host this topic-partition: \(topicPartition)"
-                    )
-                )
-            }
-            var batches: [RecordBatch] = []
-            batches.reserveCapacity(append.builders.count)
+            topicPartition = try TopicPartition(topic: topic, partition: partition)
             for builder in append.builders { batches.append(try builder.build()) }
-            return .success((log, batches))
         } catch {
             return .failure(BrokerError(error))
         }
+        guard let log = logManager.log(for: topicPartition) else {
+            return .failure(
+                BrokerError(.unknownTopicOrPartition, "This server does not host this topic-partition: \(topicPartition)")
+            )
+        }
+        return .success((log, batches))
     }
 
     /// The topic to produce to, created with the defaults when `auto.create.topics.enable` is on.
