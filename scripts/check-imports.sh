@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Keeps the module dependency arrows one-way (docs/ARCHITECTURE.md): the log engine knows files, not HTTP,
-# SQL or command lines.
+# SQL or command lines; the broker core knows logs and its catalog, not HTTP, command lines or the front ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

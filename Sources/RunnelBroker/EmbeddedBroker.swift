@@ -882,7 +882,8 @@ extension EmbeddedBroker {
     /// What the log would refuse about this record alone, checked here so that it fails this record and not its whole
     /// batch: a negative timestamp, a timestamp outside `message.timestamp.before/after.max.ms`, a missing key on a
     /// compacted topic.
-    static func recordProblem(_ record: ProducerRecord, timestamp: Int64, now: Int64, config: LogConfig) -> BrokerError? {
+    static func recordProblem(_ record: ProducerRecord, timestamp: Int64, now: Int64, config: LogConfig) -> BrokerError?
+    {
         if timestamp < 0 {
             return BrokerError(.invalidTimestamp, "The record's timestamp \(timestamp) is negative")
         }
@@ -942,7 +943,10 @@ extension EmbeddedBroker {
         }
         guard let log = logManager.log(for: topicPartition) else {
             return .failure(
-                BrokerError(.unknownTopicOrPartition, "This server does not host this topic-partition: \(topicPartition)")
+                BrokerError(
+                    .unknownTopicOrPartition,
+                    "This server does not host this topic-partition: \(topicPartition)"
+                )
             )
         }
         return .success((log, batches))
