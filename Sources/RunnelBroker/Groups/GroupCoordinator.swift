@@ -225,10 +225,7 @@ final class GroupCoordinator: Sendable {
         }
 
         guard var member = group.members[request.memberId] else {
-            throw BrokerError(
-                .unknownMemberId,
-                "The member id \(request.memberId) is not a member of the group \(request.groupId)"
-            )
+            throw Errors.unknownMember(request.memberId, in: request.groupId)
         }
         let protocolsChanged = member.protocols != request.protocols
         member.protocols = request.protocols
@@ -260,7 +257,7 @@ final class GroupCoordinator: Sendable {
                 tryCompleteJoin(&group, now: now)
             }
         case .empty, .dead:
-            throw BrokerError(.unknownMemberId, "The group \(request.groupId) has no member \(request.memberId)")
+            throw Errors.unknownMember(request.memberId, in: request.groupId)
         }
         groups[request.groupId] = group
     }
@@ -290,23 +287,17 @@ final class GroupCoordinator: Sendable {
     {
         let now = clock.nowMilliseconds()
         guard var group = groups[request.groupId], var member = group.members[request.memberId] else {
-            throw BrokerError(
-                .unknownMemberId,
-                "The member id \(request.memberId) is not a member of the group \(request.groupId)"
-            )
+            throw Errors.unknownMember(request.memberId, in: request.groupId)
         }
         guard request.generationId == group.generation else {
-            throw BrokerError(
-                .illegalGeneration,
-                "Generation \(request.generationId) is not the current generation \(group.generation) of the group \(request.groupId)"
-            )
+            throw Errors.illegalGeneration(request.generationId, current: group.generation, in: request.groupId)
         }
         member.lastHeartbeat = now
         switch group.state {
         case .preparingRebalance:
             group.members[member.id] = member
             groups[group.id] = group
-            throw BrokerError(.rebalanceInProgress, "The group \(group.id) is rebalancing; rejoin it")
+            throw Errors.rebalancing(group.id)
         case .stable:
             group.members[member.id] = member
             groups[group.id] = group
@@ -347,7 +338,7 @@ final class GroupCoordinator: Sendable {
             groups[group.id] = group
             return group.storedRecord
         case .empty, .dead:
-            throw BrokerError(.unknownMemberId, "The group \(request.groupId) has no member \(request.memberId)")
+            throw Errors.unknownMember(request.memberId, in: request.groupId)
         }
     }
 
@@ -355,18 +346,15 @@ final class GroupCoordinator: Sendable {
         let now = clock.nowMilliseconds()
         try groups.withLock { groups throws(BrokerError) in
             guard var group = groups[groupId], group.members[memberId] != nil else {
-                throw BrokerError(.unknownMemberId, "The member id \(memberId) is not a member of the group \(groupId)")
+                throw Errors.unknownMember(memberId, in: groupId)
             }
             guard generationId == group.generation else {
-                throw BrokerError(
-                    .illegalGeneration,
-                    "Generation \(generationId) is not the current generation \(group.generation) of the group \(groupId)"
-                )
+                throw Errors.illegalGeneration(generationId, current: group.generation, in: groupId)
             }
             group.members[memberId]?.lastHeartbeat = now
             groups[groupId] = group
             if group.state == .preparingRebalance {
-                throw BrokerError(.rebalanceInProgress, "The group \(groupId) is rebalancing; rejoin it")
+                throw Errors.rebalancing(groupId)
             }
         }
     }
@@ -374,7 +362,7 @@ final class GroupCoordinator: Sendable {
     func leave(groupId: String, memberId: String) async throws(BrokerError) {
         let persist = try groups.withLock { groups throws(BrokerError) -> OffsetsTopicRecord? in
             guard var group = groups[groupId], let member = group.members[memberId] else {
-                throw BrokerError(.unknownMemberId, "The member id \(memberId) is not a member of the group \(groupId)")
+                throw Errors.unknownMember(memberId, in: groupId)
             }
             let now = clock.nowMilliseconds()
             let gone = BrokerError(.unknownMemberId, "The member \(memberId) left the group")
@@ -400,7 +388,7 @@ final class GroupCoordinator: Sendable {
                 group.members[id]?.syncWaiter = nil
                 waiter.resume(
                     returning: .failure(
-                        BrokerError(.rebalanceInProgress, "The group \(group.id) is rebalancing; rejoin it")
+                        Errors.rebalancing(group.id)
                     )
                 )
             }
@@ -592,22 +580,16 @@ final class GroupCoordinator: Sendable {
                 return
             }
             guard var group else {
-                throw BrokerError(.unknownMemberId, "The group \(request.groupId) has no member \(request.memberId)")
+                throw Errors.unknownMember(request.memberId, in: request.groupId)
             }
             if group.state == .completingRebalance {
-                throw BrokerError(.rebalanceInProgress, "The group \(request.groupId) is rebalancing; rejoin it")
+                throw Errors.rebalancing(request.groupId)
             }
             guard group.members[request.memberId] != nil else {
-                throw BrokerError(
-                    .unknownMemberId,
-                    "The member id \(request.memberId) is not a member of the group \(request.groupId)"
-                )
+                throw Errors.unknownMember(request.memberId, in: request.groupId)
             }
             guard request.generationId == group.generation else {
-                throw BrokerError(
-                    .illegalGeneration,
-                    "Generation \(request.generationId) is not the current generation \(group.generation) of the group \(request.groupId)"
-                )
+                throw Errors.illegalGeneration(request.generationId, current: group.generation, in: request.groupId)
             }
             group.members[request.memberId]?.lastHeartbeat = now
             groups[request.groupId] = group
@@ -812,5 +794,23 @@ final class GroupCoordinator: Sendable {
                 groups[id] = group
             }
         }
+    }
+}
+
+/// The coordinator's member and generation errors, worded once.
+private enum Errors {
+    static func unknownMember(_ memberId: String, in groupId: String) -> BrokerError {
+        BrokerError(.unknownMemberId, "The member id \(memberId) is not a member of the group \(groupId)")
+    }
+
+    static func illegalGeneration(_ generation: Int32, current: Int32, in groupId: String) -> BrokerError {
+        BrokerError(
+            .illegalGeneration,
+            "Generation \(generation) is not the current generation \(current) of the group \(groupId)"
+        )
+    }
+
+    static func rebalancing(_ groupId: String) -> BrokerError {
+        BrokerError(.rebalanceInProgress, "The group \(groupId) is rebalancing; rejoin it")
     }
 }

@@ -10,29 +10,12 @@ public enum TopicNames {
     public static let internalTopics: Set<String> = [consumerOffsets, transactionState]
 
     /// Checks a topic name: non-empty, not `.` or `..`, at most 249 characters, only ASCII letters, digits, `.`,
-    /// `_` and `-`.
+    /// `_` and `-` (the rules that also keep partition directories safe on disk).
     public static func validate(_ name: String) throws(BrokerError) {
-        guard !name.isEmpty else { throw BrokerError(.invalidTopic, "Topic name is illegal, it can't be empty") }
-        guard name != "." && name != ".." else {
-            throw BrokerError(.invalidTopic, "Topic name cannot be \".\" or \"..\"")
-        }
-        guard name.utf8.count <= TopicPartition.maxTopicNameLength else {
-            throw BrokerError(
-                .invalidTopic,
-                "Topic name is illegal, it can't be longer than \(TopicPartition.maxTopicNameLength) characters, topic name: \(name)"
-            )
-        }
-        for byte in name.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
-                continue
-            default:
-                throw BrokerError(
-                    .invalidTopic,
-                    "Topic name \"\(name)\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-                )
-            }
+        do throws(LogError) {
+            try TopicPartition.validateTopicName(name)
+        } catch {
+            throw BrokerError(.invalidTopic, error.message)
         }
     }
 

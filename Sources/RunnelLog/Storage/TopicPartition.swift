@@ -20,14 +20,15 @@ public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConver
 
     /// Checks Kafka's topic name rules: non-empty, not `.` or `..`, at most 249 characters of `[a-zA-Z0-9._-]`.
     public static func validateTopicName(_ name: String) throws(LogError) {
-        guard !name.isEmpty else { throw LogError(.invalidTopicPartition, "topic name is empty") }
+        // Kafka's wording (org.apache.kafka.common.internals.Topic.validate).
+        guard !name.isEmpty else { throw LogError(.invalidTopicPartition, "Topic name is illegal, it can't be empty") }
         guard name != "." && name != ".." else {
-            throw LogError(.invalidTopicPartition, "topic name cannot be '.' or '..'")
+            throw LogError(.invalidTopicPartition, "Topic name cannot be \".\" or \"..\"")
         }
         guard name.utf8.count <= maxTopicNameLength else {
             throw LogError(
                 .invalidTopicPartition,
-                "topic name is \(name.utf8.count) characters long; the maximum is \(maxTopicNameLength)"
+                "Topic name is illegal, it can't be longer than \(maxTopicNameLength) characters, topic name: \(name)"
             )
         }
         for byte in name.utf8 {
@@ -38,13 +39,12 @@ public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConver
             default:
                 throw LogError(
                     .invalidTopicPartition,
-                    "topic name '\(name)' is illegal: it may contain only ASCII letters, digits, '.', '_' and '-'"
+                    "Topic name \"\(name)\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
                 )
             }
         }
     }
 
-    /// The log directory name, `<topic>-<partition>`.
     public var directoryName: String { "\(topic)-\(partition)" }
 
     /// Parses a log directory name (`<topic>-<partition>`); the topic itself may contain '-'.
