@@ -310,6 +310,35 @@ import Testing
         try await broker.close()
     }
 
+    @Test func aGroupComesBackEmptyWithItsGenerationAfterARestart() async throws {
+        let fixture = BrokerFixture()
+        var broker = try await fixture.open()
+        _ = try await broker.createTopic(CreateTopicRequest(name: "t", partitions: 2))
+        let generation = try await member(broker, "a", assignors: [RangeAssignor()]).join(topics: ["t"])
+        _ = try await broker.commitOffsets(
+            OffsetCommitRequest(
+                groupId: "g",
+                memberId: generation.memberId,
+                generationId: generation.generationId,
+                offsets: [tp("t", 1): CommittedOffset(offset: 12)]
+            )
+        )
+        try await broker.close()
+
+        broker = try await fixture.open()
+        let description = try await broker.describeGroup("g")
+        #expect(description.state == .empty)
+        #expect(description.protocolType == "consumer")
+        #expect(description.generationId == generation.generationId)
+        #expect(description.members.isEmpty)
+        #expect(try await broker.listGroups() == [GroupOverview(groupId: "g", protocolType: "consumer", state: .empty)])
+        #expect(try await broker.fetchCommittedOffsets(groupId: "g", partitions: [tp("t", 1)])[tp("t", 1)]?.offset == 12)
+        // The old member is gone; a new one starts the next generation.
+        let next = try await member(broker, "b", assignors: [RangeAssignor()]).join(topics: ["t"])
+        #expect(next.generationId == generation.generationId + 1)
+        try await broker.close()
+    }
+
     @Test func offsetsOfAnEmptyGroupExpireAfterTheRetention() async throws {
         var config = BrokerConfig()
         config.offsetsRetentionMinutes = 1
