@@ -332,7 +332,9 @@ import Testing
         #expect(description.generationId == generation.generationId)
         #expect(description.members.isEmpty)
         #expect(try await broker.listGroups() == [GroupOverview(groupId: "g", protocolType: "consumer", state: .empty)])
-        #expect(try await broker.fetchCommittedOffsets(groupId: "g", partitions: [tp("t", 1)])[tp("t", 1)]?.offset == 12)
+        #expect(
+            try await broker.fetchCommittedOffsets(groupId: "g", partitions: [tp("t", 1)])[tp("t", 1)]?.offset == 12
+        )
         // The old member is gone; a new one starts the next generation.
         let next = try await member(broker, "b", assignors: [RangeAssignor()]).join(topics: ["t"])
         #expect(next.generationId == generation.generationId + 1)
