@@ -81,8 +81,8 @@ public final class EmbeddedBroker: Broker {
     {
         let config = configuration.config
         let directory = configuration.dataDirectory
-        let (lock, meta, catalog, catalogIsNew) = try await blocking {
-            () throws(BrokerError) -> (DirectoryLock, MetaProperties, MetadataCatalog, Bool) in
+        let (lock, meta, catalog) = try await blocking {
+            () throws(BrokerError) -> (DirectoryLock, MetaProperties, MetadataCatalog) in
             let metaPath = directory + "/" + MetaProperties.fileName
             let text: String?
             let lock: DirectoryLock
@@ -110,11 +110,10 @@ public final class EmbeddedBroker: Broker {
                     throw BrokerError(error)
                 }
             }
-            let catalogPath = directory + "/metadata.db"
-            let isNew = !MetadataFile.exists(catalogPath)
-            return (lock, meta, try MetadataCatalog.open(path: catalogPath), isNew)
+            return (lock, meta, try MetadataCatalog.open(path: directory + "/metadata.db"))
         }
 
+        let catalogIsNew = !(try await catalog.isReconciled())
         var states: [String: TopicState] = [:]
         for stored in try await catalog.loadTopics() {
             let logConfig: LogConfig
@@ -162,13 +161,14 @@ public final class EmbeddedBroker: Broker {
                 clock: configuration.clock,
                 logger: logger
             )
-            try await ensureOffsetsTopic(
+            try await Self.ensureOffsetsTopic(
                 &states,
                 manager: manager,
                 catalog: catalog,
                 config: config,
                 clock: configuration.clock
             )
+            try await catalog.markReconciled()
         } catch {
             try? await manager.close()
             try? catalog.close()
@@ -594,6 +594,7 @@ extension EmbeddedBroker {
                 throw BrokerError(error)
             }
             topics.withLock { $0[name] = state }
+            coordinator.topicChanged(name)
             logger.info("Created topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)"])
             return describe(state)
         }
@@ -638,9 +639,10 @@ extension EmbeddedBroker {
                     )
                 }
             }
+            // Inside the lock: a topic re-created right after must not lose offsets committed for it.
+            await coordinator.topicDeleted(name)
             logger.info("Deleted topic", metadata: ["topic": "\(name)"])
         }
-        await coordinator.topicDeleted(name)
     }
 
     public func createPartitions(topic: String, totalCount: Int32, validateOnly: Bool) async throws(BrokerError) {
@@ -1008,7 +1010,9 @@ extension EmbeddedBroker {
         var returnedAny = false
         for (log, partition) in zip(logs, request.partitions) {
             let topicPartition = partition.topicPartition
-            guard let log else {
+            // A log deleted (or closed) since the fetch began answers like a missing one, instead of waking the
+            // long poll over and over.
+            guard let log, logManager.log(for: topicPartition) === log else {
                 results.append(
                     (
                         FetchedPartition(

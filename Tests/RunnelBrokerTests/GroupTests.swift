@@ -341,6 +341,64 @@ import Testing
         try await broker.close()
     }
 
+    @Test func retentionOfAGroupThatHadMembersCountsFromTheRestart() async throws {
+        var config = BrokerConfig()
+        config.offsetsRetentionMinutes = 1
+        let fixture = BrokerFixture(manualClock: true, config: config)
+        let clock = try #require(fixture.clock)
+        var broker = try await fixture.open()
+        _ = try await broker.createTopic(CreateTopicRequest(name: "t"))
+        let generation = try await member(broker, "a", assignors: [RangeAssignor()]).join(topics: ["t"])
+        _ = try await broker.commitOffsets(
+            OffsetCommitRequest(
+                groupId: "g",
+                memberId: generation.memberId,
+                generationId: generation.generationId,
+                offsets: [tp("t", 0): CommittedOffset(offset: 3)]
+            )
+        )
+        try await broker.close()
+        // Down for an hour: the group was Stable when the broker stopped, so its offsets are not stale yet.
+        clock.advance(by: 3_600_000)
+        broker = try await fixture.open()
+        await broker.coordinator.expireOffsets()
+        #expect(try await broker.fetchCommittedOffsets(groupId: "g", partitions: nil).count == 1)
+        clock.advance(by: 61_000)
+        await broker.coordinator.expireOffsets()
+        #expect(try await broker.fetchCommittedOffsets(groupId: "g", partitions: nil).isEmpty)
+        try await broker.close()
+    }
+
+    @Test func creatingASubscribedTopicTriggersARebalance() async throws {
+        let fixture = BrokerFixture(manualClock: true)
+        let broker = try await fixture.open()
+        _ = try await broker.createTopic(CreateTopicRequest(name: "t"))
+        let membership = member(broker, "a", assignors: [RangeAssignor()])
+        let first = try await membership.join(topics: ["t", "later"])
+        #expect(first.assignment == [tp("t", 0)])
+        _ = try await broker.createTopic(CreateTopicRequest(name: "later", partitions: 2))
+        let error = await #expect(throws: BrokerError.self) {
+            try await broker.heartbeat(groupId: "g", memberId: first.memberId, generationId: first.generationId)
+        }
+        #expect(error?.code == .rebalanceInProgress)
+        let second = try await membership.join(topics: ["t", "later"], memberId: first.memberId)
+        #expect(second.assignment == [tp("later", 0), tp("later", 1), tp("t", 0)])
+        try await broker.close()
+    }
+
+    @Test func joinsAfterShutdownFailAtOnce() async throws {
+        let fixture = BrokerFixture(manualClock: true)
+        let broker = try await fixture.open()
+        broker.coordinator.shutdown()
+        let error = await #expect(throws: BrokerError.self) {
+            try await broker.joinGroup(
+                JoinGroupRequest(groupId: "g", clientId: "c", protocols: [GroupProtocol(name: "range", metadata: [])])
+            )
+        }
+        #expect(error?.code == .coordinatorNotAvailable)
+        try await broker.close()
+    }
+
     @Test func offsetsOfAnEmptyGroupExpireAfterTheRetention() async throws {
         var config = BrokerConfig()
         config.offsetsRetentionMinutes = 1

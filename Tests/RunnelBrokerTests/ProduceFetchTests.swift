@@ -229,6 +229,20 @@ import Testing
         try await broker.close()
     }
 
+    @Test func aLongPollOnADeletedTopicEndsWithAnError() async throws {
+        let fixture = BrokerFixture()
+        let broker = try await fixture.open()
+        _ = try await broker.createTopic(CreateTopicRequest(name: "t"))
+        let started = ContinuousClock.now
+        async let fetched = broker.fetch(FetchRequest(partitions: [.init(tp("t", 0), offset: 0)], maxWaitMs: 30_000))
+        try await Task.sleep(for: .milliseconds(50))
+        try await broker.deleteTopic("t")
+        let result = try await fetched
+        #expect(result[0].error?.code == .unknownTopicOrPartition)
+        #expect(ContinuousClock.now - started < .seconds(20))
+        try await broker.close()
+    }
+
     @Test func longPollTimesOutEmpty() async throws {
         let fixture = BrokerFixture()
         let broker = try await fixture.open()

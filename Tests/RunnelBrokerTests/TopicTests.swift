@@ -277,6 +277,23 @@ import Testing
         #expect(!filesUnder(fixture.directory.file("logs")).contains { $0.hasPrefix("ghost") })
     }
 
+    @Test func logsAreAdoptedWhenTheCatalogWasNeverReconciled() async throws {
+        let fixture = BrokerFixture()
+        var broker = try await fixture.open()
+        _ = try await broker.createTopic(CreateTopicRequest(name: "events", partitions: 2))
+        try await broker.produceAll("events", [ProducerRecord(value: buffer("kept"), partition: 0)])
+        try await broker.close()
+        // The catalog is lost, and a start that created a new one failed before reconciling: the next start must
+        // still adopt the logs, not delete them as leftovers of deleted topics.
+        for file in ["metadata.db", "metadata.db-wal", "metadata.db-shm"] {
+            try? FileManager.default.removeItem(atPath: fixture.directory.file(file))
+        }
+        try MetadataCatalog.open(path: fixture.directory.file("metadata.db")).close()
+        broker = try await fixture.open()
+        #expect(try await broker.readAll(tp("events", 0)).map { string($0.value) } == ["kept"])
+        try await broker.close()
+    }
+
     @Test func logsAreAdoptedWhenTheCatalogIsNew() async throws {
         let fixture = BrokerFixture()
         var broker = try await fixture.open()

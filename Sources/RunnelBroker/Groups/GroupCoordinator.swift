@@ -83,6 +83,11 @@ final class GroupCoordinator: Sendable {
     }
 
     private let groups = Mutex<[String: Group]>([:])
+    /// Set (under the groups lock) when the broker shuts down: new joins and syncs fail at once.
+    private let stopped = Atomic<Bool>(false)
+    /// One lock per `__consumer_offsets` partition, held from a change's check through its write to the memory
+    /// update, so the log holds a partition's records in the order memory applied them (what a restart replays).
+    private let partitionLocks: [AsyncLock]
     private let settings: Settings
     private let clock: any LogClock
     private let writeOffsets: OffsetsWriter
@@ -101,6 +106,15 @@ final class GroupCoordinator: Sendable {
         self.logger = logger
         self.partitionCount = partitionCount
         self.writeOffsets = writeOffsets
+        self.partitionLocks = (0..<max(1, Int(settings.offsetsPartitions))).map { _ in AsyncLock() }
+    }
+
+    /// Runs `body` holding the lock of one `__consumer_offsets` partition.
+    private func serialized<T: Sendable>(
+        _ partition: Int32,
+        _ body: () async throws(BrokerError) -> T
+    ) async throws(BrokerError) -> T {
+        try await partitionLocks[Int(partition) % partitionLocks.count].withLock(body)
     }
 
     func offsetsPartition(for groupId: String) -> Int32 {
@@ -135,7 +149,11 @@ final class GroupCoordinator: Sendable {
                 var group = groups[groupId] ?? Group(id: groupId, now: now)
                 group.protocolType = value.protocolType.isEmpty ? nil : value.protocolType
                 group.generation = value.generation
-                group.stateTimestamp = value.currentStateTimestamp >= 0 ? value.currentStateTimestamp : now
+                // A group that had members when the record was written loses them now (they must rejoin): its
+                // offsets' retention counts from this start, as Kafka counts it from their session expiry.
+                let hadMembers = value.leader != nil || value.protocolName != nil
+                group.stateTimestamp =
+                    hadMembers || value.currentStateTimestamp < 0 ? now : value.currentStateTimestamp
                 // Members are not restored: they rejoin, so the group starts Empty.
                 group.protocolName = nil
                 group.leaderId = nil
@@ -166,6 +184,7 @@ final class GroupCoordinator: Sendable {
         let result = await withCheckedContinuation { (continuation: JoinWaiter) in
             groups.withLock { groups in
                 do throws(BrokerError) {
+                    guard !stopped.load(ordering: .relaxed) else { throw Errors.shuttingDown }
                     try self.join(request, continuation: continuation, groups: &groups)
                 } catch {
                     continuation.resume(returning: .failure(error))
@@ -267,13 +286,16 @@ final class GroupCoordinator: Sendable {
         let result = await withCheckedContinuation { (continuation: SyncWaiter) in
             groups.withLock { groups in
                 do throws(BrokerError) {
+                    guard !stopped.load(ordering: .relaxed) else { throw Errors.shuttingDown }
                     persist = try self.sync(request, continuation: continuation, groups: &groups)
                 } catch {
                     continuation.resume(returning: .failure(error))
                 }
             }
         }
-        if let persist { try await writeOffsets(offsetsPartition(for: request.groupId), [persist]) }
+        // The generation is complete whether or not its record is written: a failure is logged, not returned to
+        // the leader alone.
+        if let persist { await self.persist([persist]) }
         return try result.get()
     }
 
@@ -308,6 +330,8 @@ final class GroupCoordinator: Sendable {
             )
             return nil
         case .completingRebalance:
+            // A second sync from the same member replaces the first, which is told to rejoin.
+            member.syncWaiter?.resume(returning: .failure(Errors.rebalancing(group.id)))
             member.syncWaiter = continuation
             group.members[member.id] = member
             guard member.id == group.leaderId else {
@@ -376,7 +400,7 @@ final class GroupCoordinator: Sendable {
             groups[groupId] = group
             return group.state == .empty && !wasEmpty ? group.storedRecord : nil
         }
-        if let persist { try await writeOffsets(offsetsPartition(for: groupId), [persist]) }
+        if let persist { await self.persist([persist]) }
     }
 
     // MARK: - Rebalance steps (under the lock)
@@ -550,7 +574,7 @@ final class GroupCoordinator: Sendable {
         guard !request.groupId.isEmpty else { throw BrokerError(.invalidGroupId, "The group id must not be empty") }
         let now = clock.nowMilliseconds()
         var result = OffsetCommitResult()
-        var accepted: [TopicPartition: CommittedOffset] = [:]
+        var valid: [TopicPartition: CommittedOffset] = [:]
         for (topicPartition, committed) in request.offsets {
             if committed.metadata.utf8.count > settings.offsetMetadataMaxBytes {
                 result.failed[topicPartition] = BrokerError(
@@ -570,31 +594,33 @@ final class GroupCoordinator: Sendable {
             } else {
                 var stamped = committed
                 stamped.commitTimestamp = now
-                accepted[topicPartition] = stamped
+                valid[topicPartition] = stamped
             }
         }
-        try groups.withLock { groups throws(BrokerError) in
-            let group = groups[request.groupId]
-            if request.generationId < 0 && request.memberId.isEmpty && (group?.members.isEmpty ?? true) {
-                if group == nil { groups[request.groupId] = Group(id: request.groupId, now: now) }
-                return
+        let (checked, accepted) = (result, valid)
+        return try await serialized(offsetsPartition(for: request.groupId)) { () throws(BrokerError) in
+            try groups.withLock { groups throws(BrokerError) in
+                let group = groups[request.groupId]
+                if request.generationId < 0 && request.memberId.isEmpty && (group?.members.isEmpty ?? true) {
+                    if group == nil { groups[request.groupId] = Group(id: request.groupId, now: now) }
+                    return
+                }
+                guard var group else {
+                    throw Errors.unknownMember(request.memberId, in: request.groupId)
+                }
+                if group.state == .completingRebalance {
+                    throw Errors.rebalancing(request.groupId)
+                }
+                guard group.members[request.memberId] != nil else {
+                    throw Errors.unknownMember(request.memberId, in: request.groupId)
+                }
+                guard request.generationId == group.generation else {
+                    throw Errors.illegalGeneration(request.generationId, current: group.generation, in: request.groupId)
+                }
+                group.members[request.memberId]?.lastHeartbeat = now
+                groups[request.groupId] = group
             }
-            guard var group else {
-                throw Errors.unknownMember(request.memberId, in: request.groupId)
-            }
-            if group.state == .completingRebalance {
-                throw Errors.rebalancing(request.groupId)
-            }
-            guard group.members[request.memberId] != nil else {
-                throw Errors.unknownMember(request.memberId, in: request.groupId)
-            }
-            guard request.generationId == group.generation else {
-                throw Errors.illegalGeneration(request.generationId, current: group.generation, in: request.groupId)
-            }
-            group.members[request.memberId]?.lastHeartbeat = now
-            groups[request.groupId] = group
-        }
-        if !accepted.isEmpty {
+            guard !accepted.isEmpty else { return checked }
             let records = accepted.sorted { $0.key < $1.key }.map { topicPartition, offset in
                 OffsetsTopicRecord.offsetCommit(
                     group: request.groupId,
@@ -609,9 +635,10 @@ final class GroupCoordinator: Sendable {
                 for (topicPartition, offset) in accepted { group.offsets[topicPartition] = offset }
                 groups[request.groupId] = group
             }
-            result.committed = accepted.keys.sorted()
+            var committed = checked
+            committed.committed = accepted.keys.sorted()
+            return committed
         }
-        return result
     }
 
     func committedOffsets(groupId: String, partitions: [TopicPartition]?) -> [TopicPartition: CommittedOffset] {
@@ -624,31 +651,55 @@ final class GroupCoordinator: Sendable {
 
     /// Deletes committed offsets of a topic that was deleted, in every group.
     func topicDeleted(_ topic: String) async {
-        let byPartition = groups.withLock { groups -> [Int32: [OffsetsTopicRecord]] in
-            var records: [Int32: [OffsetsTopicRecord]] = [:]
-            for id in Array(groups.keys) {
-                guard var group = groups[id] else { continue }
-                for topicPartition in group.offsets.keys where topicPartition.topic == topic {
-                    group.offsets.removeValue(forKey: topicPartition)
-                    records[offsetsPartition(for: id), default: []].append(
-                        .offsetCommit(group: id, topic: topic, partition: topicPartition.partition, value: nil)
-                    )
-                }
-                groups[id] = group
-            }
-            return records
+        await rewrite(reason: "deleted topic") { group in
+            let gone = group.offsets.keys.filter { $0.topic == topic }
+            for topicPartition in gone { group.offsets.removeValue(forKey: topicPartition) }
+            return (gone, false)
         }
-        for (partition, records) in byPartition {
+        topicChanged(topic)
+    }
+
+    /// Applies `change` to every group, one `__consumer_offsets` partition at a time under its lock, and writes
+    /// tombstones for the offsets it removed (and for the group, when it says the group is gone).
+    private func rewrite(
+        reason: String,
+        _ change: (inout Group) -> (removed: [TopicPartition], groupGone: Bool)
+    ) async {
+        let partitions = groups.withLock { groups in Set(groups.keys.map { offsetsPartition(for: $0) }) }
+        var written = 0
+        for partition in partitions.sorted() {
             do {
-                try await writeOffsets(partition, records)
+                written += try await serialized(partition) { () throws(BrokerError) -> Int in
+                    let records = groups.withLock { groups -> [OffsetsTopicRecord] in
+                        var records: [OffsetsTopicRecord] = []
+                        for id in groups.keys.sorted() where offsetsPartition(for: id) == partition {
+                            guard var group = groups[id] else { continue }
+                            let (removed, groupGone) = change(&group)
+                            records += removed.sorted().map {
+                                .offsetCommit(group: id, topic: $0.topic, partition: $0.partition, value: nil)
+                            }
+                            if groupGone {
+                                groups.removeValue(forKey: id)
+                                records.append(.groupMetadata(group: id, value: nil))
+                            } else {
+                                groups[id] = group
+                            }
+                        }
+                        return records
+                    }
+                    try await writeOffsets(partition, records)
+                    return records.count
+                }
             } catch {
                 logger.warning(
                     "Writing offset tombstones failed",
-                    metadata: ["topic": "\(topic)", "error": "\(error)"]
+                    metadata: ["reason": "\(reason)", "partition": "\(partition)", "error": "\(error)"]
                 )
             }
         }
-        topicChanged(topic)
+        if written > 0 {
+            logger.info("Removed committed offsets", metadata: ["reason": "\(reason)", "records": "\(written)"])
+        }
     }
 
     /// Removes offsets older than `offsets.retention.minutes`: all of a group's offsets once it has been empty that
@@ -656,40 +707,17 @@ final class GroupCoordinator: Sendable {
     func expireOffsets() async {
         let now = clock.nowMilliseconds()
         let retention = settings.offsetsRetentionMs
-        let records = groups.withLock { groups -> [OffsetsTopicRecord] in
-            var records: [OffsetsTopicRecord] = []
-            for id in Array(groups.keys) {
-                guard var group = groups[id], group.members.isEmpty, group.state == .empty else { continue }
-                let expired: [TopicPartition]
-                if group.protocolType != nil {
-                    expired = now - group.stateTimestamp >= retention ? Array(group.offsets.keys) : []
-                } else {
-                    expired = group.offsets.filter { now - $0.value.commitTimestamp >= retention }.map(\.key)
-                }
-                for topicPartition in expired {
-                    group.offsets.removeValue(forKey: topicPartition)
-                    records.append(
-                        .offsetCommit(
-                            group: id,
-                            topic: topicPartition.topic,
-                            partition: topicPartition.partition,
-                            value: nil
-                        )
-                    )
-                }
-                if group.offsets.isEmpty && (!expired.isEmpty || group.protocolType == nil) {
-                    groups.removeValue(forKey: id)
-                    records.append(.groupMetadata(group: id, value: nil))
-                } else {
-                    groups[id] = group
-                }
+        await rewrite(reason: "offsets.retention.minutes") { group in
+            guard group.members.isEmpty, group.state == .empty else { return ([], false) }
+            let expired: [TopicPartition]
+            if group.protocolType != nil {
+                expired = now - group.stateTimestamp >= retention ? Array(group.offsets.keys) : []
+            } else {
+                expired = group.offsets.filter { now - $0.value.commitTimestamp >= retention }.map(\.key)
             }
-            return records
+            for topicPartition in expired { group.offsets.removeValue(forKey: topicPartition) }
+            return (expired, group.offsets.isEmpty && (!expired.isEmpty || group.protocolType == nil))
         }
-        if !records.isEmpty {
-            logger.info("Expired committed offsets", metadata: ["records": "\(records.count)"])
-        }
-        await persist(records)
     }
 
     private func persist(_ records: [OffsetsTopicRecord]) async {
@@ -703,7 +731,7 @@ final class GroupCoordinator: Sendable {
         }
         for (partition, records) in byPartition {
             do {
-                try await writeOffsets(partition, records)
+                try await serialized(partition) { () throws(BrokerError) in try await writeOffsets(partition, records) }
             } catch {
                 logger.warning("Writing group records failed", metadata: ["error": "\(error)"])
             }
@@ -764,25 +792,29 @@ final class GroupCoordinator: Sendable {
     }
 
     func delete(_ groupId: String) async throws(BrokerError) {
-        let records = try groups.withLock { groups throws(BrokerError) -> [OffsetsTopicRecord] in
-            guard let group = groups[groupId] else {
-                throw BrokerError(.groupIdNotFound, "The group id \(groupId) does not exist")
+        let partition = offsetsPartition(for: groupId)
+        try await serialized(partition) { () throws(BrokerError) in
+            let records = try groups.withLock { groups throws(BrokerError) -> [OffsetsTopicRecord] in
+                guard let group = groups[groupId] else {
+                    throw BrokerError(.groupIdNotFound, "The group id \(groupId) does not exist")
+                }
+                guard group.members.isEmpty else {
+                    throw BrokerError(.nonEmptyGroup, "The group \(groupId) has active members and cannot be deleted")
+                }
+                groups.removeValue(forKey: groupId)
+                return group.offsets.keys.sorted().map {
+                    .offsetCommit(group: groupId, topic: $0.topic, partition: $0.partition, value: nil)
+                } + [.groupMetadata(group: groupId, value: nil)]
             }
-            guard group.members.isEmpty else {
-                throw BrokerError(.nonEmptyGroup, "The group \(groupId) has active members and cannot be deleted")
-            }
-            groups.removeValue(forKey: groupId)
-            return group.offsets.keys.sorted().map {
-                .offsetCommit(group: groupId, topic: $0.topic, partition: $0.partition, value: nil)
-            } + [.groupMetadata(group: groupId, value: nil)]
+            try await writeOffsets(partition, records)
         }
-        try await writeOffsets(offsetsPartition(for: groupId), records)
     }
 
     /// Fails every waiting join and sync (the broker is shutting down).
     func shutdown() {
         groups.withLock { groups in
-            let error = BrokerError(.coordinatorNotAvailable, "The broker is shutting down")
+            stopped.store(true, ordering: .relaxed)
+            let error = Errors.shuttingDown
             for id in Array(groups.keys) {
                 guard var group = groups[id] else { continue }
                 for memberId in group.members.keys {
@@ -809,6 +841,8 @@ private enum Errors {
             "Generation \(generation) is not the current generation \(current) of the group \(groupId)"
         )
     }
+
+    static let shuttingDown = BrokerError(.coordinatorNotAvailable, "The broker is shutting down")
 
     static func rebalancing(_ groupId: String) -> BrokerError {
         BrokerError(.rebalanceInProgress, "The group \(groupId) is rebalancing; rejoin it")

@@ -59,7 +59,32 @@ final class MetadataCatalog: Sendable {
                 table.primaryKey(["topic", "name"])
             }
         }
+        migrator.registerMigration("v2: catalog state") { db in
+            try db.create(table: "catalog_state") { table in
+                table.column("key", .text).primaryKey()
+                table.column("value", .text).notNull()
+            }
+        }
         return migrator
+    }
+
+    /// Whether a start has completed on this catalog (its logs were reconciled with it). A catalog that was never
+    /// reconciled — new, or created by a start that failed half-way — adopts the logs it finds instead of deleting
+    /// them.
+    func isReconciled() async throws(BrokerError) -> Bool {
+        do {
+            return try await database.read { db in
+                try Row.fetchOne(db, sql: "SELECT value FROM catalog_state WHERE key = 'reconciled'") != nil
+            }
+        } catch {
+            throw BrokerError(.kafkaStorageError, "metadata catalog read failed: \(error)")
+        }
+    }
+
+    func markReconciled() async throws(BrokerError) {
+        try await write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO catalog_state (key, value) VALUES ('reconciled', 'true')")
+        }
     }
 
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(BrokerError) -> T {
