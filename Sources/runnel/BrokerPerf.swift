@@ -17,7 +17,11 @@ struct BrokerPerf: AsyncParsableCommand {
             --partitions partitions, from --producers concurrent producers. latency: one record every \
             --interval-ms, timed from the produce call to the return of a consumer's long-poll fetch. memory: \
             creates --partitions partitions, then reopens the data directory, and reports the resident set size. \
-            Data goes to --data-dir (a new topic each run; existing data is kept).
+            Data goes to --data-dir (a new topic each run unless --topic names one; existing data is kept). \
+            With --print-acks, produce works like Kafka's verifiable producer: each acknowledged produce call prints \
+            {"producer","sequence","records":[[partition,offset],...]} as soon as it is acknowledged, and with \
+            --commit-group each acknowledged commit of the offsets after it prints {"group","committed":[[partition,\
+            offset],...]}.
             """
     )
 
@@ -57,6 +61,21 @@ struct BrokerPerf: AsyncParsableCommand {
     @Option(name: .long, help: "fsync interval of the interval flush policy, in milliseconds.")
     var flushIntervalMs: Int64 = 1000
 
+    @Option(name: .long, help: "Topic to produce to (created if missing); default: a new one per run.")
+    var topic: String?
+
+    @Option(name: .long, help: "Durability: every-append (fsync before ack, group commit), interval, os.")
+    var flushPolicy: LogPerf.Policy = .interval
+
+    @Flag(name: .long, help: "produce: print one JSON line per acknowledged produce call (see the discussion).")
+    var printAcks = false
+
+    @Option(
+        name: .long,
+        help: "produce: after each produce call, commit the next offsets of its partitions for this group."
+    )
+    var commitGroup: String?
+
     @Flag(name: .long, help: "Print the summary as JSON.")
     var json = false
 
@@ -65,7 +84,11 @@ struct BrokerPerf: AsyncParsableCommand {
         handler.logLevel = .warning
         let logger = Logger(label: "runnel", factory: { _ in handler })
         var configuration = EmbeddedBroker.Configuration(dataDirectory: dataDir)
-        configuration.config.topicDefaults["flush.ms"] = String(flushIntervalMs)
+        switch flushPolicy {
+        case .everyAppend: configuration.config.topicDefaults["flush.messages"] = "1"
+        case .interval: configuration.config.topicDefaults["flush.ms"] = String(flushIntervalMs)
+        case .os: break
+        }
         configuration.config.topicDefaults["retention.ms"] = "-1"
         configuration.flushCheckIntervalMs = max(1, min(flushIntervalMs / 4, 100))
 
@@ -75,6 +98,7 @@ struct BrokerPerf: AsyncParsableCommand {
         case .latency: summary = try await latency(configuration, logger: logger)
         case .memory: summary = try await memory(configuration, logger: logger)
         }
+        if printAcks { return }
         if json {
             let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -121,10 +145,15 @@ struct BrokerPerf: AsyncParsableCommand {
     private func produce(_ configuration: EmbeddedBroker.Configuration, logger: Logger) async throws -> [String: Double]
     {
         let (topic, partitions, total, batchSize, recordSize, keys, producers) = (
-            freshTopic(), self.partitions, records, self.batchSize, self.recordSize, self.keys, self.producers
+            self.topic ?? freshTopic(), self.partitions, records, self.batchSize, self.recordSize, self.keys,
+            self.producers
         )
+        let output = AckPrinter(enabled: printAcks)
+        let commitGroup = self.commitGroup
         return try await withBroker(configuration, logger: logger) { broker in
-            _ = try await broker.createTopic(CreateTopicRequest(name: topic, partitions: partitions))
+            if (try? await broker.describeTopic(topic)) == nil {
+                _ = try await broker.createTopic(CreateTopicRequest(name: topic, partitions: partitions))
+            }
             let remaining = RecordBudget(total)
             let keyBuffers = (0..<keys).map { ByteBuffer(string: "key-\($0)") }
             let clock = ContinuousClock()
@@ -149,7 +178,20 @@ struct BrokerPerf: AsyncParsableCommand {
                                 records: batch,
                                 options: ProduceOptions()
                             )
-                            for outcome in outcomes { _ = try outcome.get() }
+                            let placed = try outcomes.map { try $0.get() }
+                            output.print(
+                                line: "{\"producer\":\(producer),\"sequence\":\(sequence - count),\"records\":["
+                                    + placed.map { "[\($0.partition),\($0.offset)]" }.joined(separator: ",") + "]}"
+                            )
+                            if let commitGroup {
+                                try await Self.commitNext(
+                                    placed,
+                                    topic: topic,
+                                    group: commitGroup,
+                                    broker: broker,
+                                    output: output
+                                )
+                            }
                         }
                     }
                 }
@@ -169,6 +211,30 @@ struct BrokerPerf: AsyncParsableCommand {
                 "log_mb_per_second": Double(bytes) / seconds / 1e6,
             ]
         }
+    }
+
+    /// Commits, for each partition the records went to, the offset after the last of them (a consumer's commit).
+    static func commitNext(
+        _ placed: [RecordMetadata],
+        topic: String,
+        group: String,
+        broker: EmbeddedBroker,
+        output: AckPrinter
+    ) async throws {
+        var next: [Int32: Int64] = [:]
+        for record in placed { next[record.partition] = max(next[record.partition] ?? 0, record.offset + 1) }
+        var offsets: [TopicPartition: CommittedOffset] = [:]
+        for (partition, offset) in next {
+            offsets[try TopicPartition(topic: topic, partition: partition)] = CommittedOffset(offset: offset)
+        }
+        let result = try await broker.commitOffsets(OffsetCommitRequest(groupId: group, offsets: offsets))
+        if let (partition, error) = result.failed.first {
+            throw ValidationError("commit of \(partition) failed: \(error)")
+        }
+        output.print(
+            line: "{\"group\":\"\(group)\",\"committed\":["
+                + next.sorted { $0.key < $1.key }.map { "[\($0.key),\($0.value)]" }.joined(separator: ",") + "]}"
+        )
     }
 
     /// `count` records with values `p<producer>-s<sequence>-xxxx…` of `recordSize` bytes and keys from `keys`

@@ -286,12 +286,18 @@ final class AckPrinter: Sendable {
     }
 
     func ack(appender: Int, result: AppendResult) {
+        print(
+            line:
+                "{\"appender\":\(appender),\"first_offset\":\(result.firstOffset),\"last_offset\":\(result.lastOffset)}"
+        )
+    }
+
+    /// Prints one line (a JSON object), if enabled; the line is built only then.
+    func print(line: @autoclosure () -> String) {
         guard enabled else { return }
         lock.withLock { _ in
             // An unbuffered write: the line is out before the next append starts.
-            let line =
-                "{\"appender\":\(appender),\"first_offset\":\(result.firstOffset),\"last_offset\":\(result.lastOffset)}\n"
-            FileHandle.standardOutput.write(Data(line.utf8))
+            FileHandle.standardOutput.write(Data((line() + "\n").utf8))
         }
     }
 }

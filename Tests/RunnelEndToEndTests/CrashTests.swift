@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RunnelBroker
 import RunnelLog
 import RunnelTestSupport
 import Testing
@@ -86,6 +87,84 @@ import Testing
                 let dump = try runnel("dump-log", directory.file("logs/crash-0/" + name))
                 #expect(dump.status == 0, "\(name): \(dump.stderr)")
             }
+        }
+    }
+
+    /// The broker as a whole after a `kill -9`: `runnel broker-perf produce --print-acks --commit-group` produces
+    /// keyed records to a 3-partition topic and commits the offsets after each call, printing every acknowledged
+    /// produce and commit. After the kill, the reopened broker must have the topic (catalog), every acknowledged
+    /// record at its acknowledged partition and offset (logs), and committed offsets at least as far as every
+    /// acknowledged commit (`__consumer_offsets`).
+    @Test func brokerKeepsAcknowledgedRecordsAndCommitsAcrossKillDashNine() async throws {
+        for round in 0..<2 {
+            let directory = TemporaryDirectory("brokerKillNine\(round)")
+            let acksPath = directory.file("acks")
+            _ = FileManager.default.createFile(atPath: acksPath, contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: runnelPath)
+            process.arguments = [
+                "broker-perf", "produce", "--data-dir", directory.path, "--topic", "orders", "--partitions", "3",
+                "--records", "100000000", "--batch-size", "10", "--keys", "100", "--flush-policy",
+                round == 0 ? "every-append" : "interval", "--print-acks", "--commit-group", "billing",
+            ]
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: acksPath))
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+
+            let target = 400 + round * 300
+            let deadline = Date().addingTimeInterval(60)
+            while try String(contentsOfFile: acksPath, encoding: .utf8).split(separator: "\n").count < target {
+                guard process.isRunning, Date() < deadline else {
+                    throw TestFailure("broker-perf stopped before \(target) acks")
+                }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal)
+
+            let acks = try String(contentsOfFile: acksPath, encoding: .utf8).split(separator: "\n").compactMap {
+                try? jsonObject(String($0))
+            }
+            var expected: [TopicPartition: [Int64: String]] = [:]
+            var committed: [Int32: Int64] = [:]
+            for ack in acks {
+                if let records = ack["records"] as? [[NSNumber]], let sequence = ack["sequence"] as? Int {
+                    for (index, pair) in records.enumerated() {
+                        let partition = try TopicPartition(topic: "orders", partition: pair[0].int32Value)
+                        expected[partition, default: [:]][pair[1].int64Value] = "p0-s\(sequence + index)-"
+                    }
+                } else if let pairs = ack["committed"] as? [[NSNumber]] {
+                    for pair in pairs { committed[pair[0].int32Value] = pair[1].int64Value }
+                }
+            }
+            #expect(expected.values.reduce(0) { $0 + $1.count } >= 1000)
+            #expect(!committed.isEmpty)
+
+            var configuration = EmbeddedBroker.Configuration(dataDirectory: directory.path)
+            configuration.config.offsetsTopicNumPartitions = 50
+            let broker = try await EmbeddedBroker.open(configuration, logger: quietLogger)
+            #expect(try await broker.describeTopic("orders").partitions.count == 3)
+            for (partition, values) in expected {
+                var found: [Int64: String] = [:]
+                var next: Int64 = 0
+                while true {
+                    let fetched = try await broker.fetch(FetchRequest(partitions: [.init(partition, offset: next)]))
+                    guard let records = fetched.first?.records, !records.isEmpty else { break }
+                    for record in records { found[record.offset] = record.value.map { String(buffer: $0) } }
+                    next = try #require(fetched.first).nextOffset
+                }
+                for (offset, prefix) in values {
+                    let value = try #require(found[offset], "acknowledged \(partition) offset \(offset) was lost")
+                    #expect(value.hasPrefix(prefix), "\(partition) offset \(offset) holds \(value.prefix(16))")
+                }
+            }
+            let offsets = try await broker.fetchCommittedOffsets(groupId: "billing", partitions: nil)
+            for (partition, offset) in committed {
+                let stored = try #require(offsets[try TopicPartition(topic: "orders", partition: partition)])
+                #expect(stored.offset >= offset, "partition \(partition): committed \(offset), found \(stored.offset)")
+            }
+            try await broker.close()
         }
     }
 }
