@@ -1,0 +1,395 @@
+import Logging
+import NIOCore
+public import RunnelLog
+
+// MARK: - Produce, fetch, offsets
+
+extension EmbeddedBroker {
+    /// The records of one partition of a produce call, in batches no larger than `max.message.bytes`.
+    private struct PartitionAppend {
+        var builders: [RecordBatchBuilder] = []
+        /// The index in the request of each record, batch by batch, in order.
+        var indexes: [Int] = []
+
+        mutating func add(
+            _ record: ProducerRecord,
+            timestamp: Int64,
+            size: Int,
+            index: Int,
+            maxBatchBytes: Int,
+            expectedRecords: Int
+        ) {
+            if builders.isEmpty || builders[builders.count - 1].uncompressedSize + size > maxBatchBytes {
+                var builder = RecordBatchBuilder()
+                builder.reserveCapacity(expectedRecords)
+                builders.append(builder)
+                indexes.reserveCapacity(expectedRecords)
+            }
+            builders[builders.count - 1].append(
+                key: record.key,
+                value: record.value,
+                headers: record.headers,
+                timestamp: timestamp
+            )
+            indexes.append(index)
+        }
+    }
+
+    public func produce(
+        topic: String,
+        records: [ProducerRecord],
+        options: ProduceOptions = ProduceOptions()
+    ) async throws(BrokerError) -> [ProduceOutcome] {
+        guard !records.isEmpty else { return [] }
+        let state = try await stateForProduce(topic)
+        guard !state.stored.isInternal else {
+            throw BrokerError(.invalidTopic, "Producing to the internal topic \(topic) is not allowed")
+        }
+        let partitions = state.stored.partitions
+        let config = state.logConfig
+        let minInsync =
+            Int(
+                TopicConfigs.value(
+                    "min.insync.replicas",
+                    brokerDefaults: brokerDefaults,
+                    overrides: state.stored.configs
+                ) ?? "1"
+            ) ?? 1
+        if options.acks == .all && minInsync > 1 {
+            let error = BrokerError(
+                .notEnoughReplicas,
+                "The topic requires \(minInsync) in-sync replicas (min.insync.replicas) but a partition has 1 on this single-node cluster"
+            )
+            return Array(repeating: .failure(error), count: records.count)
+        }
+
+        let now = clock.nowMilliseconds()
+        var outcomes = [ProduceOutcome?](repeating: nil, count: records.count)
+        var appends: [Int32: PartitionAppend] = [:]
+        // Keyed records spread evenly; a little headroom saves most regrowths.
+        let expectedPerPartition = records.count / Int(partitions) + 8
+        for (index, record) in records.enumerated() {
+            let timestamp = record.timestamp ?? now
+            let size = Self.sizeInBatch(
+                record,
+                timestamp: timestamp,
+                limit: config.maxMessageBytes - RecordBatch.headerSize
+            )
+            guard RecordBatch.headerSize + size <= config.maxMessageBytes else {
+                outcomes[index] = .failure(
+                    BrokerError(
+                        .messageTooLarge,
+                        "The record is \(RecordBatch.headerSize + size) bytes in a batch, more than the topic's max.message.bytes (\(config.maxMessageBytes))"
+                    )
+                )
+                continue
+            }
+            if let problem = Self.recordProblem(record, timestamp: timestamp, now: now, config: config) {
+                outcomes[index] = .failure(problem)
+                continue
+            }
+            let partition: Int32
+            if let explicit = record.partition {
+                guard explicit >= 0 && explicit < partitions else {
+                    outcomes[index] = .failure(
+                        BrokerError(
+                            .unknownTopicOrPartition,
+                            "Partition \(explicit) of topic \(topic) does not exist (the topic has \(partitions) partitions)"
+                        )
+                    )
+                    continue
+                }
+                partition = explicit
+            } else if let key = record.key {
+                partition = Murmur2.partition(forKey: key, partitions: partitions)
+            } else {
+                partition = partitioner.partitionForUnkeyed(topic: topic, partitions: partitions, size: size)
+            }
+            // Mutated in place: a copy out of the dictionary would copy the builders for every record.
+            appends[partition, default: PartitionAppend()].add(
+                record,
+                timestamp: timestamp,
+                size: size,
+                index: index,
+                maxBatchBytes: config.maxMessageBytes,
+                expectedRecords: expectedPerPartition
+            )
+        }
+
+        // Every partition's batches go to the log engine in one request: one hand-off to the I/O threads.
+        var requests: [(log: PartitionLog, batches: [RecordBatch])] = []
+        var requestPartitions: [Int32] = []
+        var results: [(Int32, Result<AppendResult, BrokerError>)] = []
+        for (partition, append) in appends {
+            switch prepare(topic, partition, append) {
+            case .success(let request):
+                requests.append(request)
+                requestPartitions.append(partition)
+            case .failure(let error):
+                results.append((partition, .failure(error)))
+            }
+        }
+        for (partition, result) in zip(requestPartitions, await logManager.append(requests)) {
+            results.append((partition, result.mapError { BrokerError($0) }))
+        }
+        let logAppendTime = config.messageTimestampType == .logAppendTime
+        for (partition, result) in results {
+            guard let append = appends[partition] else { continue }
+            switch result {
+            case .success(let appended):
+                for (position, index) in append.indexes.enumerated() {
+                    let timestamp = logAppendTime ? appended.logAppendTime : (records[index].timestamp ?? now)
+                    outcomes[index] = .success(
+                        RecordMetadata(
+                            partition: partition,
+                            offset: appended.firstOffset + Int64(position),
+                            timestamp: timestamp,
+                            timestampType: logAppendTime ? .logAppendTime : .createTime
+                        )
+                    )
+                }
+            case .failure(let error):
+                for index in append.indexes { outcomes[index] = .failure(error) }
+            }
+        }
+        return outcomes.map { $0 ?? .failure(BrokerError(.unknownServerError, "the record was not appended")) }
+    }
+
+    /// What the log would refuse about this record alone, checked here so that it fails this record and not its whole
+    /// batch: a negative timestamp, a timestamp outside `message.timestamp.before/after.max.ms`, a missing key on a
+    /// compacted topic.
+    static func recordProblem(_ record: ProducerRecord, timestamp: Int64, now: Int64, config: LogConfig) -> BrokerError?
+    {
+        if timestamp < 0 {
+            return BrokerError(.invalidTimestamp, "The record's timestamp \(timestamp) is negative")
+        }
+        if config.messageTimestampType == .createTime {
+            if now - timestamp > config.messageTimestampBeforeMaxMs {
+                return BrokerError(
+                    .invalidTimestamp,
+                    "The record's timestamp \(timestamp) is more than message.timestamp.before.max.ms (\(config.messageTimestampBeforeMaxMs)) before the broker's time \(now)"
+                )
+            }
+            if timestamp - now > config.messageTimestampAfterMaxMs {
+                return BrokerError(
+                    .invalidTimestamp,
+                    "The record's timestamp \(timestamp) is more than message.timestamp.after.max.ms (\(config.messageTimestampAfterMaxMs)) after the broker's time \(now)"
+                )
+            }
+        }
+        if record.key == nil && config.cleanupPolicy.contains(.compact) {
+            return BrokerError(.invalidRecord, "Compacted topic cannot accept message without key")
+        }
+        return nil
+    }
+
+    /// The bytes a record takes in a batch: a cheap upper bound (every varint at its longest), made exact when the
+    /// bound passes `limit`, so no record is refused for its bound.
+    static func sizeInBatch(_ record: ProducerRecord, timestamp: Int64, limit: Int) -> Int {
+        // length, attributes, timestamp delta, offset delta, key and value lengths, header count.
+        var bound = 5 + 1 + 10 + 5 + 5 + 5 + 5
+        bound += (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
+        for header in record.headers { bound += 10 + header.key.utf8.count + (header.value?.readableBytes ?? 0) }
+        guard bound > limit else { return bound }
+        return Record(
+            offset: 0,
+            timestamp: timestamp,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+            offsetDelta: 0,
+            timestampDelta: 0
+        ).encodedSize
+    }
+
+    /// A partition's log and its batches, ready to append.
+    private func prepare(
+        _ topic: String,
+        _ partition: Int32,
+        _ append: PartitionAppend
+    ) -> Result<(log: PartitionLog, batches: [RecordBatch]), BrokerError> {
+        let topicPartition: TopicPartition
+        var batches: [RecordBatch] = []
+        batches.reserveCapacity(append.builders.count)
+        do throws(LogError) {
+            topicPartition = try TopicPartition(topic: topic, partition: partition)
+            for builder in append.builders { batches.append(try builder.build()) }
+        } catch {
+            return .failure(BrokerError(error))
+        }
+        guard let log = logManager.log(for: topicPartition) else {
+            return .failure(
+                BrokerError(
+                    .unknownTopicOrPartition,
+                    "This server does not host this topic-partition: \(topicPartition)"
+                )
+            )
+        }
+        return .success((log, batches))
+    }
+
+    /// The topic to produce to, created with the defaults when `auto.create.topics.enable` is on.
+    private func stateForProduce(_ topic: String) async throws(BrokerError) -> TopicState {
+        if let state = topics.withLock({ $0[topic] }) { return state }
+        guard configuration.config.autoCreateTopicsEnable else {
+            throw BrokerError(.unknownTopicOrPartition, "This server does not host this topic: \(topic)")
+        }
+        do {
+            _ = try await createTopic(CreateTopicRequest(name: topic))
+        } catch  where error.code == .topicAlreadyExists {
+            // Created concurrently.
+        }
+        return try state(of: topic)
+    }
+
+    public func fetch(_ request: FetchRequest) async throws(BrokerError) -> [FetchedPartition] {
+        let deadline = clock.nowMilliseconds() + max(0, request.maxWaitMs)
+        var logs: [PartitionLog?] = []
+        for partition in request.partitions {
+            logs.append(logManager.log(for: partition.topicPartition))
+        }
+        while true {
+            let results = await readOnce(request, logs: logs)
+            let bytes = results.reduce(0) { $0 + $1.bytes }
+            let now = clock.nowMilliseconds()
+            if bytes >= max(1, request.minBytes) || results.contains(where: { $0.partition.error != nil })
+                || now >= deadline
+            {
+                return results.map(\.partition)
+            }
+            // Wait for any partition to grow past what this pass saw, or for the deadline; no polling.
+            let waits: [(PartitionLog, Int64)] = zip(logs, zip(request.partitions, results)).compactMap {
+                log,
+                pair in
+                log.map { ($0, max(pair.0.offset, pair.1.partition.highWatermark)) }
+            }
+            let clock = self.clock
+            await withTaskGroup(of: Void.self) { group in
+                for (log, offset) in waits {
+                    group.addTask { await log.waitForData(after: offset) }
+                }
+                group.addTask { try? await clock.sleep(milliseconds: deadline - now) }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func readOnce(
+        _ request: FetchRequest,
+        logs: [PartitionLog?]
+    ) async -> [(partition: FetchedPartition, bytes: Int)] {
+        var remaining = request.maxBytes
+        var results: [(partition: FetchedPartition, bytes: Int)] = []
+        var returnedAny = false
+        for (log, partition) in zip(logs, request.partitions) {
+            let topicPartition = partition.topicPartition
+            // A log deleted (or closed) since the fetch began answers like a missing one, instead of waking the
+            // long poll over and over.
+            guard let log, logManager.log(for: topicPartition) === log else {
+                results.append(
+                    (
+                        FetchedPartition(
+                            topicPartition: topicPartition,
+                            error: BrokerError(
+                                .unknownTopicOrPartition,
+                                "This server does not host this topic-partition: \(topicPartition)"
+                            ),
+                            highWatermark: -1,
+                            logStartOffset: -1,
+                            records: [],
+                            nextOffset: partition.offset
+                        ), 0
+                    )
+                )
+                continue
+            }
+            var fetched = FetchedPartition(
+                topicPartition: topicPartition,
+                error: nil,
+                highWatermark: log.logEndOffset,
+                logStartOffset: log.logStartOffset,
+                records: [],
+                nextOffset: partition.offset
+            )
+            guard remaining > 0 || !returnedAny else {
+                results.append((fetched, 0))
+                continue
+            }
+            do {
+                let read = try await log.read(
+                    from: partition.offset,
+                    maxBytes: min(request.maxPartitionBytes, max(remaining, 0)),
+                    minOneBatch: !returnedAny
+                )
+                fetched.highWatermark = read.logEndOffset
+                fetched.logStartOffset = read.logStartOffset
+                let bytes = read.records.readableBytes
+                if bytes > 0 {
+                    for batch in try RecordBatch.split(read.records) {
+                        fetched.nextOffset = max(fetched.nextOffset, batch.nextOffset)
+                        guard !batch.header.isControl else { continue }
+                        let timestampType = batch.header.timestampType
+                        for record in try batch.records() where record.offset >= partition.offset {
+                            fetched.records.append(
+                                ConsumerRecord(
+                                    topic: topicPartition.topic,
+                                    partition: topicPartition.partition,
+                                    offset: record.offset,
+                                    timestamp: record.timestamp,
+                                    timestampType: timestampType,
+                                    key: record.key,
+                                    value: record.value,
+                                    headers: record.headers
+                                )
+                            )
+                        }
+                    }
+                    remaining -= bytes
+                    returnedAny = true
+                }
+                results.append((fetched, bytes))
+            } catch {
+                fetched.error = BrokerError(error)
+                results.append((fetched, 0))
+            }
+        }
+        return results
+    }
+
+    public func listOffset(
+        _ topicPartition: TopicPartition,
+        at spec: OffsetSpec
+    ) async throws(BrokerError)
+        -> ListedOffset
+    {
+        let log = try log(topicPartition)
+        switch spec {
+        case .earliest:
+            return ListedOffset(offset: log.logStartOffset, timestamp: -1)
+        case .latest:
+            return ListedOffset(offset: log.logEndOffset, timestamp: -1)
+        case .timestamp(let timestamp):
+            guard timestamp >= 0 else {
+                throw BrokerError(.invalidRequest, "The timestamp \(timestamp) is negative")
+            }
+            do {
+                guard let found = try await log.offset(forTimestamp: timestamp) else {
+                    return ListedOffset(offset: -1, timestamp: -1)
+                }
+                return ListedOffset(offset: found.offset, timestamp: found.timestamp)
+            } catch {
+                throw BrokerError(error)
+            }
+        case .maxTimestamp:
+            do {
+                guard let found = try await log.offsetOfMaxTimestamp() else {
+                    return ListedOffset(offset: -1, timestamp: -1)
+                }
+                return ListedOffset(offset: found.offset, timestamp: found.timestamp)
+            } catch {
+                throw BrokerError(error)
+            }
+        }
+    }
+}
