@@ -351,6 +351,26 @@ public final class PartitionLog: Sendable {
                 switch operation {
                 case .append(let batches, _):
                     let firstOffset = nextOffset
+                    // As in Kafka, an append never spans segments: the roll is decided once, for all its batches,
+                    // so a failed roll leaves none of them written.
+                    let whole = LogSegment.OutgoingBatch(
+                        pieces: [],
+                        size: batches.reduce(0) { $0 + $1.sizeInBytes },
+                        lastOffset: nextOffset + batches.reduce(Int64(0)) { $0 + Int64($1.lastOffsetDelta) + 1 } - 1,
+                        maxTimestamp: batches.map(\.maxTimestamp).max() ?? -1
+                    )
+                    if shouldRoll(
+                        active,
+                        pending: pendingBytes,
+                        pendingBatches: pending.count + batches.count - 1,
+                        adding: whole,
+                        config: config,
+                        nowMs: now
+                    ) {
+                        try writePending(to: active)
+                        active = try rollSegment(at: nextOffset, config: config, nowMs: now)
+                        rolled.append(active.baseOffset)
+                    }
                     for batch in batches {
                         // The offset and epoch are set in a copy of the header only: the batch is not copied.
                         let (prefix, rest) = batch.parts(baseOffset: nextOffset, partitionLeaderEpoch: epoch)
@@ -360,18 +380,6 @@ public final class PartitionLog: Sendable {
                             lastOffset: nextOffset + Int64(batch.lastOffsetDelta),
                             maxTimestamp: batch.maxTimestamp
                         )
-                        if shouldRoll(
-                            active,
-                            pending: pendingBytes,
-                            pendingBatches: pending.count,
-                            adding: outgoing,
-                            config: config,
-                            nowMs: now
-                        ) {
-                            try writePending(to: active)
-                            active = try rollSegment(at: nextOffset, config: config, nowMs: now)
-                            rolled.append(active.baseOffset)
-                        }
                         pending.append(outgoing)
                         pendingOwners.append(index)
                         pendingBytes += outgoing.size

@@ -86,6 +86,26 @@ import Testing
         try await manager.close()
     }
 
+    @Test func anAppendOfSeveralBatchesNeverSpansSegments() async throws {
+        let directory = TemporaryDirectory()
+        var config = LogConfig()
+        config.segmentBytes = 4096
+        let manager = try await openManager(directory, config: config)
+        let log = try await manager.createLog(topicPartition())
+        _ = try await log.append(try makeBatch(count: 4, valueSize: 300))
+        // Three batches that fit in no segment's remaining space: all go to a new segment, together.
+        let batches = try (0..<3).map { _ in try makeBatch(count: 2, valueSize: 500) }
+        let result = try await log.append(batches)
+        #expect(result.firstOffset == 4)
+        #expect(log.segmentBaseOffsets == [0, 4])
+        // An append larger than segment.bytes goes whole into one (oversized) segment, as in Kafka.
+        let large = try (0..<6).map { _ in try makeBatch(count: 2, valueSize: 500) }
+        let second = try await log.append(large)
+        #expect(log.segmentBaseOffsets == [0, 4, second.firstOffset])
+        #expect(try await readAll(log).map(\.offset) == Array(0..<(second.lastOffset + 1)))
+        try await manager.close()
+    }
+
     @Test func rollsBySegmentMsOfRecordTime() async throws {
         let directory = TemporaryDirectory()
         var config = LogConfig()
