@@ -20,24 +20,8 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 RECORDS=${RECORDS:-1000000}
 LATENCY_RECORDS=${LATENCY_RECORDS:-5000}
-BENCH_DIR=${BENCH_DIR:-$(mktemp -d "$PWD/bench-data.XXXXXX")}
-mkdir -p "$BENCH_DIR"
-trap 'rm -rf "$BENCH_DIR"' EXIT
-
-swift build -c release --product runnel >/dev/null
-declare -A BINARIES=([runnel]="$(swift build -c release --show-bin-path)/runnel")
-if [ -n "${BASELINE_RUNNEL:-}" ]; then BINARIES[baseline]="$BASELINE_RUNNEL"; fi
-RESULTS="$BENCH_DIR/results.jsonl"
-: >"$RESULTS"
-
-record() { # name value unit
-    printf '{"name":"%s","value":%s,"unit":"%s"}\n' "$1" "$2" "$3" >>"$RESULTS"
-    printf '  %-44s %12.2f %s\n' "$1" "$2" "$3"
-}
-
-json_field() { # json field
-    python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"
-}
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ); records: $RECORDS; runs: $RUNS; binaries: ${!BINARIES[*]}"

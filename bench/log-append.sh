@@ -17,24 +17,8 @@ cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-2048}
 RUNS=${RUNS:-3}
 COMMIT_RECORDS=${COMMIT_RECORDS:-100000}
-BENCH_DIR=${BENCH_DIR:-$(mktemp -d "$PWD/bench-data.XXXXXX")}
-mkdir -p "$BENCH_DIR"
-trap 'rm -rf "$BENCH_DIR"' EXIT
-
-swift build -c release --product runnel >/dev/null
-declare -A BINARIES=([runnel]="$(swift build -c release --show-bin-path)/runnel")
-if [ -n "${BASELINE_RUNNEL:-}" ]; then BINARIES[baseline]="$BASELINE_RUNNEL"; fi
-RESULTS="$BENCH_DIR/results.jsonl"
-: >"$RESULTS"
-
-record() { # name value unit
-    printf '{"name":"%s","value":%s,"unit":"%s"}\n' "$1" "$2" "$3" >>"$RESULTS"
-    printf '  %-44s %12.1f %s\n' "$1" "$2" "$3"
-}
-
-json_field() { # json field
-    python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"
-}
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; disk: $(df -h "$BENCH_DIR" | awk 'NR==2 {print $1}')"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ); size: ${SIZE_MB} MiB; runs: $RUNS; binaries: ${!BINARIES[*]}"

@@ -11,36 +11,17 @@ import Testing
     @Test func everyAcknowledgedAppendSurvivesKillDashNine() async throws {
         for round in 0..<3 {
             let directory = TemporaryDirectory("killNine\(round)")
-            let acksPath = directory.file("acks")
-            _ = FileManager.default.createFile(atPath: acksPath, contents: nil)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: runnelPath)
-            process.arguments = [
-                "log-perf", "--data-dir", directory.path, "--topic", "crash", "--flush-policy", "every-append",
-                "--appenders", "4", "--batch-size", "7", "--record-size", "200", "--records", "100000000",
-                "--segment-bytes", "65536", "--print-acks",
-            ]
-            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: acksPath))
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-
             // Kill it at a different moment each round, mid-stream.
             let target = 300 + round * 250
-            let deadline = Date().addingTimeInterval(60)
-            while try String(contentsOfFile: acksPath, encoding: .utf8).split(separator: "\n").count < target {
-                guard process.isRunning, Date() < deadline else {
-                    throw TestFailure("log-perf stopped before \(target) acks")
-                }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            #expect(process.terminationReason == .uncaughtSignal)
-
-            // Lines are written whole with one write(2); a line cut by the kill would not parse and is ignored.
-            let acks = try String(contentsOfFile: acksPath, encoding: .utf8).split(separator: "\n").compactMap { line in
-                try? jsonObject(String(line))
-            }
+            let acks = try await runUntilKilled(
+                [
+                    "log-perf", "--data-dir", directory.path, "--topic", "crash", "--flush-policy", "every-append",
+                    "--appenders", "4", "--batch-size", "7", "--record-size", "200", "--records", "100000000",
+                    "--segment-bytes", "65536", "--print-acks",
+                ],
+                output: directory.file("acks"),
+                afterLines: target
+            )
             #expect(acks.count >= target)
 
             let manager = try await LogManager.open(
@@ -98,34 +79,15 @@ import Testing
     @Test func brokerKeepsAcknowledgedRecordsAndCommitsAcrossKillDashNine() async throws {
         for round in 0..<2 {
             let directory = TemporaryDirectory("brokerKillNine\(round)")
-            let acksPath = directory.file("acks")
-            _ = FileManager.default.createFile(atPath: acksPath, contents: nil)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: runnelPath)
-            process.arguments = [
-                "broker-perf", "produce", "--data-dir", directory.path, "--topic", "orders", "--partitions", "3",
-                "--records", "100000000", "--batch-size", "10", "--keys", "100", "--flush-policy",
-                round == 0 ? "every-append" : "interval", "--print-acks", "--commit-group", "billing",
-            ]
-            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: acksPath))
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-
-            let target = 400 + round * 300
-            let deadline = Date().addingTimeInterval(60)
-            while try String(contentsOfFile: acksPath, encoding: .utf8).split(separator: "\n").count < target {
-                guard process.isRunning, Date() < deadline else {
-                    throw TestFailure("broker-perf stopped before \(target) acks")
-                }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            #expect(process.terminationReason == .uncaughtSignal)
-
-            let acks = try String(contentsOfFile: acksPath, encoding: .utf8).split(separator: "\n").compactMap {
-                try? jsonObject(String($0))
-            }
+            let acks = try await runUntilKilled(
+                [
+                    "broker-perf", "produce", "--data-dir", directory.path, "--topic", "orders", "--partitions", "3",
+                    "--records", "100000000", "--batch-size", "10", "--keys", "100", "--flush-policy",
+                    round == 0 ? "every-append" : "interval", "--print-acks", "--commit-group", "billing",
+                ],
+                output: directory.file("acks"),
+                afterLines: 400 + round * 300
+            )
             var expected: [TopicPartition: [Int64: String]] = [:]
             var committed: [Int32: Int64] = [:]
             for ack in acks {
@@ -166,5 +128,31 @@ import Testing
             }
             try await broker.close()
         }
+    }
+}
+
+/// Runs `runnel` with its standard output in the file `output` until it has printed `lines` lines, kills it with
+/// SIGKILL, and returns the lines that parse as JSON objects (a line cut by the kill does not; lines are written
+/// whole with one write(2)).
+func runUntilKilled(_ arguments: [String], output: String, afterLines lines: Int) async throws -> [NSDictionary] {
+    _ = FileManager.default.createFile(atPath: output, contents: nil)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: runnelPath)
+    process.arguments = arguments
+    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let deadline = Date().addingTimeInterval(60)
+    while try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").count < lines {
+        guard process.isRunning, Date() < deadline else {
+            throw TestFailure("\(arguments.first ?? "runnel") stopped before printing \(lines) lines")
+        }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    #expect(process.terminationReason == .uncaughtSignal)
+    return try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").compactMap {
+        try? jsonObject(String($0))
     }
 }
