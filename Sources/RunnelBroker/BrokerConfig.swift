@@ -47,7 +47,7 @@ public struct BrokerConfig: Sendable, Hashable {
             uniquingKeysWith: { first, _ in first }
         )
         for (key, rawValue) in properties.sorted(by: { $0.key < $1.key }) {
-            let value = rawValue.trimmingCharacters(in: " ")
+            let value = rawValue.trimmingWhitespace()
             switch key {
             case "node.id", "broker.id": nodeId = Int32(try TopicConfigs.int(key, value, atLeast: 0))
             case "num.partitions": numPartitions = Int32(try TopicConfigs.int(key, value, atLeast: 1))
@@ -126,51 +126,51 @@ public struct BrokerConfig: Sendable, Hashable {
     public static func parseProperties(_ text: String) throws(BrokerError) -> [String: String] {
         var result: [String: String] = [:]
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.trimmingCharacters(in: " ").trimmingCharacters(in: "\r").trimmingCharacters(in: "\t")
+            let line = rawLine.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("!") { continue }
             guard let separator = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else {
                 throw BrokerError(.invalidConfig, "line \(number + 1): expected key=value, found '\(line)'")
             }
-            let key = line[..<separator].trimmingCharacters(in: " ")
-            let value = line[line.index(after: separator)...].trimmingCharacters(in: " ")
+            let key = line[..<separator].trimmingWhitespace()
+            let value = line[line.index(after: separator)...].trimmingWhitespace()
             guard !key.isEmpty else { throw BrokerError(.invalidConfig, "line \(number + 1): empty key") }
             result[key] = value
         }
         return result
     }
 
-    /// The broker's settings as Kafka's DescribeConfigs for a broker shows them.
-    public func describe() -> [ConfigEntry] {
-        var entries: [String: (String, Bool)] = [
-            "node.id": (String(nodeId), false),
-            "num.partitions": (String(numPartitions), numPartitions == 1),
-            "default.replication.factor": (String(defaultReplicationFactor), true),
-            "auto.create.topics.enable": (String(autoCreateTopicsEnable), !autoCreateTopicsEnable),
-            "delete.topic.enable": (String(deleteTopicEnable), deleteTopicEnable),
-            "offsets.topic.num.partitions": (String(offsetsTopicNumPartitions), offsetsTopicNumPartitions == 50),
-            "offsets.topic.segment.bytes": (String(offsetsTopicSegmentBytes), offsetsTopicSegmentBytes == 104_857_600),
-            "offsets.retention.minutes": (String(offsetsRetentionMinutes), offsetsRetentionMinutes == 10_080),
-            "offsets.retention.check.interval.ms": (
-                String(offsetsRetentionCheckIntervalMs), offsetsRetentionCheckIntervalMs == 600_000
-            ),
-            "offset.metadata.max.bytes": (String(offsetMetadataMaxBytes), offsetMetadataMaxBytes == 4096),
-            "group.initial.rebalance.delay.ms": (
-                String(groupInitialRebalanceDelayMs), groupInitialRebalanceDelayMs == 0
-            ),
-            "group.min.session.timeout.ms": (String(groupMinSessionTimeoutMs), groupMinSessionTimeoutMs == 6000),
-            "group.max.session.timeout.ms": (String(groupMaxSessionTimeoutMs), groupMaxSessionTimeoutMs == 1_800_000),
-            "group.max.size": (String(groupMaxSize), groupMaxSize == Int(Int32.max)),
+    /// The broker-level settings under their Kafka names (topic defaults included).
+    private var settings: [String: String] {
+        var settings = [
+            "node.id": String(nodeId),
+            "num.partitions": String(numPartitions),
+            "default.replication.factor": String(defaultReplicationFactor),
+            "auto.create.topics.enable": String(autoCreateTopicsEnable),
+            "delete.topic.enable": String(deleteTopicEnable),
+            "offsets.topic.num.partitions": String(offsetsTopicNumPartitions),
+            "offsets.topic.segment.bytes": String(offsetsTopicSegmentBytes),
+            "offsets.retention.minutes": String(offsetsRetentionMinutes),
+            "offsets.retention.check.interval.ms": String(offsetsRetentionCheckIntervalMs),
+            "offset.metadata.max.bytes": String(offsetMetadataMaxBytes),
+            "group.initial.rebalance.delay.ms": String(groupInitialRebalanceDelayMs),
+            "group.min.session.timeout.ms": String(groupMinSessionTimeoutMs),
+            "group.max.session.timeout.ms": String(groupMaxSessionTimeoutMs),
+            "group.max.size": String(groupMaxSize),
         ]
         for (topicKey, brokerKey) in TopicConfigs.brokerSynonyms {
-            if let value = topicDefaults[topicKey] {
-                entries[brokerKey] = (value, false)
-            } else if let value = TopicConfigs.builtInDefault(topicKey) {
-                entries[brokerKey] = (value, true)
+            if let value = topicDefaults[topicKey] ?? TopicConfigs.builtInDefault(topicKey) {
+                settings[brokerKey] = value
             }
         }
-        return entries.keys.sorted().compactMap { name in
-            guard let (value, isDefault) = entries[name] else { return nil }
-            let source: ConfigSource = isDefault ? .defaultConfig : .staticBrokerConfig
+        return settings
+    }
+
+    /// The broker's settings as Kafka's DescribeConfigs for a broker shows them: a value that differs from the
+    /// built-in default is a static broker config.
+    public func describe() -> [ConfigEntry] {
+        let defaults = BrokerConfig().settings
+        return settings.sorted { $0.key < $1.key }.map { name, value in
+            let source: ConfigSource = defaults[name] == value ? .defaultConfig : .staticBrokerConfig
             return ConfigEntry(
                 name: name,
                 value: value,

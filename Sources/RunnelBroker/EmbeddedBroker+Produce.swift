@@ -47,14 +47,7 @@ extension EmbeddedBroker {
         }
         let partitions = state.stored.partitions
         let config = state.logConfig
-        let minInsync =
-            Int(
-                TopicConfigs.value(
-                    "min.insync.replicas",
-                    brokerDefaults: brokerDefaults,
-                    overrides: state.stored.configs
-                ) ?? "1"
-            ) ?? 1
+        let minInsync = state.minInsyncReplicas
         if options.acks == .all && minInsync > 1 {
             let error = BrokerError(
                 .notEnoughReplicas,

@@ -49,7 +49,6 @@ extension EmbeddedBroker {
         let replicationFactor = request.replicationFactor ?? configuration.config.defaultReplicationFactor
         try Self.checkReplicationFactor(replicationFactor)
         for (key, value) in request.configs { try TopicConfigs.validate(key, value) }
-        let logConfig = try TopicConfigs.logConfig(brokerDefaults: brokerDefaults, overrides: request.configs)
 
         return try await adminLock.withLock { () throws(BrokerError) -> TopicDescription in
             let folded = TopicNames.unifyCollisionChars(name)
@@ -70,7 +69,8 @@ extension EmbeddedBroker {
                 createdAt: clock.nowMilliseconds(),
                 configs: request.configs
             )
-            let state = TopicState(stored: stored, logConfig: logConfig)
+            let state = try TopicState(stored: stored, brokerDefaults: brokerDefaults)
+            let logConfig = state.logConfig
             if request.validateOnly { return describe(state) }
             if TopicNames.hasCollisionChars(name) {
                 logger.warning(
@@ -149,7 +149,7 @@ extension EmbeddedBroker {
             throw BrokerError(.invalidRequest, "Cannot change the partitions of internal topic \(topic).")
         }
         try await adminLock.withLock { () throws(BrokerError) in
-            var state = try state(of: topic)
+            let state = try state(of: topic)
             let current = state.stored.partitions
             guard totalCount != current else {
                 throw BrokerError(.invalidPartitions, "Topic already has \(current) partitions.")
@@ -179,8 +179,8 @@ extension EmbeddedBroker {
                     throw BrokerError(error)
                 }
             }
-            state.stored.partitions = totalCount
-            topics.withLock { $0[topic] = state }
+            let grown = try state.with({ $0.partitions = totalCount }, brokerDefaults: brokerDefaults)
+            topics.withLock { $0[topic] = grown }
             partitioner.reset(topic: topic)
             logger.info("Added partitions", metadata: ["topic": "\(topic)", "partitions": "\(totalCount)"])
         }
@@ -198,7 +198,7 @@ extension EmbeddedBroker {
         validateOnly: Bool
     ) async throws(BrokerError) {
         try await adminLock.withLock { () throws(BrokerError) in
-            var state = try state(of: name)
+            let state = try state(of: name)
             var overrides = state.stored.configs
             for change in changes {
                 switch change {
@@ -212,12 +212,11 @@ extension EmbeddedBroker {
                     overrides.removeValue(forKey: key)
                 }
             }
-            let logConfig = try TopicConfigs.logConfig(brokerDefaults: brokerDefaults, overrides: overrides)
+            let altered = try state.with({ $0.configs = overrides }, brokerDefaults: brokerDefaults)
             if validateOnly { return }
             try await catalog.setConfigs(name, overrides)
-            state.stored.configs = overrides
-            state.logConfig = logConfig
-            topics.withLock { $0[name] = state }
+            topics.withLock { $0[name] = altered }
+            let logConfig = altered.logConfig
             for partition in 0..<state.stored.partitions {
                 guard let topicPartition = try? TopicPartition(topic: name, partition: partition) else { continue }
                 logManager.log(for: topicPartition)?.updateConfig(logConfig)

@@ -116,18 +116,17 @@ public final class EmbeddedBroker: Broker {
         let catalogIsNew = !(try await catalog.isReconciled())
         var states: [String: TopicState] = [:]
         for stored in try await catalog.loadTopics() {
-            let logConfig: LogConfig
             do {
-                logConfig = try TopicConfigs.logConfig(brokerDefaults: config.topicDefaults, overrides: stored.configs)
+                states[stored.name] = try TopicState(stored: stored, brokerDefaults: config.topicDefaults)
             } catch {
                 logger.warning(
                     "A stored topic config is no longer valid; using the defaults",
                     metadata: ["topic": "\(stored.name)", "error": "\(error)"]
                 )
-                logConfig =
-                    (try? TopicConfigs.logConfig(brokerDefaults: config.topicDefaults, overrides: [:])) ?? LogConfig()
+                var reset = stored
+                reset.configs = [:]
+                states[stored.name] = try TopicState(stored: reset, brokerDefaults: config.topicDefaults)
             }
-            states[stored.name] = TopicState(stored: stored, logConfig: logConfig)
         }
 
         var logConfiguration = LogManager.Configuration(directory: directory + "/logs")
@@ -269,13 +268,7 @@ public final class EmbeddedBroker: Broker {
                     configs: topic == TopicNames.consumerOffsets ? offsetsTopicConfigs(config) : [:]
                 )
                 try await catalog.insertTopic(stored)
-                states[topic] = TopicState(
-                    stored: stored,
-                    logConfig: try TopicConfigs.logConfig(
-                        brokerDefaults: config.topicDefaults,
-                        overrides: stored.configs
-                    )
-                )
+                states[topic] = try TopicState(stored: stored, brokerDefaults: config.topicDefaults)
                 for log in manager.logs where log.topicPartition.topic == topic {
                     log.updateConfig(states[topic]?.logConfig ?? log.config)
                 }
@@ -344,9 +337,10 @@ public final class EmbeddedBroker: Broker {
             createdAt: clock.nowMilliseconds(),
             configs: offsetsTopicConfigs(config)
         )
-        let logConfig = try TopicConfigs.logConfig(brokerDefaults: config.topicDefaults, overrides: stored.configs)
+        let state = try TopicState(stored: stored, brokerDefaults: config.topicDefaults)
+        let logConfig = state.logConfig
         try await catalog.insertTopic(stored)
-        states[stored.name] = TopicState(stored: stored, logConfig: logConfig)
+        states[stored.name] = state
         for partition in 0..<stored.partitions {
             do {
                 let topicPartition = try TopicPartition(topic: stored.name, partition: partition)
@@ -502,9 +496,27 @@ public final class EmbeddedBroker: Broker {
     }
 }
 
+/// A topic and what its configs resolve to (built-in defaults, then broker defaults, then its overrides).
 struct TopicState: Sendable {
-    var stored: StoredTopic
-    var logConfig: LogConfig
+    let stored: StoredTopic
+    let logConfig: LogConfig
+    /// `min.insync.replicas`, checked on every `acks=all` produce.
+    let minInsyncReplicas: Int
+
+    init(stored: StoredTopic, brokerDefaults: [String: String]) throws(BrokerError) {
+        self.stored = stored
+        logConfig = try TopicConfigs.logConfig(brokerDefaults: brokerDefaults, overrides: stored.configs)
+        let value = TopicConfigs.value("min.insync.replicas", brokerDefaults: brokerDefaults, overrides: stored.configs)
+        minInsyncReplicas = value.flatMap { Int($0) } ?? 1
+    }
+
+    /// The same topic with other stored settings.
+    func with(_ change: (inout StoredTopic) -> Void, brokerDefaults: [String: String]) throws(BrokerError) -> TopicState
+    {
+        var stored = self.stored
+        change(&stored)
+        return try TopicState(stored: stored, brokerDefaults: brokerDefaults)
+    }
 }
 
 /// The live topics, shared by the broker and the coordinator's topic lookups.

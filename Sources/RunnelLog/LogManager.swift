@@ -198,13 +198,6 @@ public final class LogManager: Sendable {
         }
     }
 
-    /// Runs blocking file work (small metadata files, say) on the engine's I/O threads, off the cooperative pool.
-    public func performBlockingIO<T: Sendable>(
-        _ body: @escaping @Sendable () throws(LogError) -> T
-    ) async throws(LogError) -> T {
-        try await io.run(body)
-    }
-
     // MARK: - Logs
 
     public func log(for topicPartition: TopicPartition) -> PartitionLog? {

@@ -91,6 +91,9 @@ struct LogPerf: AsyncParsableCommand {
         guard partitions >= 1, partitions <= batchSize else {
             throw ValidationError("--partitions must be between 1 and --batch-size")
         }
+        guard partitions == 1 || !printAcks else {
+            throw ValidationError("--print-acks prints appends to one partition: use it without --partitions")
+        }
         guard batchSize >= 1, appenders >= 1, records >= 0 else {
             throw ValidationError("--batch-size and --appenders must be positive")
         }

@@ -132,7 +132,14 @@ import Testing
         #expect(retention.synonyms.first?.name == "log.retention.ms")
         #expect(try #require(broker.logManager.log(for: tp("t", 0))).config.maxMessageBytes == 5000)
         let brokerConfigs = try await broker.describeBrokerConfigs(nodeId: 1)
-        #expect(brokerConfigs.first { $0.name == "message.max.bytes" }?.value == "5000")
+        let messageMaxBytes = try #require(brokerConfigs.first { $0.name == "message.max.bytes" })
+        #expect(messageMaxBytes.value == "5000")
+        #expect(messageMaxBytes.source == .staticBrokerConfig)
+        let offsetsPartitions = try #require(brokerConfigs.first { $0.name == "offsets.topic.num.partitions" })
+        #expect(offsetsPartitions.source == .staticBrokerConfig)  // the fixture sets 5
+        let segmentBytes = try #require(brokerConfigs.first { $0.name == "log.segment.bytes" })
+        #expect(segmentBytes.value == "1073741824")
+        #expect(segmentBytes.source == .defaultConfig)
         try await broker.close()
     }
 

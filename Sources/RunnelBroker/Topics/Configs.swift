@@ -111,7 +111,7 @@ enum TopicConfigs {
         case "follower.replication.throttled.replicas", "leader.replication.throttled.replicas":
             // A list of partition:broker pairs or "*"; validated by shape only.
             let valid = value.split(separator: ",").allSatisfy { item in
-                let trimmed = item.trimmingCharacters(in: " ")
+                let trimmed = item.trimmingWhitespace()
                 return trimmed == "*" || trimmed.split(separator: ":").count == 2
             }
             guard valid else {
@@ -127,7 +127,7 @@ enum TopicConfigs {
 
     @discardableResult
     static func int(_ name: String, _ value: String, atLeast minimum: Int64) throws(BrokerError) -> Int64 {
-        guard let number = Int64(value.trimmingCharacters(in: " ")) else {
+        guard let number = Int64(value.trimmingWhitespace()) else {
             throw BrokerError(.invalidConfig, "Invalid value \(value) for configuration \(name): Not a number")
         }
         guard number >= minimum else {
@@ -190,10 +190,11 @@ enum TopicConfigs {
 }
 
 extension StringProtocol {
-    func trimmingCharacters(in set: Character) -> String {
+    /// The text without leading and trailing spaces, tabs and line ends.
+    func trimmingWhitespace() -> String {
         var result = Substring(self)
-        while result.first == set { result.removeFirst() }
-        while result.last == set { result.removeLast() }
+        while let first = result.first, first.isWhitespace { result.removeFirst() }
+        while let last = result.last, last.isWhitespace { result.removeLast() }
         return String(result)
     }
 }

@@ -29,12 +29,12 @@ public struct RecordBatchBuilder: Sendable {
     }
 
     public var count: Int { records.count }
+    public var isEmpty: Bool { records.isEmpty }
 
     /// Makes room for `count` records without reallocating.
     public mutating func reserveCapacity(_ count: Int) {
         records.reserveCapacity(count)
     }
-    public var isEmpty: Bool { records.isEmpty }
 
     /// The size of the batch if built uncompressed.
     public var uncompressedSize: Int { RecordBatch.headerSize + recordsSize }

@@ -319,17 +319,13 @@ enum FileSystem {
 }
 
 /// Small whole-file reads and crash-safe replacements, for metadata files kept beside the logs
-/// (`meta.properties`). Blocking: call from an I/O thread (``LogManager/performBlockingIO(_:)``).
+/// (`meta.properties`). Blocking: call from an I/O thread, never from the cooperative pool.
 public enum MetadataFile {
     /// The file's text, or nil if it does not exist.
     public static func read(_ path: String, maxBytes: Int = 1 << 20) throws(LogError) -> String? {
         guard FileSystem.fileExists(path) else { return nil }
         let buffer = try FileSystem.readFile(path, maxBytes: maxBytes)
         return String(buffer: buffer)
-    }
-
-    public static func exists(_ path: String) -> Bool {
-        FileSystem.fileExists(path)
     }
 
     /// Creates a directory and its parents if missing.

@@ -45,6 +45,7 @@ public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConver
         }
     }
 
+    /// The log directory name, `<topic>-<partition>`.
     public var directoryName: String { "\(topic)-\(partition)" }
 
     /// Parses a log directory name (`<topic>-<partition>`); the topic itself may contain '-'.
