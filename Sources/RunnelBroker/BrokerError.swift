@@ -75,3 +75,16 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible, Hashable {
         }
     }
 }
+
+/// Errors raised in several places, worded once.
+extension BrokerError {
+    static func unknownTopic(_ topic: String) -> BrokerError {
+        BrokerError(.unknownTopicOrPartition, "This server does not host this topic: \(topic)")
+    }
+
+    static func unknownPartition(_ topicPartition: TopicPartition) -> BrokerError {
+        BrokerError(.unknownTopicOrPartition, "This server does not host this topic-partition: \(topicPartition)")
+    }
+
+    static let emptyGroupId = BrokerError(.invalidGroupId, "The group id must not be empty")
+}

@@ -32,7 +32,7 @@ extension EmbeddedBroker {
         groupId: String,
         partitions: [TopicPartition]?
     ) async throws(BrokerError) -> [TopicPartition: CommittedOffset] {
-        guard !groupId.isEmpty else { throw BrokerError(.invalidGroupId, "The group id must not be empty") }
+        guard !groupId.isEmpty else { throw BrokerError.emptyGroupId }
         return coordinator.committedOffsets(groupId: groupId, partitions: partitions)
     }
 
@@ -41,12 +41,12 @@ extension EmbeddedBroker {
     }
 
     public func describeGroup(_ groupId: String) async throws(BrokerError) -> GroupDescription {
-        guard !groupId.isEmpty else { throw BrokerError(.invalidGroupId, "The group id must not be empty") }
+        guard !groupId.isEmpty else { throw BrokerError.emptyGroupId }
         return coordinator.describe(groupId, nodeId: nodeId)
     }
 
     public func deleteGroup(_ groupId: String) async throws(BrokerError) {
-        guard !groupId.isEmpty else { throw BrokerError(.invalidGroupId, "The group id must not be empty") }
+        guard !groupId.isEmpty else { throw BrokerError.emptyGroupId }
         try await coordinator.delete(groupId)
     }
 

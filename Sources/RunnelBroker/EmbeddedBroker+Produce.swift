@@ -212,10 +212,7 @@ extension EmbeddedBroker {
         }
         guard let log = logManager.log(for: topicPartition) else {
             return .failure(
-                BrokerError(
-                    .unknownTopicOrPartition,
-                    "This server does not host this topic-partition: \(topicPartition)"
-                )
+                BrokerError.unknownPartition(topicPartition)
             )
         }
         return .success((log, batches))
@@ -225,7 +222,7 @@ extension EmbeddedBroker {
     private func stateForProduce(_ topic: String) async throws(BrokerError) -> TopicState {
         if let state = topics.withLock({ $0[topic] }) { return state }
         guard configuration.config.autoCreateTopicsEnable else {
-            throw BrokerError(.unknownTopicOrPartition, "This server does not host this topic: \(topic)")
+            throw BrokerError.unknownTopic(topic)
         }
         do {
             _ = try await createTopic(CreateTopicRequest(name: topic))
@@ -284,10 +281,7 @@ extension EmbeddedBroker {
                     (
                         FetchedPartition(
                             topicPartition: topicPartition,
-                            error: BrokerError(
-                                .unknownTopicOrPartition,
-                                "This server does not host this topic-partition: \(topicPartition)"
-                            ),
+                            error: BrokerError.unknownPartition(topicPartition),
                             highWatermark: -1,
                             logStartOffset: -1,
                             records: [],

@@ -462,7 +462,7 @@ public final class EmbeddedBroker: Broker {
 
     func state(of topic: String) throws(BrokerError) -> TopicState {
         guard let state = topics.withLock({ $0[topic] }) else {
-            throw BrokerError(.unknownTopicOrPartition, "This server does not host this topic: \(topic)")
+            throw BrokerError.unknownTopic(topic)
         }
         return state
     }
@@ -473,10 +473,7 @@ public final class EmbeddedBroker: Broker {
 
     func log(_ topicPartition: TopicPartition) throws(BrokerError) -> PartitionLog {
         guard let log = logManager.log(for: topicPartition) else {
-            throw BrokerError(
-                .unknownTopicOrPartition,
-                "This server does not host this topic-partition: \(topicPartition)"
-            )
+            throw BrokerError.unknownPartition(topicPartition)
         }
         return log
     }

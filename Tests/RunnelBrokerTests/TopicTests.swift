@@ -215,16 +215,10 @@ import Testing
     }
 
     @Test func theOffsetsTopicHasFiftyCompactedPartitionsByDefault() async throws {
-        let fixture = BrokerFixture(
-            config: {
-                var c = BrokerConfig()
-                c.offsetsTopicNumPartitions = 50
-                return c
-            }()
-        )
-        // The fixture lowers 50 to 5; set it back explicitly.
+        let fixture = BrokerFixture()
+        // The fixture lowers the partition count to keep tests fast; use the built-in defaults here.
         var configuration = fixture.configuration
-        configuration.config.offsetsTopicNumPartitions = 50
+        configuration.config = BrokerConfig()
         let broker = try await EmbeddedBroker.open(configuration, logger: quietLogger)
         let offsets = try await broker.describeTopic("__consumer_offsets")
         #expect(offsets.partitions.count == 50)

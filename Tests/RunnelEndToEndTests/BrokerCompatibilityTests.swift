@@ -77,4 +77,41 @@ import Testing
         #expect(commits[3]["offset"] is NSNull)
         #expect(entries.last?["group_records"] as? Int == 1)
     }
+
+    @Test func consumerProtocolBytesAreWhatKafkasSchemasDescribe() async throws {
+        let python = try pythonInterpreter()
+        let directory = TemporaryDirectory()
+        let subscription = ConsumerProtocol.Subscription(
+            topics: ["orders", "payments"],
+            userData: [1, 2, 3],
+            ownedPartitions: [
+                try TopicPartition(topic: "orders", partition: 4), try TopicPartition(topic: "orders", partition: 1),
+            ]
+        )
+        let assignment = ConsumerProtocol.Assignment(
+            partitions: [
+                try TopicPartition(topic: "payments", partition: 0), try TopicPartition(topic: "orders", partition: 2),
+            ]
+        )
+        let hex = { (bytes: [UInt8]) in bytes.map { String(format: "%02x", $0) }.joined() }
+        let input = directory.file("protocol.txt")
+        try "subscription \(hex(subscription.encoded()))\nassignment \(hex(assignment.encoded()))\n"
+            .write(toFile: input, atomically: true, encoding: .utf8)
+
+        let output = try runProcess(python, [pythonScript("consumer_protocol.py"), input])
+        #expect(output.status == 0, "\(output.stderr)")
+        let decoded = try output.stdoutLines.map { try jsonObject($0) }
+        try #require(decoded.count == 2)
+        #expect(decoded[0]["topics"] as? [String] == ["orders", "payments"])
+        #expect(decoded[0]["user_data"] as? String == "010203")
+        let owned = decoded[0]["owned_partitions"] as? [[String: Any]]
+        #expect(owned?.first?["topic"] as? String == "orders")
+        #expect(owned?.first?["partitions"] as? [Int] == [1, 4])
+        let assigned = decoded[1]["assigned_partitions"] as? [[String: Any]]
+        #expect(assigned?.map { $0["topic"] as? String } == ["orders", "payments"])
+        #expect(assigned?.map { $0["partitions"] as? [Int] } == [[2], [0]])
+        // kafka-python, encoding the same values from Kafka's schemas, produces exactly our bytes.
+        #expect(decoded[0]["reencoded"] as? String == hex(subscription.encoded()))
+        #expect(decoded[1]["reencoded"] as? String == hex(assignment.encoded()))
+    }
 }

@@ -165,7 +165,7 @@ final class GroupCoordinator: Sendable {
     // MARK: - Membership
 
     func join(_ request: JoinGroupRequest) async throws(BrokerError) -> JoinGroupResponse {
-        guard !request.groupId.isEmpty else { throw BrokerError(.invalidGroupId, "The group id must not be empty") }
+        guard !request.groupId.isEmpty else { throw BrokerError.emptyGroupId }
         guard
             request.sessionTimeoutMs >= settings.minSessionTimeoutMs
                 && request.sessionTimeoutMs <= settings.maxSessionTimeoutMs
@@ -571,7 +571,7 @@ final class GroupCoordinator: Sendable {
     // MARK: - Offsets
 
     func commit(_ request: OffsetCommitRequest) async throws(BrokerError) -> OffsetCommitResult {
-        guard !request.groupId.isEmpty else { throw BrokerError(.invalidGroupId, "The group id must not be empty") }
+        guard !request.groupId.isEmpty else { throw BrokerError.emptyGroupId }
         let now = clock.nowMilliseconds()
         var result = OffsetCommitResult()
         var valid: [TopicPartition: CommittedOffset] = [:]
@@ -582,10 +582,7 @@ final class GroupCoordinator: Sendable {
                     "The metadata of the offset for \(topicPartition) is longer than offset.metadata.max.bytes (\(settings.offsetMetadataMaxBytes))"
                 )
             } else if (partitionCount(topicPartition.topic) ?? 0) <= topicPartition.partition {
-                result.failed[topicPartition] = BrokerError(
-                    .unknownTopicOrPartition,
-                    "This server does not host this topic-partition: \(topicPartition)"
-                )
+                result.failed[topicPartition] = BrokerError.unknownPartition(topicPartition)
             } else if committed.offset < 0 {
                 result.failed[topicPartition] = BrokerError(
                     .invalidRequest,
