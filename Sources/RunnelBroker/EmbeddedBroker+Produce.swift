@@ -226,7 +226,7 @@ extension EmbeddedBroker {
         }
         do {
             _ = try await createTopic(CreateTopicRequest(name: topic))
-        } catch  where error.code == .topicAlreadyExists {
+        } catch where error.code == .topicAlreadyExists {
             // Created concurrently.
         }
         return try state(of: topic)
@@ -299,7 +299,8 @@ extension EmbeddedBroker {
                 records: [],
                 nextOffset: partition.offset
             )
-            guard remaining > 0 || !returnedAny else {
+            // Nothing to read at the log end (the common case of a long poll), or no room left: no I/O.
+            guard partition.offset != fetched.highWatermark, remaining > 0 || !returnedAny else {
                 results.append((fetched, 0))
                 continue
             }
