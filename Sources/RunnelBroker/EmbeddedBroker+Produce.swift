@@ -226,7 +226,7 @@ extension EmbeddedBroker {
         }
         do {
             _ = try await createTopic(CreateTopicRequest(name: topic))
-        } catch where error.code == .topicAlreadyExists {
+        } catch  where error.code == .topicAlreadyExists {
             // Created concurrently.
         }
         return try state(of: topic)
