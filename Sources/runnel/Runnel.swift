@@ -6,7 +6,7 @@ struct Runnel: AsyncParsableCommand {
         commandName: "runnel",
         abstract: "Runnel: a Kafka-style event streaming platform in one binary.",
         version: RunnelVersion.current,
-        subcommands: [DumpLog.self, LogPerf.self, BrokerPerf.self]
+        subcommands: [Serve.self, DumpLog.self, LogPerf.self, BrokerPerf.self]
     )
 
     static func main() async {
@@ -17,4 +17,6 @@ struct Runnel: AsyncParsableCommand {
 
 enum RunnelVersion {
     static let current = "0.1.0"
+    /// The source revision, for Kafka Connect's root document.
+    static let commit = "runnel-\(current)"
 }

@@ -1,0 +1,447 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Logging
+import RunnelBroker
+import RunnelHTTP
+import RunnelLog
+import ServiceLifecycle
+import Synchronization
+
+/// The v2 consumer instances of this proxy, and their background work: group membership (join, heartbeat, rejoin on
+/// rebalance) and expiry after `consumer.instance.timeout.ms` idle. Work runs as child tasks of this service.
+final class ConsumerManager: Service, Sendable {
+    struct Key: Hashable, Sendable {
+        var group: String
+        var name: String
+    }
+
+    let broker: any Broker
+    let configuration: RestProxyConfiguration
+    let clock: any LogClock
+    let logger: Logger
+    private let instances = Mutex<[Key: ConsumerInstance]>([:])
+    private let jobs: AsyncStream<@Sendable () async -> Void>
+    private let jobsContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
+
+    init(broker: any Broker, configuration: RestProxyConfiguration, logger: Logger) {
+        self.broker = broker
+        self.configuration = configuration
+        self.clock = configuration.clock
+        self.logger = logger
+        (jobs, jobsContinuation) = AsyncStream.makeStream()
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.expireIdleInstances() }
+                for await job in self.jobs {
+                    group.addTask { await job() }
+                }
+                group.cancelAll()
+            }
+        }
+        // Shutting down: every instance commits (when auto-committing) and leaves its group.
+        let all = instances.withLock { instances in
+            defer { instances.removeAll() }
+            return Array(instances.values)
+        }
+        for instance in all { await close(instance) }
+    }
+
+    // MARK: Instances
+
+    func create(_ instance: ConsumerInstance) throws {
+        try instances.withLock { instances in
+            let key = Key(group: instance.group, name: instance.name)
+            guard instances[key] == nil else { throw APIError.consumerAlreadyExists(instance.name) }
+            instances[key] = instance
+        }
+    }
+
+    /// The instance, marked as used now; 40403 when there is none.
+    func instance(group: String, name: String) throws -> ConsumerInstance {
+        guard let instance = instances.withLock({ $0[Key(group: group, name: name)] }) else {
+            throw APIError.consumerInstanceNotFound()
+        }
+        let now = clock.nowMilliseconds()
+        instance.state.withLock { $0.lastUsedMs = now }
+        return instance
+    }
+
+    func delete(group: String, name: String) async throws {
+        guard let instance = instances.withLock({ $0.removeValue(forKey: Key(group: group, name: name)) }) else {
+            throw APIError.consumerInstanceNotFound()
+        }
+        await close(instance)
+    }
+
+    /// Commits (when auto-committing) and leaves the group.
+    private func close(_ instance: ConsumerInstance) async {
+        if instance.autoCommit { try? await commitPositions(instance) }
+        let membership = instance.state.withLock { state -> ConsumerInstance.Membership? in
+            state.closed = true
+            state.modeVersion += 1
+            defer { state.membership = nil }
+            return state.membership
+        }
+        if let membership { try? await broker.leaveGroup(groupId: instance.group, memberId: membership.memberId) }
+    }
+
+    private func expireIdleInstances() async {
+        let interval = max(10, min(1_000, configuration.consumerInstanceTimeoutMs / 4))
+        while !Task.isCancelled {
+            do { try await clock.sleep(milliseconds: interval) } catch { return }
+            let now = clock.nowMilliseconds()
+            let timeout = configuration.consumerInstanceTimeoutMs
+            let expired = instances.withLock { instances -> [ConsumerInstance] in
+                let expired = instances.filter { now - $0.value.state.withLock(\.lastUsedMs) > timeout }
+                for key in expired.keys { instances[key] = nil }
+                return Array(expired.values)
+            }
+            for instance in expired {
+                logger.info(
+                    "Closing an idle consumer instance",
+                    metadata: ["group": "\(instance.group)", "instance": "\(instance.name)"]
+                )
+                await close(instance)
+            }
+        }
+    }
+
+    // MARK: Subscription and assignment
+
+    func subscribe(_ instance: ConsumerInstance, _ subscription: ConsumerInstance.Subscription) async throws {
+        let (previous, version) = try instance.state.withLock { state throws -> (ConsumerInstance.Membership?, Int) in
+            if state.mode == .assigned {
+                throw APIError.illegalState("Subscription to topics, partitions and pattern are mutually exclusive")
+            }
+            let previous = state.membership
+            state.mode = .subscribed(subscription)
+            state.modeVersion += 1
+            state.membership = nil
+            state.assignment = []
+            state.positions = [:]
+            return (previous, state.modeVersion)
+        }
+        if let previous { try? await broker.leaveGroup(groupId: instance.group, memberId: previous.memberId) }
+        jobsContinuation.yield { await self.keepMembership(instance, modeVersion: version) }
+    }
+
+    func unsubscribe(_ instance: ConsumerInstance) async {
+        let previous = instance.state.withLock { state -> ConsumerInstance.Membership? in
+            let previous = state.membership
+            state.mode = .idle
+            state.modeVersion += 1
+            state.membership = nil
+            state.assignment = []
+            state.positions = [:]
+            return previous
+        }
+        if let previous { try? await broker.leaveGroup(groupId: instance.group, memberId: previous.memberId) }
+    }
+
+    func assign(_ instance: ConsumerInstance, _ partitions: [TopicPartition]) throws {
+        try instance.state.withLock { state in
+            if case .subscribed = state.mode {
+                throw APIError.illegalState("Subscription to topics, partitions and pattern are mutually exclusive")
+            }
+            state.mode = partitions.isEmpty ? .idle : .assigned
+            state.modeVersion += 1
+            let kept = Set(partitions)
+            state.positions = state.positions.filter { kept.contains($0.key) }
+            state.assignment = partitions
+        }
+    }
+
+    /// The topics a subscription names now (a pattern is matched against the topic list).
+    private func resolveTopics(_ subscription: ConsumerInstance.Subscription) async -> [String] {
+        switch subscription {
+        case .topics(let topics):
+            return topics.sorted()
+        case .pattern(let pattern):
+            guard let regex = try? Regex(pattern),
+                let topics = try? await broker.listTopics(includeInternal: false)
+            else { return [] }
+            return topics.map(\.name).filter { (try? regex.wholeMatch(in: $0)) != nil }.sorted()
+        }
+    }
+
+    /// The group membership of a subscribed instance, until its subscription changes or it closes: join, then
+    /// heartbeat; rejoin when the group rebalances (committing first when auto-committing).
+    private func keepMembership(_ instance: ConsumerInstance, modeVersion: Int) async {
+        var membership = GroupMembership(broker: broker, groupId: instance.group, clientId: instance.clientId)
+        membership.sessionTimeoutMs = configuration.sessionTimeoutMs
+        membership.rebalanceTimeoutMs = max(configuration.sessionTimeoutMs, 30_000)
+        var memberId = ""
+        var owned: [TopicPartition] = []
+        func isCurrent() -> Bool {
+            instance.state.withLock { !$0.closed && $0.modeVersion == modeVersion }
+        }
+        func leave() async {
+            if !memberId.isEmpty { try? await broker.leaveGroup(groupId: instance.group, memberId: memberId) }
+        }
+        while isCurrent() && !Task.isCancelled {
+            guard case .subscribed(let subscription) = instance.state.withLock(\.mode) else { return }
+            let topics = await resolveTopics(subscription)
+            let generation: GroupMembership.Generation
+            do {
+                generation = try await membership.join(topics: topics, memberId: memberId, owned: owned)
+            } catch {
+                if error.code == .unknownMemberId { memberId = "" }
+                logger.debug("Consumer instance join failed", metadata: ["error": "\(error)"])
+                do { try await clock.sleep(milliseconds: 500) } catch { break }
+                continue
+            }
+            memberId = generation.memberId
+            guard instance.applyGeneration(generation, modeVersion: modeVersion, matchedTopics: topics) else {
+                await leave()
+                return
+            }
+            owned = generation.assignment
+
+            heartbeats: while true {
+                do { try await clock.sleep(milliseconds: configuration.heartbeatIntervalMs) } catch { break }
+                guard isCurrent() else { return }  // whoever changed the mode has left the group
+                if case .pattern = subscription, await resolveTopics(subscription) != topics {
+                    // New topics match the pattern: rejoin with them.
+                    if instance.autoCommit { try? await commitPositions(instance) }
+                    instance.revokeForRebalance(modeVersion: modeVersion)
+                    break heartbeats
+                }
+                do {
+                    try await broker.heartbeat(
+                        groupId: instance.group,
+                        memberId: memberId,
+                        generationId: generation.generationId
+                    )
+                } catch {
+                    switch error.code {
+                    case .rebalanceInProgress:
+                        if instance.autoCommit { try? await commitPositions(instance) }
+                        instance.revokeForRebalance(modeVersion: modeVersion)
+                        break heartbeats
+                    case .unknownMemberId, .illegalGeneration:
+                        if error.code == .unknownMemberId {
+                            memberId = ""
+                            owned = []
+                        }
+                        instance.revokeForRebalance(modeVersion: modeVersion)
+                        break heartbeats
+                    default:
+                        continue
+                    }
+                }
+            }
+        }
+        if !isCurrent() || Task.isCancelled { await leave() }
+    }
+
+    // MARK: Positions
+
+    func seek(_ instance: ConsumerInstance, _ targets: [TopicPartition: Int64]) throws {
+        try instance.state.withLock { state in
+            let assigned = Set(state.assignment)
+            for tp in targets.keys where !assigned.contains(tp) {
+                throw APIError.illegalState("No current assignment for partition \(tp.topic)-\(tp.partition)")
+            }
+            for (tp, offset) in targets { state.positions[tp] = offset }
+        }
+    }
+
+    /// Moves the partitions to an offset the broker lists (beginning, end, or by timestamp).
+    func seek(_ instance: ConsumerInstance, _ partitions: [TopicPartition], to spec: (TopicPartition) -> OffsetSpec)
+        async throws
+    {
+        try instance.state.withLock { state in
+            let assigned = Set(state.assignment)
+            for tp in partitions where !assigned.contains(tp) {
+                throw APIError.illegalState("No current assignment for partition \(tp.topic)-\(tp.partition)")
+            }
+        }
+        var targets: [TopicPartition: Int64] = [:]
+        for tp in partitions {
+            let offsetSpec = spec(tp)
+            var listed = try await callBroker { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: offsetSpec) }
+            if listed.offset < 0 {
+                // No record at or after the timestamp: the end, as Kafka's consumer does.
+                listed = try await callBroker { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: .latest) }
+            }
+            targets[tp] = listed.offset
+        }
+        try seek(instance, targets)
+    }
+
+    /// Gives every assigned partition without a position one: the committed offset, else `auto.offset.reset`.
+    private func resolvePositions(_ instance: ConsumerInstance, _ partitions: [TopicPartition]) async throws {
+        let missing = instance.state.withLock { state in partitions.filter { state.positions[$0] == nil } }
+        guard !missing.isEmpty else { return }
+        let committed = try await callBroker { () async throws(BrokerError) in
+            try await self.broker.fetchCommittedOffsets(groupId: instance.group, partitions: missing)
+        }
+        var resolved: [TopicPartition: Int64] = [:]
+        for tp in missing {
+            if let offset = committed[tp]?.offset, offset >= 0 {
+                resolved[tp] = offset
+            } else {
+                resolved[tp] = try await resetOffset(instance, tp)
+            }
+        }
+        instance.state.withLock { state in
+            for (tp, offset) in resolved where state.positions[tp] == nil { state.positions[tp] = offset }
+        }
+    }
+
+    private func resetOffset(_ instance: ConsumerInstance, _ tp: TopicPartition) async throws -> Int64 {
+        let spec: OffsetSpec
+        switch instance.offsetReset {
+        case .earliest: spec = .earliest
+        case .latest: spec = .latest
+        case .none:
+            throw APIError.illegalState(
+                "Undefined offset with no reset policy for partition: \(tp.topic)-\(tp.partition) (auto.offset.reset is none)"
+            )
+        }
+        return try await callBroker { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: spec) }.offset
+    }
+
+    // MARK: Reading
+
+    /// Reads records at the instance's positions, waiting up to `timeoutMs` for any (or for `fetch.min.bytes`), and
+    /// returns at most `maxBytes` of keys and values (always at least one record when there is one).
+    func read(_ instance: ConsumerInstance, timeoutMs: Int64, maxBytes: Int) async throws -> [ConsumerRecord] {
+        let start = clock.nowMilliseconds()
+        let deadline = start + timeoutMs
+        if instance.autoCommit, start - instance.state.withLock(\.lastAutoCommitMs) >= configuration.autoCommitIntervalMs {
+            try? await commitPositions(instance)
+        }
+        while true {
+            let (mode, assignment, ready) = instance.state.withLock { state in
+                (state.mode, state.assignment, state.membership != nil)
+            }
+            let remaining = deadline - clock.nowMilliseconds()
+            switch mode {
+            case .idle:
+                throw APIError.illegalState("Consumer is not subscribed to any topics or assigned any partitions")
+            case .subscribed where !ready || assignment.isEmpty:
+                // Joining or rebalancing, or no partitions for this member: wait for the next generation.
+                if remaining <= 0 { return [] }
+                try await Task.sleep(for: .milliseconds(min(remaining, 20)))
+                continue
+            default:
+                break
+            }
+            try await resolvePositions(instance, assignment)
+            let positions = instance.state.withLock { state in assignment.compactMap { tp in state.positions[tp].map { (tp, $0) } } }
+            let request = FetchRequest(
+                partitions: positions.map { FetchRequest.Partition($0.0, offset: $0.1) },
+                maxWaitMs: max(0, remaining),
+                minBytes: max(1, instance.fetchMinBytes),
+                maxBytes: maxBytes,
+                maxPartitionBytes: maxBytes
+            )
+            let fetched = try await callBroker { () async throws(BrokerError) in try await self.broker.fetch(request) }
+            var records: [ConsumerRecord] = []
+            var budget = maxBytes
+            var advanced: [TopicPartition: (from: Int64, to: Int64)] = [:]
+            var resets: [TopicPartition] = []
+            let from = Dictionary(positions, uniquingKeysWith: { first, _ in first })
+            for partition in fetched {
+                let tp = partition.topicPartition
+                if let error = partition.error {
+                    if error.code == .offsetOutOfRange { resets.append(tp) }
+                    continue
+                }
+                guard let offset = from[tp] else { continue }
+                var next = offset
+                var all = true
+                for record in partition.records {
+                    let size = (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
+                    if size > budget && !records.isEmpty {
+                        all = false
+                        break
+                    }
+                    budget -= size
+                    records.append(record)
+                    next = record.offset + 1
+                }
+                if all { next = max(next, partition.nextOffset) }
+                if next != offset { advanced[tp] = (offset, next) }
+                if !all { break }
+            }
+            instance.state.withLock { state in
+                let assigned = Set(state.assignment)
+                for (tp, move) in advanced where assigned.contains(tp) && state.positions[tp] == move.from {
+                    state.positions[tp] = move.to
+                }
+                for tp in resets { state.positions[tp] = nil }
+            }
+            if !resets.isEmpty {
+                for tp in resets {
+                    let offset = try await resetOffset(instance, tp)
+                    instance.state.withLock { state in
+                        if state.positions[tp] == nil { state.positions[tp] = offset }
+                    }
+                }
+            }
+            if !records.isEmpty || clock.nowMilliseconds() >= deadline { return records }
+        }
+    }
+
+    // MARK: Offsets
+
+    /// Commits the instance's positions (the next offset to read of every partition it has read).
+    func commitPositions(_ instance: ConsumerInstance) async throws {
+        let (positions, membership) = instance.positionsToCommit()
+        let now = clock.nowMilliseconds()
+        instance.state.withLock { $0.lastAutoCommitMs = now }
+        guard !positions.isEmpty else { return }
+        try await commit(instance, positions.mapValues { CommittedOffset(offset: $0) }, membership: membership)
+    }
+
+    /// Commits explicit offsets (already the next offset to read).
+    func commit(_ instance: ConsumerInstance, _ offsets: [TopicPartition: CommittedOffset]) async throws {
+        let membership = instance.state.withLock(\.membership)
+        try await commit(instance, offsets, membership: membership)
+    }
+
+    private func commit(
+        _ instance: ConsumerInstance,
+        _ offsets: [TopicPartition: CommittedOffset],
+        membership: ConsumerInstance.Membership?
+    ) async throws {
+        let now = clock.nowMilliseconds()
+        let request = OffsetCommitRequest(
+            groupId: instance.group,
+            memberId: membership?.memberId ?? "",
+            generationId: membership?.generationId ?? -1,
+            offsets: offsets.mapValues { offset in
+                var offset = offset
+                offset.commitTimestamp = now
+                return offset
+            }
+        )
+        let result = try await callBroker { () async throws(BrokerError) in try await self.broker.commitOffsets(request) }
+        if let (tp, error) = result.failed.min(by: { $0.key < $1.key }) {
+            if error.code == .unknownTopicOrPartition {
+                throw APIError(.notFound, 40403, "\(error.message) (\(tp.topic)-\(tp.partition))")
+            }
+            throw APIError(error)
+        }
+    }
+
+    func committed(_ instance: ConsumerInstance, _ partitions: [TopicPartition]) async throws -> [TopicPartition: CommittedOffset] {
+        try await callBroker { () async throws(BrokerError) in
+            try await self.broker.fetchCommittedOffsets(groupId: instance.group, partitions: partitions)
+        }
+    }
+
+    private func callBroker<T>(_ body: () async throws(BrokerError) -> T) async throws(APIError) -> T {
+        do {
+            return try await body()
+        } catch {
+            throw APIError(error)
+        }
+    }
+}

@@ -1,0 +1,74 @@
+public import Hummingbird
+public import Logging
+public import RunnelBroker
+public import RunnelHTTP
+public import ServiceLifecycle
+
+/// Confluent REST Proxy v2 and v3 over a ``Broker``: metadata and admin, produce, v2 consumer instances, and a
+/// stateless partition read. It works against any ``Broker``, embedded or a Kafka cluster.
+public final class RestProxy: Sendable {
+    let broker: any Broker
+    let configuration: RestProxyConfiguration
+    let consumers: ConsumerManager
+    let logger: Logger
+
+    public init(broker: any Broker, configuration: RestProxyConfiguration = RestProxyConfiguration(), logger: Logger) {
+        self.broker = broker
+        self.configuration = configuration
+        self.logger = logger
+        self.consumers = ConsumerManager(broker: broker, configuration: configuration, logger: logger)
+    }
+
+    /// The consumer instances' housekeeping (heartbeats, rebalances, expiry): run it with the HTTP server.
+    public var services: [any Service] { [consumers] }
+
+    public func addRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
+        addV2Routes(to: routes)
+        addV2ConsumerRoutes(to: routes)
+        addV3Routes(to: routes)
+        addV3ProduceRoutes(to: routes)
+    }
+
+    /// The absolute URL of the server as the client addressed it, for `base_uri` and v3 `self` links.
+    static func baseURL(_ request: Request) -> String {
+        let host = request.head.authority ?? "localhost"
+        return "http://\(host)"
+    }
+
+    /// Runs a broker call, answering its error in the API's format.
+    func call<T>(_ body: () async throws(BrokerError) -> T) async throws(APIError) -> T {
+        do {
+            return try await body()
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    /// A topic's description; 40401 when it does not exist.
+    func topic(_ name: String) async throws(APIError) -> TopicDescription {
+        do {
+            return try await broker.describeTopic(name)
+        } catch where error.code == .unknownTopicOrPartition || error.code == .invalidTopic {
+            throw APIError.topicNotFound()
+        } catch {
+            throw APIError(error)
+        }
+    }
+}
+
+/// Parameters read from a path.
+extension Request {
+    func partitionParameter(_ context: some RequestContext, _ name: String = "partition_id") throws -> Int32 {
+        guard let text = context.parameters.get(name), let value = Int32(text), value >= 0 else {
+            throw APIError.partitionNotFound()
+        }
+        return value
+    }
+}
+
+extension RequestContext {
+    func requiredParameter(_ name: String) throws -> String {
+        guard let value = parameters.get(name) else { throw APIError.notFound("HTTP 404 Not Found") }
+        return value
+    }
+}

@@ -1,0 +1,451 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RunnelBroker
+import RunnelHTTP
+import RunnelLog
+
+/// v3 produce (`POST .../topics/{t}/records`, one record or a stream of them, one delivery report each, in order)
+/// and the stateless partition read (`GET .../partitions/{p}/records`, an extension of ours).
+extension RestProxy {
+    func addV3ProduceRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
+        let topicPath = "/v3/clusters/{cluster_id}/topics/{topic_name}"
+        routes.post(topicPath + "/records") { request, context in
+            try await self.v3Produce(request, context)
+        }
+        routes.get(topicPath + "/partitions/{partition_id}/records") { request, context in
+            try await self.readPartition(request, context)
+        }
+    }
+
+    // MARK: Produce
+
+    /// A record of a v3 produce request, read and checked; `problem` holds the error to report instead.
+    struct V3Record {
+        var record = ProducerRecord(value: nil)
+        var keyReport: JSONValue?
+        var valueReport: JSONValue?
+        var problem: APIError?
+    }
+
+    private func v3Produce(_ request: Request, _ context: some RequestContext) async throws -> Response {
+        if let contentType = request.headers[.contentType], MediaType.essence(contentType).lowercased() != MediaType.json {
+            throw APIError.unsupportedMediaType(contentType)
+        }
+        let scope = try await scope(request, context)
+        let topic = try await self.topic(try context.requiredParameter("topic_name"))
+        let partitionCount = Int32(topic.partitions.count)
+        let limit = configuration.maxRequestBytes
+        var headers = HTTPFields()
+        headers[.contentType] = MediaType.json
+        let body = ResponseBody { writer in
+            var pending = ByteBuffer()
+            var received = 0
+            var first = true
+            var failed = false
+            func flush(final: Bool) async throws {
+                // Read every complete record at the front of what has arrived, produce them together, report each.
+                var records: [V3Record] = []
+                var malformed: JSONError?
+                pending.withUnsafeReadableBytes { bytes in
+                    var reader = JSONReader(bytes)
+                    var consumed = 0
+                    while !reader.isAtEnd && records.count < 1000 {
+                        let start = reader.position
+                        do {
+                            records.append(try Self.readV3Record(&reader, partitionCount: partitionCount))
+                            consumed = reader.position
+                        } catch let error as JSONError {
+                            if error.offset >= bytes.count && !final {
+                                // Not all of this record has arrived yet.
+                                consumed = start
+                            } else {
+                                malformed = error
+                            }
+                            break
+                        } catch {
+                            malformed = JSONError("\(error)", at: start)
+                            break
+                        }
+                    }
+                    if malformed == nil, reader.isAtEnd { consumed = bytes.count }
+                    pending.moveReaderIndex(forwardBy: consumed)
+                }
+                if !records.isEmpty {
+                    try await writer.write(try await self.produceAndReport(records, scope: scope, topic: topic.name, first: &first))
+                }
+                if let malformed {
+                    var out = JSONWriter()
+                    if !first { out.raw("\n") }
+                    first = false
+                    out.value(["error_code": 400, "message": .string("Unexpected JSON: \(malformed.message)")])
+                    try await writer.write(out.buffer)
+                    failed = true
+                }
+                pending.discardReadBytes()
+            }
+            for try await chunk in request.body {
+                received += chunk.readableBytes
+                if received > limit {
+                    var out = JSONWriter()
+                    if !first { out.raw("\n") }
+                    out.value(["error_code": 413, "message": .string("Request body is larger than the limit of \(limit) bytes.")])
+                    try await writer.write(out.buffer)
+                    failed = true
+                    break
+                }
+                var chunk = chunk
+                pending.writeBuffer(&chunk)
+                try await flush(final: false)
+                if failed { break }
+            }
+            if !failed {
+                try await flush(final: true)
+                if first && !failed {
+                    // An empty body: nothing to produce.
+                    var out = JSONWriter()
+                    out.value(["error_code": 422, "message": "Error: 42206 : Payload error. Request body is empty. Data is required."])
+                    try await writer.write(out.buffer)
+                }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    /// Produces the records that passed their checks in one broker call and writes every report, in order.
+    private func produceAndReport(
+        _ records: [V3Record],
+        scope: V3Scope,
+        topic: String,
+        first: inout Bool
+    ) async throws -> ByteBuffer {
+        let valid = records.filter { $0.problem == nil }.map(\.record)
+        var outcomes: [ProduceOutcome] = []
+        if !valid.isEmpty {
+            do {
+                outcomes = try await broker.produce(topic: topic, records: valid, options: ProduceOptions())
+            } catch {
+                outcomes = Array(repeating: .failure(error), count: valid.count)
+            }
+        }
+        var out = JSONWriter()
+        var next = 0
+        for record in records {
+            if !first { out.raw("\n") }
+            first = false
+            if let problem = record.problem {
+                out.value(Self.streamError(problem))
+                continue
+            }
+            let outcome = outcomes[next]
+            next += 1
+            switch outcome {
+            case .success(let metadata):
+                var fields: [(String, JSONValue)] = [
+                    ("error_code", 200),
+                    ("cluster_id", .string(scope.clusterId)),
+                    ("topic_name", .string(topic)),
+                    ("partition_id", .int(metadata.partition)),
+                    ("offset", .int(metadata.offset)),
+                    ("timestamp", .string(Timestamps.format(metadata.timestamp))),
+                ]
+                if let key = record.keyReport { fields.append(("key", key)) }
+                if let value = record.valueReport { fields.append(("value", value)) }
+                out.value(.object(fields))
+            case .failure(let error):
+                out.value(Self.streamError(APIError(error)))
+            }
+        }
+        return out.buffer
+    }
+
+    /// An error inside the stream: a 5-digit Confluent code becomes its HTTP status, the code going in the message.
+    static func streamError(_ error: APIError) -> JSONValue {
+        if error.errorCode >= 10_000 && error.status == .unprocessableContent {
+            return ["error_code": .int(error.status.code), "message": .string("Error: \(error.errorCode) : \(error.message)")]
+        }
+        return ["error_code": .int(error.errorCode), "message": .string(error.message)]
+    }
+
+    /// Reads one record object. Malformed (or unfinished) JSON throws; a well-formed record with bad content comes
+    /// back with a `problem`, reported in its place without stopping the stream.
+    static func readV3Record(_ reader: inout JSONReader, partitionCount: Int32) throws -> V3Record {
+        _ = reader.peek()
+        let start = reader.position
+        try reader.skipValue()
+        var fields = JSONReader(reader.bytes)
+        fields.seek(to: start)
+        var result = V3Record()
+        do {
+            try readV3Fields(&fields, into: &result, partitionCount: partitionCount)
+        } catch let error as APIError {
+            result.problem = error
+        }
+        return result
+    }
+
+    private static func readV3Fields(_ reader: inout JSONReader, into result: inout V3Record, partitionCount: Int32) throws {
+        var storage = ByteBuffer()
+        guard try reader.peekKind() == .object else {
+            throw APIError.badRequest("Bad Request: a record must be a JSON object")
+        }
+        try reader.beginObject()
+        while let field = try reader.nextKey() {
+            switch field {
+            case "partition_id":
+                if reader.readNullIfPresent() { continue }
+                guard try reader.peekKind() == .number, let value = try reader.readInt64(), let id = Int32(exactly: value)
+                else { throw APIError.badRequest("Bad Request: partition_id must be a whole number") }
+                guard id >= 0 && id < partitionCount else { throw APIError.partitionNotFound() }
+                result.record.partition = id
+            case "timestamp":
+                if reader.readNullIfPresent() { continue }
+                guard try reader.peekKind() == .string, let ms = Timestamps.parse(try reader.readString()) else {
+                    throw APIError.badRequest("Bad Request: timestamp must be an ISO-8601 date-time")
+                }
+                result.record.timestamp = ms
+            case "headers":
+                if reader.readNullIfPresent() { continue }
+                result.record.headers = try readHeaders(&reader, storage: &storage)
+            case "key":
+                let (data, report) = try readData(&reader, storage: &storage)
+                result.record.key = data
+                result.keyReport = report
+            case "value":
+                let (data, report) = try readData(&reader, storage: &storage)
+                result.record.value = data
+                result.valueReport = report
+            default:
+                try reader.skipValue()
+            }
+        }
+    }
+
+    private static func readHeaders(_ reader: inout JSONReader, storage: inout ByteBuffer) throws -> [RecordHeader] {
+        guard try reader.peekKind() == .array else {
+            try reader.skipValue()
+            throw APIError.badRequest("Bad Request: headers must be a list of {\"name\", \"value\"}")
+        }
+        var headers: [RecordHeader] = []
+        try reader.beginArray()
+        while try reader.nextElement() {
+            guard try reader.peekKind() == .object else {
+                throw APIError.badRequest("Bad Request: each header must be an object {\"name\", \"value\"}")
+            }
+            var name: String?
+            var value: ByteBuffer?
+            try reader.beginObject()
+            while let field = try reader.nextKey() {
+                switch field {
+                case "name":
+                    guard try reader.peekKind() == .string else {
+                        throw APIError.badRequest("Bad Request: a header name must be a string")
+                    }
+                    name = try reader.readString()
+                case "value":
+                    value = try EmbeddedCodec.read(&reader, format: .binary, into: &storage)
+                default:
+                    try reader.skipValue()
+                }
+            }
+            guard let name else { throw APIError.badRequest("Bad Request: a header needs a name") }
+            headers.append(RecordHeader(key: name, value: value))
+        }
+        return headers
+    }
+
+    /// `{"type": "BINARY"|"JSON"|"STRING", "data": ...}`, and its report `{"type", "size"}`. Without `type` the data is
+    /// JSON (Confluent would look up the subject's latest schema, and this server has no schema registry).
+    private static func readData(
+        _ reader: inout JSONReader,
+        storage: inout ByteBuffer
+    ) throws -> (ByteBuffer?, JSONValue?) {
+        if reader.readNullIfPresent() { return (nil, nil) }
+        guard try reader.peekKind() == .object else {
+            try reader.skipValue()
+            throw APIError.badRequest("Bad Request: key and value must be objects like {\"type\": \"JSON\", \"data\": ...}")
+        }
+        // `type` may come after `data`: remember where the data is and read it once the type is known.
+        var typeName: String?
+        var dataStart: Int?
+        var schemaField: String?
+        try reader.beginObject()
+        while let field = try reader.nextKey() {
+            switch field {
+            case "type":
+                if reader.readNullIfPresent() { continue }
+                guard try reader.peekKind() == .string else { throw APIError.badRequest("Bad Request: type must be a string") }
+                typeName = try reader.readString()
+            case "data":
+                _ = reader.peek()
+                dataStart = reader.position
+                try reader.skipValue()
+            case "schema", "schema_id", "schema_version", "subject", "subject_name_strategy":
+                if !reader.readNullIfPresent() {
+                    schemaField = field
+                    try reader.skipValue()
+                }
+            default:
+                try reader.skipValue()
+            }
+        }
+        let format: EmbeddedFormat
+        switch typeName?.uppercased() {
+        case nil:
+            if let schemaField { throw APIError.schemaRegistryRequired("with \(schemaField)") }
+            format = .json
+        case "BINARY": format = .binary
+        case "JSON": format = .json
+        case "STRING": format = .string
+        case "AVRO": throw APIError.schemaRegistryRequired("avro")
+        case "JSONSCHEMA": throw APIError.schemaRegistryRequired("jsonschema")
+        case "PROTOBUF": throw APIError.schemaRegistryRequired("protobuf")
+        case let other?: throw APIError.badRequest("Bad Request: unknown type \(other): use BINARY, JSON or STRING")
+        }
+        if let schemaField {
+            throw APIError.badRequest("Bad Request: type \(format.rawValue.uppercased()) cannot be used with \(schemaField)")
+        }
+        guard let dataStart else {
+            // No data: a null key or value, still reported with its type.
+            return (nil, ["type": .string(format.rawValue.uppercased()), "size": 0])
+        }
+        var dataReader = JSONReader(reader.bytes)
+        dataReader.seek(to: dataStart)
+        let data = try EmbeddedCodec.read(&dataReader, format: format, into: &storage)
+        return (data, ["type": .string(format.rawValue.uppercased()), "size": .int(data?.readableBytes ?? 0)])
+    }
+
+    // MARK: Stateless read
+
+    /// Records of one partition from an offset, without a consumer instance or group.
+    private func readPartition(_ request: Request, _ context: some RequestContext) async throws -> Response {
+        let scope = try await scope(request, context)
+        let (topic, partition) = try await v3Partition(request, context)
+        let tp = try TopicPartition(topic: topic.name, partition: partition.partition)
+        let query = request.uri.queryParameters
+        let format: EmbeddedFormat
+        switch query["format"].map({ String($0).lowercased() }) ?? "binary" {
+        case "binary": format = .binary
+        case "json": format = .json
+        case "string": format = .string
+        case let other: throw APIError.badRequest("format must be binary, json or string, not \(other)")
+        }
+        var offset: Int64
+        if let text = query["offset"] {
+            guard let value = Int64(text), value >= 0 else {
+                throw APIError.badRequest("offset must be a whole number, not negative")
+            }
+            offset = value
+        } else {
+            offset = try await call { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: .earliest) }.offset
+        }
+        var maxBytes = 1_048_576
+        if let text = query["max_bytes"] {
+            guard let value = Int(text), value > 0 else { throw APIError.badRequest("max_bytes must be a positive whole number") }
+            maxBytes = min(value, configuration.consumerRequestMaxBytes)
+        }
+        var timeout: Int64 = 0
+        if let text = query["timeout"] {
+            guard let value = Int64(text), value >= 0 else {
+                throw APIError.badRequest("timeout must be a whole number of milliseconds, not negative")
+            }
+            timeout = min(value, 30_000)
+        }
+        let fetched = try await call { () async throws(BrokerError) in
+            try await self.broker.fetch(
+                FetchRequest(
+                    partitions: [.init(tp, offset: offset)],
+                    maxWaitMs: timeout,
+                    minBytes: 1,
+                    maxBytes: maxBytes,
+                    maxPartitionBytes: maxBytes
+                )
+            )
+        }
+        guard let result = fetched.first else { throw APIError.partitionNotFound() }
+        if let error = result.error {
+            if error.code == .offsetOutOfRange {
+                throw APIError(
+                    .rangeNotSatisfiable,
+                    416,
+                    "Offset \(offset) is out of range: partition \(tp.partition) of \(tp.topic) holds offsets \(result.logStartOffset) to \(result.highWatermark) (exclusive)."
+                )
+            }
+            throw APIError(error)
+        }
+        // Trim to max_bytes of keys and values (at least one record), as the v2 read does.
+        var budget = maxBytes
+        var records: [ConsumerRecord] = []
+        var next = offset
+        for record in result.records {
+            let size = (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
+            if size > budget && !records.isEmpty { break }
+            budget -= size
+            records.append(record)
+            next = record.offset + 1
+        }
+        if records.count == result.records.count { next = max(next, result.nextOffset) }
+
+        let path = "/topics/\(tp.topic)/partitions/\(tp.partition)/records"
+        var out = JSONWriter()
+        out.raw("{\"kind\":\"KafkaRecordList\",\"metadata\":")
+        out.value(
+            [
+                "self": .string("\(scope.clusterURL)\(path)?offset=\(offset)"),
+                "next": .string("\(scope.clusterURL)\(path)?offset=\(next)"),
+            ]
+        )
+        out.raw(",\"cluster_id\":")
+        out.string(scope.clusterId)
+        out.raw(",\"topic_name\":")
+        out.string(tp.topic)
+        out.raw(",\"partition_id\":")
+        out.int(tp.partition)
+        out.raw(",\"next_offset\":")
+        out.int(next)
+        out.raw(",\"log_start_offset\":")
+        out.int(result.logStartOffset)
+        out.raw(",\"high_watermark\":")
+        out.int(result.highWatermark)
+        out.raw(",\"data\":[")
+        let type = format.rawValue.uppercased()
+        for (index, record) in records.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.raw("{\"partition_id\":")
+            out.int(record.partition)
+            out.raw(",\"offset\":")
+            out.int(record.offset)
+            out.raw(",\"timestamp\":")
+            out.string(Timestamps.format(record.timestamp))
+            out.raw(",\"timestamp_type\":")
+            out.string(record.timestampType == .logAppendTime ? "LOG_APPEND_TIME" : "CREATE_TIME")
+            for (name, data) in [("key", record.key), ("value", record.value)] {
+                out.raw(",\"")
+                out.raw(name)
+                out.raw("\":")
+                if let data {
+                    out.raw("{\"type\":")
+                    out.string(type)
+                    out.raw(",\"data\":")
+                    try EmbeddedCodec.write(data, format: format, to: &out)
+                    out.raw("}")
+                } else {
+                    out.raw("null")
+                }
+            }
+            out.raw(",\"headers\":[")
+            for (headerIndex, header) in record.headers.enumerated() {
+                if headerIndex > 0 { out.raw(",") }
+                out.raw("{\"name\":")
+                out.string(header.key)
+                out.raw(",\"value\":")
+                if let value = header.value { out.base64String(value) } else { out.raw("null") }
+                out.raw("}")
+            }
+            out.raw("]}")
+        }
+        out.raw("]}")
+        return .json(bytes: out.buffer)
+    }
+}

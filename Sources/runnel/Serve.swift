@@ -1,0 +1,199 @@
+import ArgumentParser
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import RunnelBroker
+import RunnelConnect
+import RunnelHTTP
+import RunnelRestProxy
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+
+/// `runnel serve`: the broker core, the REST proxy and the connect port in one process: the composition root.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run Runnel: the broker, the REST proxy (Confluent v2 and v3) and the connect port.",
+        discussion: """
+            Every option can also be set with an environment variable: RUNNEL_DATA_DIR, RUNNEL_HOST, \
+            RUNNEL_PROXY_PORT, RUNNEL_CONNECT_PORT, RUNNEL_CONFIG, RUNNEL_MAX_REQUEST_BYTES, RUNNEL_IDLE_TIMEOUT_MS, \
+            RUNNEL_LOG_LEVEL (a flag wins over its variable). --config reads a Kafka server.properties-style file: \
+            broker keys (log.retention.hours, num.partitions, message.max.bytes, ...) and the REST proxy's keys \
+            (consumer.instance.timeout.ms, consumer.request.timeout.ms, consumer.request.max.bytes, \
+            fetch.min.bytes, id). SIGINT or SIGTERM shuts down gracefully.
+            """
+    )
+
+    @Option(name: .long, help: "Data directory (RUNNEL_DATA_DIR; default ./runnel-data).")
+    var dataDir: String?
+
+    @Option(name: .long, help: "Address to listen on (RUNNEL_HOST; default 127.0.0.1).")
+    var host: String?
+
+    @Option(name: .long, help: "REST proxy port (RUNNEL_PROXY_PORT; default 8082; 0 picks a free port).")
+    var proxyPort: Int?
+
+    @Option(name: .long, help: "Connect REST port (RUNNEL_CONNECT_PORT; default 8083; 0 picks a free port).")
+    var connectPort: Int?
+
+    @Option(name: .long, help: "A server.properties-style file of broker and proxy settings (RUNNEL_CONFIG).")
+    var config: String?
+
+    @Option(name: .long, help: "Largest request body accepted, in bytes (RUNNEL_MAX_REQUEST_BYTES; default 16 MiB).")
+    var maxRequestBytes: Int?
+
+    @Option(
+        name: .long,
+        help: "Close a connection idle this long, in milliseconds (RUNNEL_IDLE_TIMEOUT_MS; default 60000)."
+    )
+    var idleTimeoutMs: Int64?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error (RUNNEL_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    private static func setting<T: LosslessStringConvertible>(_ flag: T?, _ variable: String, _ fallback: T) throws -> T {
+        if let flag { return flag }
+        if let text = ProcessInfo.processInfo.environment[variable], !text.isEmpty {
+            guard let value = T(text) else { throw ValidationError("\(variable)=\(text) is not a valid value") }
+            return value
+        }
+        return fallback
+    }
+
+    func run() async throws {
+        let dataDir = try Self.setting(dataDir, "RUNNEL_DATA_DIR", "./runnel-data")
+        let host = try Self.setting(host, "RUNNEL_HOST", "127.0.0.1")
+        let proxyPort = try Self.setting(proxyPort, "RUNNEL_PROXY_PORT", 8082)
+        let connectPort = try Self.setting(connectPort, "RUNNEL_CONNECT_PORT", 8083)
+        let configPath = try Self.setting(config, "RUNNEL_CONFIG", "")
+        let maxRequestBytes = try Self.setting(maxRequestBytes, "RUNNEL_MAX_REQUEST_BYTES", 16 * 1024 * 1024)
+        let idleTimeoutMs = try Self.setting(idleTimeoutMs, "RUNNEL_IDLE_TIMEOUT_MS", Int64(60_000))
+        let levelName = try Self.setting(logLevel, "RUNNEL_LOG_LEVEL", "info")
+        guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
+            throw ValidationError("Unknown log level \(levelName)")
+        }
+        for (name, port) in [("proxy", proxyPort), ("connect", connectPort)] where !(0...65_535).contains(port) {
+            throw ValidationError("The \(name) port must be between 0 and 65535, not \(port)")
+        }
+        guard maxRequestBytes > 0 else { throw ValidationError("--max-request-bytes must be positive") }
+
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "runnel")
+
+        // Settings: the file's broker keys, then the proxy's keys; anything neither knows is reported.
+        var properties: [String: String] = [:]
+        if !configPath.isEmpty {
+            let text: String
+            do {
+                text = try String(contentsOfFile: configPath, encoding: .utf8)
+            } catch {
+                throw ValidationError("Cannot read the config file \(configPath): \(error.localizedDescription)")
+            }
+            properties = try BrokerConfig.parseProperties(text)
+        }
+        var brokerConfig = try BrokerConfig(properties: properties)
+        var proxyConfiguration = RestProxyConfiguration()
+        proxyConfiguration.maxRequestBytes = maxRequestBytes
+        let proxyKeys = try proxyConfiguration.apply(properties: properties)
+        let unknown = brokerConfig.ignoredKeys.filter { !proxyKeys.contains($0) }.sorted()
+        if !unknown.isEmpty {
+            logger.warning("Ignoring unknown settings", metadata: ["keys": "\(unknown.joined(separator: ", "))"])
+        }
+        brokerConfig.ignoredKeys = []
+
+        var brokerConfiguration = EmbeddedBroker.Configuration(dataDirectory: dataDir)
+        brokerConfiguration.config = brokerConfig
+        brokerConfiguration.advertisedHost = host
+        brokerConfiguration.advertisedPort = proxyPort
+        let broker = try await EmbeddedBroker.open(brokerConfiguration, logger: logger)
+
+        let proxy = RestProxy(broker: broker, configuration: proxyConfiguration, logger: logger)
+        let proxyRouter = Router()
+        proxyRouter.middlewares.add(APIErrorMiddleware())
+        let proxyRoutes = RouteTable(router: proxyRouter)
+        proxy.addRoutes(to: proxyRoutes)
+        OpenAPIDocument.addRoute(to: proxyRoutes)
+
+        let connectRouter = Router()
+        connectRouter.middlewares.add(APIErrorMiddleware())
+        let connectRoutes = RouteTable(router: connectRouter)
+        ConnectAPI(broker: broker, version: RunnelVersion.current, commit: RunnelVersion.commit)
+            .addRoutes(to: connectRoutes)
+        OpenAPIDocument.addRoute(to: connectRoutes)
+
+        let listening = Listening(logger: logger, dataDirectory: dataDir, clusterId: broker.clusterId)
+        let http = HTTP1Channel.Configuration(idleTimeout: .milliseconds(idleTimeoutMs))
+        let proxyApp = Application(
+            router: proxyRouter,
+            server: .http1(configuration: http),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: proxyPort), serverName: nil),
+            onServerRunning: { listening.started("proxy", $0) },
+            logger: logger
+        )
+        let connectApp = Application(
+            router: connectRouter,
+            server: .http1(configuration: http),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: connectPort), serverName: nil),
+            onServerRunning: { listening.started("connect", $0) },
+            logger: logger
+        )
+        // Shut down in reverse order: stop accepting and finish requests, then the consumers, then the broker.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: (broker.services + proxy.services + [proxyApp, connectApp]).map {
+                    ServiceGroupConfiguration.ServiceConfiguration(service: $0)
+                },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        do {
+            try await group.run()
+        } catch {
+            try? await broker.close()
+            throw error
+        }
+        try await broker.close()
+        logger.info("Runnel stopped")
+    }
+}
+
+/// Logs the one line saying where the server listens, once both listeners are up.
+private final class Listening: Sendable {
+    let logger: Logger
+    let dataDirectory: String
+    let clusterId: String
+    private let addresses = Mutex<[String: String]>([:])
+
+    init(logger: Logger, dataDirectory: String, clusterId: String) {
+        self.logger = logger
+        self.dataDirectory = dataDirectory
+        self.clusterId = clusterId
+    }
+
+    func started(_ name: String, _ channel: any Channel) {
+        let address = channel.localAddress.map { "http://\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        let all = addresses.withLock { addresses -> [String: String]? in
+            addresses[name] = address
+            return addresses.count == 2 ? addresses : nil
+        }
+        guard let all else { return }
+        logger.info(
+            "Runnel is listening",
+            metadata: [
+                "proxy": "\(all["proxy"] ?? "?")",
+                "connect": "\(all["connect"] ?? "?")",
+                "data-dir": "\(dataDirectory)",
+                "cluster-id": "\(clusterId)",
+            ]
+        )
+    }
+}
