@@ -49,3 +49,46 @@ public final class RouteTable<Context: RequestContext> {
         on(path, method: .delete, use: handler)
     }
 }
+
+extension RouteTable {
+    /// Middleware to add after every route: a request for a known path with a method it does not have gets 405
+    /// (with `Allow`) instead of the router's 404, as Confluent and Kafka Connect answer.
+    public func methodNotAllowedMiddleware() -> MethodNotAllowedMiddleware<Context> {
+        MethodNotAllowedMiddleware(routes: routes)
+    }
+}
+
+public struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    private let templates: [(method: String, segments: [Substring])]
+
+    init(routes: [RouteTable<Context>.Route]) {
+        templates = routes.map { ($0.method, $0.path.split(separator: "/")) }
+    }
+
+    public func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            let segments = request.uri.path.split(separator: "/")
+            let allowed = Set(templates.filter { Self.matches($0.segments, segments) }.map(\.method)).sorted()
+            guard !allowed.isEmpty else { throw error }
+            var headers = HTTPFields()
+            headers[.allow] = allowed.joined(separator: ", ")
+            let body = APIError(.methodNotAllowed, 405, "HTTP 405 Method Not Allowed").body
+            headers[.contentType] = MediaType.preferredErrorType(for: request)
+            return Response(status: .methodNotAllowed, headers: headers, body: ResponseBody(byteBuffer: body.bytes))
+        }
+    }
+
+    private static func matches(_ template: [Substring], _ path: [Substring]) -> Bool {
+        guard template.count == path.count else { return false }
+        for (expected, actual) in zip(template, path) where !(expected.first == "{" && expected.last == "}") {
+            if expected != actual { return false }
+        }
+        return true
+    }
+}

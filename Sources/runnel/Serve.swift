@@ -121,6 +121,7 @@ struct Serve: AsyncParsableCommand {
         let proxyRoutes = RouteTable(router: proxyRouter)
         proxy.addRoutes(to: proxyRoutes)
         OpenAPIDocument.addRoute(to: proxyRoutes)
+        proxyRouter.middlewares.add(proxyRoutes.methodNotAllowedMiddleware())
 
         let connectRouter = Router()
         connectRouter.middlewares.add(APIErrorMiddleware())
@@ -128,6 +129,7 @@ struct Serve: AsyncParsableCommand {
         ConnectAPI(broker: broker, version: RunnelVersion.current, commit: RunnelVersion.commit)
             .addRoutes(to: connectRoutes)
         OpenAPIDocument.addRoute(to: connectRoutes)
+        connectRouter.middlewares.add(connectRoutes.methodNotAllowedMiddleware())
 
         let listening = Listening(logger: logger, dataDirectory: dataDir, clusterId: broker.clusterId)
         let http = HTTP1Channel.Configuration(idleTimeout: .milliseconds(idleTimeoutMs))

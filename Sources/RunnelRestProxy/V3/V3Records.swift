@@ -44,45 +44,52 @@ extension RestProxy {
             var first = true
             var failed = false
             func flush(final: Bool) async throws {
-                // Read every complete record at the front of what has arrived, produce them together, report each.
-                var records: [V3Record] = []
-                var malformed: JSONError?
-                pending.withUnsafeReadableBytes { bytes in
-                    var reader = JSONReader(bytes)
-                    var consumed = 0
-                    while !reader.isAtEnd && records.count < 1000 {
-                        let start = reader.position
-                        do {
-                            records.append(try Self.readV3Record(&reader, partitionCount: partitionCount))
-                            consumed = reader.position
-                        } catch let error as JSONError {
-                            if error.offset >= bytes.count && !final {
-                                // Not all of this record has arrived yet.
+                // Read the complete records at the front of what has arrived, produce them together (at most 1000 at
+                // a time), report each; an unfinished record waits for more bytes.
+                while true {
+                    var records: [V3Record] = []
+                    var malformed: JSONError?
+                    pending.withUnsafeReadableBytes { bytes in
+                        var reader = JSONReader(bytes)
+                        var consumed = 0
+                        while records.count < 1000 {
+                            reader.skipWhitespace()
+                            let start = reader.position
+                            if start >= bytes.count {
                                 consumed = start
-                            } else {
-                                malformed = error
+                                break
                             }
-                            break
-                        } catch {
-                            malformed = JSONError("\(error)", at: start)
-                            break
+                            do {
+                                records.append(try Self.readV3Record(&reader, partitionCount: partitionCount))
+                                consumed = reader.position
+                            } catch let error as JSONError {
+                                if error.offset < bytes.count || final { malformed = error }
+                                consumed = start
+                                break
+                            } catch {
+                                malformed = JSONError("\(error)", at: start)
+                                break
+                            }
                         }
+                        pending.moveReaderIndex(forwardBy: consumed)
                     }
-                    if malformed == nil, reader.isAtEnd { consumed = bytes.count }
-                    pending.moveReaderIndex(forwardBy: consumed)
+                    if !records.isEmpty {
+                        try await writer.write(
+                            try await self.produceAndReport(records, scope: scope, topic: topic.name, first: &first)
+                        )
+                    }
+                    if let malformed {
+                        var out = JSONWriter()
+                        if !first { out.raw("\n") }
+                        first = false
+                        out.value(["error_code": 400, "message": .string("Unexpected JSON: \(malformed.message)")])
+                        try await writer.write(out.buffer)
+                        failed = true
+                        return
+                    }
+                    pending.discardReadBytes()
+                    if records.count < 1000 { return }
                 }
-                if !records.isEmpty {
-                    try await writer.write(try await self.produceAndReport(records, scope: scope, topic: topic.name, first: &first))
-                }
-                if let malformed {
-                    var out = JSONWriter()
-                    if !first { out.raw("\n") }
-                    first = false
-                    out.value(["error_code": 400, "message": .string("Unexpected JSON: \(malformed.message)")])
-                    try await writer.write(out.buffer)
-                    failed = true
-                }
-                pending.discardReadBytes()
             }
             for try await chunk in request.body {
                 received += chunk.readableBytes
