@@ -4,11 +4,11 @@ SWIFT ?= swift
 VENV := .venv
 PYTHON := $(VENV)/bin/python3
 
-.PHONY: run test lint build release deps venv bench clean
+.PHONY: run test lint build release deps venv bench bench-rest clean
 
-## Quick start: append 100 000 records to ./runnel-data with the log engine and report throughput.
+## Quick start: the broker and REST proxy on 127.0.0.1:8082 (connect port 8083), data in ./runnel-data.
 run:
-	$(SWIFT) run -c release runnel log-perf
+	$(SWIFT) run -c release runnel serve
 
 ## Every test: unit tests and end-to-end tests (which run the binary and kafka-python).
 test: deps venv
@@ -40,6 +40,10 @@ $(VENV)/.installed: Tests/requirements.txt
 ## The log engine benchmark (takes several minutes and ~4 GiB of disk; see bench/README.md).
 bench: release
 	bench/log-append.sh
+
+## The REST proxy benchmark (wrk; see bench/README.md).
+bench-rest: release
+	bench/rest-proxy.sh
 
 clean:
 	rm -rf .build $(VENV)

@@ -175,6 +175,8 @@ let package = Package(
                 "CMallocTuning",
                 "RunnelLog",
                 "RunnelBroker",
+                "RunnelRestProxy",
+                "RunnelHTTP",
                 "RunnelTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

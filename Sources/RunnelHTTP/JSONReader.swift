@@ -393,6 +393,51 @@ public struct JSONReader {
 
     // MARK: Whole values
 
+    /// Where the value starting at `start` ends, when all of it is in `bytes`: the index after it; nil when more bytes
+    /// are needed. It only balances quotes and brackets (a streaming reader waits for a whole value, then reads it,
+    /// which validates it); a scalar ends at the first byte that cannot continue it.
+    public static func endOfValue(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard start < bytes.count else { return nil }
+        var index = start
+        var depth = 0
+        var inString = false
+        switch bytes[start] {
+        case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "\""):
+            while index < bytes.count {
+                let byte = bytes[index]
+                index += 1
+                if inString {
+                    if byte == UInt8(ascii: "\\") {
+                        index += 1
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                        if depth == 0 { return index }
+                    }
+                    continue
+                }
+                switch byte {
+                case UInt8(ascii: "\""): inString = true
+                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth <= 0 { return index }
+                default: break
+                }
+            }
+            return nil
+        default:
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x0A, 0x0D, 0x09, UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"),
+                    UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "\""):
+                    return index
+                default: index += 1
+                }
+            }
+            return nil
+        }
+    }
+
     /// Skips one value, validating it.
     public mutating func skipValue(depth: Int = 0) throws(JSONError) {
         guard depth < Self.maximumDepth else { throw fail("JSON nested too deeply") }
@@ -423,31 +468,33 @@ public struct JSONReader {
         let start = position
         try skipValue()
         let range = start..<position
-        // Whitespace can only sit between tokens; copy runs of non-whitespace outside strings.
-        let before = buffer.writerIndex
-        var runStart = range.lowerBound
-        var index = range.lowerBound
-        var inString = false
-        while index < range.upperBound {
-            let byte = bytes[index]
-            if inString {
-                if byte == UInt8(ascii: "\\") {
-                    index += 2
-                    continue
+        let bytes = self.bytes
+        // Whitespace can only sit between tokens: copy everything but whitespace outside strings, in one pass.
+        return buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: range.count) { out in
+            var written = 0
+            var index = range.lowerBound
+            var inString = false
+            while index < range.upperBound {
+                let byte = bytes[index]
+                index += 1
+                if inString {
+                    out[written] = byte
+                    written += 1
+                    if byte == UInt8(ascii: "\\") {
+                        out[written] = bytes[index]
+                        written += 1
+                        index += 1
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                    }
+                } else if byte != 0x20 && byte != 0x0A && byte != 0x0D && byte != 0x09 {
+                    out[written] = byte
+                    written += 1
+                    if byte == UInt8(ascii: "\"") { inString = true }
                 }
-                if byte == UInt8(ascii: "\"") { inString = false }
-            } else if byte == UInt8(ascii: "\"") {
-                inString = true
-            } else if byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 {
-                if index > runStart { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index])) }
-                runStart = index + 1
             }
-            index += 1
+            return written
         }
-        if range.upperBound > runStart {
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<range.upperBound]))
-        }
-        return buffer.writerIndex - before
     }
 
     public mutating func readValue(depth: Int = 0) throws(JSONError) -> JSONValue {

@@ -192,8 +192,29 @@ public struct JSONWriter: Sendable {
         buffer.writeBuffer(&bytes)
     }
 
+    /// A whole number's decimal digits, written straight into the buffer (no string in between).
     public mutating func int<I: BinaryInteger>(_ value: I) {
-        buffer.writeString(String(value))
+        guard let wide = Int64(exactly: value) else {
+            buffer.writeString(String(value))
+            return
+        }
+        if wide < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+        var magnitude = wide.magnitude
+        var digits = 1
+        var limit: UInt64 = 10
+        while digits < 20 && magnitude >= limit {
+            digits += 1
+            limit = limit &* 10
+        }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { out in
+            var index = digits
+            repeat {
+                index -= 1
+                out[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while index > 0
+            return digits
+        }
     }
 
     /// A quoted string with JSON's escapes.

@@ -31,17 +31,34 @@ enum EmbeddedFormat: String, Sendable, CaseIterable {
     }
 }
 
+/// The keys, values and header values of a request's records, written one after another into one buffer while the
+/// body is read. Slices are cut only once the writing is done: a slice taken earlier would share the buffer and make
+/// every later write copy all of it.
+struct RecordBytes {
+    var buffer = ByteBuffer()
+
+    /// Where a piece of data is in the buffer.
+    typealias Span = Range<Int>
+
+    init(capacity: Int = 0) {
+        buffer.reserveCapacity(capacity)
+    }
+
+    func slice(_ span: Span?) -> ByteBuffer? {
+        span.flatMap { buffer.getSlice(at: $0.lowerBound, length: $0.count) }
+    }
+}
+
 /// Reads a key or value in an embedded format from JSON and writes it to storage; writes one back as JSON.
 enum EmbeddedCodec {
-    /// Reads the next JSON value as data in `format`, appending its bytes to `storage`; nil for JSON null.
-    /// `field` names the value in error messages.
+    /// Reads the next JSON value as data in `format`, appending its bytes to `bytes`; nil for JSON null.
     static func read(
         _ reader: inout JSONReader,
         format: EmbeddedFormat,
-        into storage: inout ByteBuffer
-    ) throws -> ByteBuffer? {
+        into bytes: inout RecordBytes
+    ) throws -> RecordBytes.Span? {
         if reader.readNullIfPresent() { return nil }
-        let start = storage.writerIndex
+        let start = bytes.buffer.writerIndex
         switch format {
         case .binary:
             guard try reader.peekKind() == .string else {
@@ -52,27 +69,27 @@ enum EmbeddedCodec {
             var decoded = false
             if escaped {
                 // Base64 never needs escapes, but `\/` is a legal way to write `/`.
-                let bytes = try reader.unescapedBytes(range)
-                decoded = bytes.withUnsafeBytes { Base64.decode($0, into: &storage) }
+                let unescaped = try reader.unescapedBytes(range)
+                decoded = unescaped.withUnsafeBytes { Base64.decode($0, into: &bytes.buffer) }
             } else {
-                decoded = Base64.decode(UnsafeRawBufferPointer(rebasing: reader.bytes[range]), into: &storage)
+                decoded = Base64.decode(UnsafeRawBufferPointer(rebasing: reader.bytes[range]), into: &bytes.buffer)
             }
             guard decoded else {
                 let text = String(decoding: UnsafeRawBufferPointer(rebasing: reader.bytes[range].prefix(64)), as: UTF8.self)
                 throw APIError.badRequest("Bad Request: data=\(text) is not a valid base64 string.")
             }
         case .json:
-            try reader.copyCompactValue(into: &storage)
+            try reader.copyCompactValue(into: &bytes.buffer)
         case .string:
             guard try reader.peekKind() == .string else {
                 let text = try describeNext(&reader)
                 throw APIError.badRequest("Bad Request: data=\(text) is not a string.")
             }
-            try reader.readString(into: &storage)
+            try reader.readString(into: &bytes.buffer)
         case .avro, .jsonschema, .protobuf:
             throw APIError.schemaRegistryRequired(format.rawValue)
         }
-        return storage.getSlice(at: start, length: storage.writerIndex - start)
+        return start..<bytes.buffer.writerIndex
     }
 
     /// The next value's text, shortened, for an error message (consumes it).

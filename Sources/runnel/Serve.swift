@@ -116,32 +116,18 @@ struct Serve: AsyncParsableCommand {
         let broker = try await EmbeddedBroker.open(brokerConfiguration, logger: logger)
 
         let proxy = RestProxy(broker: broker, configuration: proxyConfiguration, logger: logger)
-        let proxyRouter = Router()
-        proxyRouter.middlewares.add(APIErrorMiddleware())
-        let proxyRoutes = RouteTable(router: proxyRouter)
-        proxy.addRoutes(to: proxyRoutes)
-        OpenAPIDocument.addRoute(to: proxyRoutes)
-        proxyRouter.middlewares.add(proxyRoutes.methodNotAllowedMiddleware())
-
-        let connectRouter = Router()
-        connectRouter.middlewares.add(APIErrorMiddleware())
-        let connectRoutes = RouteTable(router: connectRouter)
-        ConnectAPI(broker: broker, version: RunnelVersion.current, commit: RunnelVersion.commit)
-            .addRoutes(to: connectRoutes)
-        OpenAPIDocument.addRoute(to: connectRoutes)
-        connectRouter.middlewares.add(connectRoutes.methodNotAllowedMiddleware())
-
+        let surface = HTTPSurface(broker: broker, proxy: proxy)
         let listening = Listening(logger: logger, dataDirectory: dataDir, clusterId: broker.clusterId)
         let http = HTTP1Channel.Configuration(idleTimeout: .milliseconds(idleTimeoutMs))
         let proxyApp = Application(
-            router: proxyRouter,
+            router: surface.proxyRouter,
             server: .http1(configuration: http),
             configuration: ApplicationConfiguration(address: .hostname(host, port: proxyPort), serverName: nil),
             onServerRunning: { listening.started("proxy", $0) },
             logger: logger
         )
         let connectApp = Application(
-            router: connectRouter,
+            router: surface.connectRouter,
             server: .http1(configuration: http),
             configuration: ApplicationConfiguration(address: .hostname(host, port: connectPort), serverName: nil),
             onServerRunning: { listening.started("connect", $0) },

@@ -308,9 +308,28 @@ final class ConsumerManager: Service, Sendable {
 
     // MARK: Reading
 
-    /// Reads records at the instance's positions, waiting up to `timeoutMs` for any (or for `fetch.min.bytes`), and
-    /// returns at most `maxBytes` of keys and values (always at least one record when there is one).
-    func read(_ instance: ConsumerInstance, timeoutMs: Int64, maxBytes: Int) async throws -> [ConsumerRecord] {
+    /// The records a read takes from one partition.
+    private struct Taken {
+        var topicPartition: TopicPartition
+        var from: Int64
+        /// Index of its first record in the answer.
+        var first: Int
+        var count: Int
+        /// Every fetched record of the partition was taken, so the position may move to `nextOffset`.
+        var complete: Bool
+        var nextOffset: Int64
+    }
+
+    /// Reads records at the instance's positions, waiting up to `timeoutMs` for any (or for `fetch.min.bytes`), at
+    /// most `maxBytes` of keys and values (always at least one record when there is one). `render` turns them into the
+    /// answer and says how many it used; the positions move past those only, so records it could not render (or all
+    /// of them, when it throws) are read again next time.
+    func read<T>(
+        _ instance: ConsumerInstance,
+        timeoutMs: Int64,
+        maxBytes: Int,
+        render: ([ConsumerRecord]) throws -> (output: T, count: Int)
+    ) async throws -> T {
         let start = clock.nowMilliseconds()
         let deadline = start + timeoutMs
         if instance.autoCommit, start - instance.state.withLock(\.lastAutoCommitMs) >= configuration.autoCommitIntervalMs {
@@ -326,7 +345,7 @@ final class ConsumerManager: Service, Sendable {
                 throw APIError.illegalState("Consumer is not subscribed to any topics or assigned any partitions")
             case .subscribed where !ready || assignment.isEmpty:
                 // Joining or rebalancing, or no partitions for this member: wait for the next generation.
-                if remaining <= 0 { return [] }
+                if remaining <= 0 { return try render([]).output }
                 try await Task.sleep(for: .milliseconds(min(remaining, 20)))
                 continue
             default:
@@ -342,9 +361,10 @@ final class ConsumerManager: Service, Sendable {
                 maxPartitionBytes: maxBytes
             )
             let fetched = try await callBroker { () async throws(BrokerError) in try await self.broker.fetch(request) }
+            // The records to answer, partition by partition, within the byte budget.
             var records: [ConsumerRecord] = []
+            var taken: [Taken] = []
             var budget = maxBytes
-            var advanced: [TopicPartition: (from: Int64, to: Int64)] = [:]
             var resets: [TopicPartition] = []
             let from = Dictionary(positions, uniquingKeysWith: { first, _ in first })
             for partition in fetched {
@@ -354,38 +374,53 @@ final class ConsumerManager: Service, Sendable {
                     continue
                 }
                 guard let offset = from[tp] else { continue }
-                var next = offset
-                var all = true
+                let first = records.count
+                var complete = true
                 for record in partition.records {
                     let size = (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
                     if size > budget && !records.isEmpty {
-                        all = false
+                        complete = false
                         break
                     }
                     budget -= size
                     records.append(record)
-                    next = record.offset + 1
                 }
-                if all { next = max(next, partition.nextOffset) }
-                if next != offset { advanced[tp] = (offset, next) }
-                if !all { break }
+                taken.append(
+                    Taken(
+                        topicPartition: tp,
+                        from: offset,
+                        first: first,
+                        count: records.count - first,
+                        complete: complete,
+                        nextOffset: partition.nextOffset
+                    )
+                )
+                if !complete { break }
             }
+            let answer = !records.isEmpty || clock.nowMilliseconds() >= deadline
+            // Render before moving: records that cannot be rendered stay unread.
+            var result: (output: T, count: Int)?
+            if answer { result = try render(records) }
+            let rendered = result?.count ?? 0
             instance.state.withLock { state in
                 let assigned = Set(state.assignment)
-                for (tp, move) in advanced where assigned.contains(tp) && state.positions[tp] == move.from {
-                    state.positions[tp] = move.to
+                for part in taken where assigned.contains(part.topicPartition) {
+                    let count = min(part.count, max(0, rendered - part.first))
+                    var next = count > 0 ? records[part.first + count - 1].offset + 1 : part.from
+                    if count == part.count && part.complete { next = max(next, part.nextOffset) }
+                    if next != part.from && state.positions[part.topicPartition] == part.from {
+                        state.positions[part.topicPartition] = next
+                    }
                 }
                 for tp in resets { state.positions[tp] = nil }
             }
-            if !resets.isEmpty {
-                for tp in resets {
-                    let offset = try await resetOffset(instance, tp)
-                    instance.state.withLock { state in
-                        if state.positions[tp] == nil { state.positions[tp] = offset }
-                    }
+            for tp in resets {
+                let offset = try await resetOffset(instance, tp)
+                instance.state.withLock { state in
+                    if state.positions[tp] == nil { state.positions[tp] = offset }
                 }
             }
-            if !records.isEmpty || clock.nowMilliseconds() >= deadline { return records }
+            if let result { return result.output }
         }
     }
 

@@ -315,16 +315,31 @@ extension RestProxy {
             guard let value = Int(text), value > 0 else { throw APIError.badRequest("max_bytes must be a positive whole number") }
             maxBytes = min(value, maxBytes)
         }
-        let records = try await consumers.read(instance, timeoutMs: timeout, maxBytes: maxBytes)
-        var writer = JSONWriter(buffer: ByteBuffer())
-        writer.buffer.reserveCapacity(records.reduce(2) { $0 + 96 + ($1.value?.readableBytes ?? 0) * 4 / 3 + ($1.key?.readableBytes ?? 0) * 4 / 3 })
-        writer.raw("[")
-        for (index, record) in records.enumerated() {
-            if index > 0 { writer.raw(",") }
-            try Self.writeV2Record(record, format: instance.format, to: &writer)
+        let format = instance.format
+        let body = try await consumers.read(instance, timeoutMs: timeout, maxBytes: maxBytes) { records in
+            var writer = JSONWriter(buffer: ByteBuffer())
+            writer.buffer.reserveCapacity(
+                records.reduce(2) { $0 + 96 + (($1.value?.readableBytes ?? 0) + ($1.key?.readableBytes ?? 0)) * 4 / 3 }
+            )
+            writer.raw("[")
+            var count = 0
+            for record in records {
+                let mark = writer.buffer.writerIndex
+                if count > 0 { writer.raw(",") }
+                do {
+                    try Self.writeV2Record(record, format: format, to: &writer)
+                } catch {
+                    // Answer the records before it; the client gets the error when it reaches this one.
+                    guard count > 0 else { throw error }
+                    writer.buffer.moveWriterIndex(to: mark)
+                    break
+                }
+                count += 1
+            }
+            writer.raw("]")
+            return (writer.buffer, count)
         }
-        writer.raw("]")
-        return .json(bytes: writer.buffer, contentType: instance.format.v2MediaType)
+        return .json(bytes: body, contentType: format.v2MediaType)
     }
 
     /// `{"topic","key","value","partition","offset","timestamp","headers"}`: Confluent's fields, plus the record's

@@ -35,7 +35,7 @@ extension RestProxy {
             }
             let body: JSONValue = [
                 "name": .string(topic.name),
-                "configs": .object(configs.map { ($0.name, JSONValue.optionalString($0.value)) }),
+                "configs": .object(configs.map { ($0.name, $0.isSensitive ? .null : JSONValue.optionalString($0.value)) }),
                 "partitions": .array(topic.partitions.map(Self.v2Partition)),
             ]
             return .json(body, contentType: type)
@@ -167,53 +167,71 @@ extension RestProxy {
 
 /// A v2 produce body: `{"records":[{"key":..,"value":..,"partition":..}], "key_schema":.., ...}`.
 enum V2ProduceRequest {
+    /// A record as read: where its key and value are in the request's ``RecordBytes``.
+    private struct Parsed {
+        var key: RecordBytes.Span?
+        var value: RecordBytes.Span?
+        var partition: Int32?
+    }
+
     /// Reads the records; keys and values are slices of one buffer (no allocation per record).
     static func parse(_ body: ByteBuffer, format: EmbeddedFormat, defaultPartition: Int32?) throws -> [ProducerRecord] {
-        try body.withUnsafeReadableBytes { bytes in
-            var reader = JSONReader(bytes)
-            var storage = ByteBuffer()
-            storage.reserveCapacity(bytes.count)
-            var records: [ProducerRecord] = []
-            var sawRecords = false
-            do {
-                if reader.isAtEnd { throw APIError.payload("Request body is empty. Data is required.") }
-                try reader.beginObject()
-                while let key = try reader.nextKey() {
-                    guard key == "records" else {
-                        // key_schema, value_schema_id...: only schema formats use them.
-                        try reader.skipValue()
-                        continue
-                    }
-                    sawRecords = true
-                    guard try reader.peekKind() == .array else {
-                        throw APIError.badRequest("Bad Request: records must be an array")
-                    }
-                    try reader.beginArray()
-                    while try reader.nextElement() {
-                        records.append(try parseRecord(&reader, format: format, defaultPartition: defaultPartition, storage: &storage))
-                    }
-                }
-                try reader.expectEnd()
-            } catch let error as JSONError {
-                throw APIError.malformedJSON(error)
-            }
-            guard sawRecords, !records.isEmpty else {
-                throw APIError.payload("records may not be empty")
-            }
-            return records
+        var storage = RecordBytes(capacity: body.readableBytes)
+        let parsed = try body.withUnsafeReadableBytes { bytes in
+            try parseRecords(bytes, format: format, defaultPartition: defaultPartition, storage: &storage)
         }
+        return parsed.map {
+            ProducerRecord(key: storage.slice($0.key), value: storage.slice($0.value), partition: $0.partition)
+        }
+    }
+
+    private static func parseRecords(
+        _ bytes: UnsafeRawBufferPointer,
+        format: EmbeddedFormat,
+        defaultPartition: Int32?,
+        storage: inout RecordBytes
+    ) throws -> [Parsed] {
+        var reader = JSONReader(bytes)
+        var records: [Parsed] = []
+        var sawRecords = false
+        do {
+            if reader.isAtEnd { throw APIError.payload("Request body is empty. Data is required.") }
+            try reader.beginObject()
+            while let key = try reader.nextKey() {
+                guard key == "records" else {
+                    // key_schema, value_schema_id...: only schema formats use them.
+                    try reader.skipValue()
+                    continue
+                }
+                sawRecords = true
+                guard try reader.peekKind() == .array else {
+                    throw APIError.badRequest("Bad Request: records must be an array")
+                }
+                try reader.beginArray()
+                while try reader.nextElement() {
+                    records.append(try parseRecord(&reader, format: format, defaultPartition: defaultPartition, storage: &storage))
+                }
+            }
+            try reader.expectEnd()
+        } catch let error as JSONError {
+            throw APIError.malformedJSON(error)
+        }
+        guard sawRecords, !records.isEmpty else {
+            throw APIError.payload("records may not be empty")
+        }
+        return records
     }
 
     private static func parseRecord(
         _ reader: inout JSONReader,
         format: EmbeddedFormat,
         defaultPartition: Int32?,
-        storage: inout ByteBuffer
-    ) throws -> ProducerRecord {
+        storage: inout RecordBytes
+    ) throws -> Parsed {
         guard try reader.peekKind() == .object else {
             throw APIError.badRequest("Bad Request: each record must be a JSON object")
         }
-        var record = ProducerRecord(value: nil, partition: defaultPartition)
+        var record = Parsed(partition: defaultPartition)
         try reader.beginObject()
         while let field = try reader.nextKey() {
             switch field {

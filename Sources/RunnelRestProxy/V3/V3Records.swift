@@ -22,7 +22,11 @@ extension RestProxy {
 
     /// A record of a v3 produce request, read and checked; `problem` holds the error to report instead.
     struct V3Record {
-        var record = ProducerRecord(value: nil)
+        var key: RecordBytes.Span?
+        var value: RecordBytes.Span?
+        var headers: [(String, RecordBytes.Span?)] = []
+        var timestamp: Int64?
+        var partition: Int32?
         var keyReport: JSONValue?
         var valueReport: JSONValue?
         var problem: APIError?
@@ -48,6 +52,7 @@ extension RestProxy {
                 // a time), report each; an unfinished record waits for more bytes.
                 while true {
                     var records: [V3Record] = []
+                    var storage = RecordBytes()
                     var malformed: JSONError?
                     pending.withUnsafeReadableBytes { bytes in
                         var reader = JSONReader(bytes)
@@ -59,15 +64,24 @@ extension RestProxy {
                                 consumed = start
                                 break
                             }
+                            guard let end = JSONReader.endOfValue(in: bytes, from: start) else {
+                                // Not all of this record has arrived yet; at the end of the body, it never will.
+                                if final { malformed = JSONError("Unexpected end of JSON input", at: bytes.count) }
+                                consumed = start
+                                break
+                            }
+                            var record = JSONReader(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
                             do {
-                                records.append(try Self.readV3Record(&reader, partitionCount: partitionCount))
-                                consumed = reader.position
+                                records.append(try Self.readV3Record(&record, partitionCount: partitionCount, storage: &storage))
+                                consumed = end
+                                reader.seek(to: end)
                             } catch let error as JSONError {
-                                if error.offset < bytes.count || final { malformed = error }
+                                malformed = JSONError(error.message, at: start + error.offset)
                                 consumed = start
                                 break
                             } catch {
                                 malformed = JSONError("\(error)", at: start)
+                                consumed = start
                                 break
                             }
                         }
@@ -75,7 +89,7 @@ extension RestProxy {
                     }
                     if !records.isEmpty {
                         try await writer.write(
-                            try await self.produceAndReport(records, scope: scope, topic: topic.name, first: &first)
+                            try await self.produceAndReport(records, storage, scope: scope, topic: topic.name, first: &first)
                         )
                     }
                     if let malformed {
@@ -123,11 +137,20 @@ extension RestProxy {
     /// Produces the records that passed their checks in one broker call and writes every report, in order.
     private func produceAndReport(
         _ records: [V3Record],
+        _ storage: RecordBytes,
         scope: V3Scope,
         topic: String,
         first: inout Bool
     ) async throws -> ByteBuffer {
-        let valid = records.filter { $0.problem == nil }.map(\.record)
+        let valid = records.filter { $0.problem == nil }.map { record in
+            ProducerRecord(
+                key: storage.slice(record.key),
+                value: storage.slice(record.value),
+                headers: record.headers.map { RecordHeader(key: $0.0, value: storage.slice($0.1)) },
+                timestamp: record.timestamp,
+                partition: record.partition
+            )
+        }
         var outcomes: [ProduceOutcome] = []
         if !valid.isEmpty {
             do {
@@ -177,7 +200,11 @@ extension RestProxy {
 
     /// Reads one record object. Malformed (or unfinished) JSON throws; a well-formed record with bad content comes
     /// back with a `problem`, reported in its place without stopping the stream.
-    static func readV3Record(_ reader: inout JSONReader, partitionCount: Int32) throws -> V3Record {
+    static func readV3Record(
+        _ reader: inout JSONReader,
+        partitionCount: Int32,
+        storage: inout RecordBytes
+    ) throws -> V3Record {
         _ = reader.peek()
         let start = reader.position
         try reader.skipValue()
@@ -185,15 +212,19 @@ extension RestProxy {
         fields.seek(to: start)
         var result = V3Record()
         do {
-            try readV3Fields(&fields, into: &result, partitionCount: partitionCount)
+            try readV3Fields(&fields, into: &result, partitionCount: partitionCount, storage: &storage)
         } catch let error as APIError {
             result.problem = error
         }
         return result
     }
 
-    private static func readV3Fields(_ reader: inout JSONReader, into result: inout V3Record, partitionCount: Int32) throws {
-        var storage = ByteBuffer()
+    private static func readV3Fields(
+        _ reader: inout JSONReader,
+        into result: inout V3Record,
+        partitionCount: Int32,
+        storage: inout RecordBytes
+    ) throws {
         guard try reader.peekKind() == .object else {
             throw APIError.badRequest("Bad Request: a record must be a JSON object")
         }
@@ -205,23 +236,23 @@ extension RestProxy {
                 guard try reader.peekKind() == .number, let value = try reader.readInt64(), let id = Int32(exactly: value)
                 else { throw APIError.badRequest("Bad Request: partition_id must be a whole number") }
                 guard id >= 0 && id < partitionCount else { throw APIError.partitionNotFound() }
-                result.record.partition = id
+                result.partition = id
             case "timestamp":
                 if reader.readNullIfPresent() { continue }
                 guard try reader.peekKind() == .string, let ms = Timestamps.parse(try reader.readString()) else {
                     throw APIError.badRequest("Bad Request: timestamp must be an ISO-8601 date-time")
                 }
-                result.record.timestamp = ms
+                result.timestamp = ms
             case "headers":
                 if reader.readNullIfPresent() { continue }
-                result.record.headers = try readHeaders(&reader, storage: &storage)
+                result.headers = try readHeaders(&reader, storage: &storage)
             case "key":
                 let (data, report) = try readData(&reader, storage: &storage)
-                result.record.key = data
+                result.key = data
                 result.keyReport = report
             case "value":
                 let (data, report) = try readData(&reader, storage: &storage)
-                result.record.value = data
+                result.value = data
                 result.valueReport = report
             default:
                 try reader.skipValue()
@@ -229,19 +260,22 @@ extension RestProxy {
         }
     }
 
-    private static func readHeaders(_ reader: inout JSONReader, storage: inout ByteBuffer) throws -> [RecordHeader] {
+    private static func readHeaders(
+        _ reader: inout JSONReader,
+        storage: inout RecordBytes
+    ) throws -> [(String, RecordBytes.Span?)] {
         guard try reader.peekKind() == .array else {
             try reader.skipValue()
             throw APIError.badRequest("Bad Request: headers must be a list of {\"name\", \"value\"}")
         }
-        var headers: [RecordHeader] = []
+        var headers: [(String, RecordBytes.Span?)] = []
         try reader.beginArray()
         while try reader.nextElement() {
             guard try reader.peekKind() == .object else {
                 throw APIError.badRequest("Bad Request: each header must be an object {\"name\", \"value\"}")
             }
             var name: String?
-            var value: ByteBuffer?
+            var value: RecordBytes.Span?
             try reader.beginObject()
             while let field = try reader.nextKey() {
                 switch field {
@@ -257,7 +291,7 @@ extension RestProxy {
                 }
             }
             guard let name else { throw APIError.badRequest("Bad Request: a header needs a name") }
-            headers.append(RecordHeader(key: name, value: value))
+            headers.append((name, value))
         }
         return headers
     }
@@ -266,8 +300,8 @@ extension RestProxy {
     /// JSON (Confluent would look up the subject's latest schema, and this server has no schema registry).
     private static func readData(
         _ reader: inout JSONReader,
-        storage: inout ByteBuffer
-    ) throws -> (ByteBuffer?, JSONValue?) {
+        storage: inout RecordBytes
+    ) throws -> (RecordBytes.Span?, JSONValue?) {
         if reader.readNullIfPresent() { return (nil, nil) }
         guard try reader.peekKind() == .object else {
             try reader.skipValue()
@@ -320,7 +354,7 @@ extension RestProxy {
         var dataReader = JSONReader(reader.bytes)
         dataReader.seek(to: dataStart)
         let data = try EmbeddedCodec.read(&dataReader, format: format, into: &storage)
-        return (data, ["type": .string(format.rawValue.uppercased()), "size": .int(data?.readableBytes ?? 0)])
+        return (data, ["type": .string(format.rawValue.uppercased()), "size": .int(data?.count ?? 0)])
     }
 
     // MARK: Stateless read

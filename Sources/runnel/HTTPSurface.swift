@@ -1,0 +1,45 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RunnelBroker
+import RunnelConnect
+import RunnelHTTP
+import RunnelRestProxy
+
+/// The routes of the two listeners: the REST proxy's port and the connect port, each also serving the OpenAPI
+/// document of the whole surface. Built here once, for `runnel serve` and for the test that checks every route is
+/// in openapi.yaml.
+struct HTTPSurface {
+    let proxyRouter: Router<BasicRequestContext>
+    let connectRouter: Router<BasicRequestContext>
+    let proxyRoutes: [RouteTable<BasicRequestContext>.Route]
+    let connectRoutes: [RouteTable<BasicRequestContext>.Route]
+
+    init(broker: any Broker, proxy: RestProxy, openAPIDocument: [UInt8] = PackageResources.openapi_yaml) {
+        let document = ByteBuffer(bytes: openAPIDocument)
+        func serveDocument(_ routes: RouteTable<BasicRequestContext>) {
+            routes.get("/openapi.yaml") { _, _ in
+                var headers = HTTPFields()
+                headers[.contentType] = "application/yaml"
+                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: document))
+            }
+        }
+
+        proxyRouter = Router()
+        proxyRouter.middlewares.add(APIErrorMiddleware())
+        let proxyTable = RouteTable(router: proxyRouter)
+        proxy.addRoutes(to: proxyTable)
+        serveDocument(proxyTable)
+        proxyRouter.middlewares.add(proxyTable.methodNotAllowedMiddleware())
+        proxyRoutes = proxyTable.routes
+
+        connectRouter = Router()
+        connectRouter.middlewares.add(APIErrorMiddleware())
+        let connectTable = RouteTable(router: connectRouter)
+        ConnectAPI(broker: broker, version: RunnelVersion.current, commit: RunnelVersion.commit)
+            .addRoutes(to: connectTable)
+        serveDocument(connectTable)
+        connectRouter.middlewares.add(connectTable.methodNotAllowedMiddleware())
+        connectRoutes = connectTable.routes
+    }
+}

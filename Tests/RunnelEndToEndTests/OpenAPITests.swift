@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import RunnelBroker
+import RunnelHTTP
+import RunnelRestProxy
+import RunnelTestSupport
+import Testing
+
+@testable import runnel
+
+/// openapi.yaml stays true: every route either listener answers is in it, and it documents no route that is not.
+@Suite struct OpenAPITests {
+    /// The operations of openapi.yaml's `paths` as "METHOD /path" (its paths are keys two spaces in, methods four).
+    static func documentedOperations() throws -> Set<String> {
+        let text = try String(contentsOfFile: packageRoot + "/openapi.yaml", encoding: .utf8)
+        var operations = Set<String>()
+        var inPaths = false
+        var path: String?
+        let methods: Set<String> = ["get", "post", "put", "patch", "delete", "head", "options"]
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if !line.hasPrefix(" ") && !line.isEmpty {
+                inPaths = line.hasPrefix("paths:")
+                continue
+            }
+            guard inPaths else { continue }
+            if line.hasPrefix("  /") && !line.hasPrefix("   ") {
+                path = String(line.dropFirst(2).dropLast()).trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+            } else if line.hasPrefix("    ") && !line.hasPrefix("     "), let path {
+                let key = line.dropFirst(4).prefix { $0 != ":" }
+                if methods.contains(String(key)) { operations.insert("\(key.uppercased()) \(path)") }
+            }
+        }
+        return operations
+    }
+
+    @Test func everyRouteIsDocumentedAndEveryDocumentedRouteExists() async throws {
+        let directory = TemporaryDirectory("openapi")
+        let broker = try await EmbeddedBroker.open(
+            EmbeddedBroker.Configuration(dataDirectory: directory.path),
+            logger: quietLogger
+        )
+        let surface = HTTPSurface(
+            broker: broker,
+            proxy: RestProxy(broker: broker, logger: quietLogger),
+            openAPIDocument: []
+        )
+        let served = Set((surface.proxyRoutes + surface.connectRoutes).map { "\($0.method) \($0.path)" })
+        let documented = try Self.documentedOperations()
+        #expect(served.count > 50)
+        #expect(served.subtracting(documented).sorted() == [], "served but not in openapi.yaml")
+        #expect(documented.subtracting(served).sorted() == [], "in openapi.yaml but not served")
+        try await broker.close()
+    }
+}
+
+extension OpenAPITests {
+    /// schemathesis generates requests for every operation of openapi.yaml against a live server, valid and not: no
+    /// answer may be a 5xx, and every answer must match the spec's status codes, content types and schemas.
+    @Test func liveServerConformsToTheSpecUnderFuzzing() throws {
+        let output = try runProcess(
+            try pythonInterpreter(),
+            [pythonScript("fuzz_api.py"), runnelPath, packageRoot + "/openapi.yaml", "20"]
+        )
+        #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
+    }
+}

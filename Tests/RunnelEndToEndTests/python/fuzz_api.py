@@ -1,0 +1,87 @@
+"""Fuzzes every operation of openapi.yaml against a live `runnel serve` with schemathesis: no 5xx, and every
+response conforms to the spec (status code, content type, schema). Usage: fuzz_api.py RUNNEL_BINARY SPEC
+[MAX_EXAMPLES]."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+
+def main():
+    runnel, spec = sys.argv[1], sys.argv[2]
+    examples = sys.argv[3] if len(sys.argv) > 3 else "25"
+    data = tempfile.mkdtemp(prefix="runnel-fuzz-")
+    log_path = data + ".log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [runnel, "serve", "--data-dir", data, "--proxy-port", "0", "--connect-port", "0", "--idle-timeout-ms", "5000"],
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        deadline = time.time() + 60
+        proxy = connect = None
+        while time.time() < deadline and not proxy:
+            match = re.search(r"connect=(http://\S+) .*proxy=(http://\S+)", open(log_path).read())
+            if match:
+                connect, proxy = match.groups()
+            time.sleep(0.05)
+        assert proxy, open(log_path).read()
+        # Something for the generated requests to find: a topic with records and a consumer instance.
+        cluster = __import__("json").loads(urllib.request.urlopen(proxy + "/v3/clusters").read())["data"][0]["cluster_id"]
+        request = urllib.request.Request(
+            f"{proxy}/v3/clusters/{cluster}/topics",
+            data=b'{"topic_name":"fuzz","partitions_count":2}',
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request).read()
+        request = urllib.request.Request(
+            f"{proxy}/consumers/fuzz-group",
+            data=b'{"name":"fuzz-consumer"}',
+            headers={"Content-Type": "application/vnd.kafka.v2+json"},
+        )
+        urllib.request.urlopen(request).read()
+        # Real identifiers for the path parameters, so requests reach the routes' logic instead of 404s.
+        config = data + ".toml"
+        with open(config, "w") as file:
+            file.write(
+                "[parameters]\n"
+                f'"path.cluster_id" = "{cluster}"\n'
+                '"path.topic_name" = "fuzz"\n'
+                '"path.group_name" = "fuzz-group"\n'
+                '"path.instance" = "fuzz-consumer"\n'
+                '"path.partition_id" = 1\n'
+                '"path.broker_id" = 1\n'
+            )
+        schemathesis = os.path.join(os.path.dirname(sys.executable), "schemathesis")
+        failed = False
+        for tag, url in (("proxy", proxy), ("connect", connect)):
+            command = [
+                schemathesis, "--config-file", config, "run", spec, "--url", url, "--include-tag", tag,
+                "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+                "--max-examples", examples, "--phases", "examples,coverage,fuzzing", "--workers", "1",
+                "--request-timeout", "30", "--suppress-health-check", "all", "--seed", "1", "--no-shrink",
+            ]
+            print("$", " ".join(command), flush=True)
+            result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "NO_COLOR": "1"})
+            print(result.stdout[-20000:], flush=True)
+            failed |= result.returncode != 0
+        assert server.poll() is None, "the server died:\n" + open(log_path).read()[-5000:]
+        sys.exit(1 if failed else 0)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        shutil.rmtree(data, ignore_errors=True)
+        os.remove(log_path)
+        if os.path.exists(data + ".toml"):
+            os.remove(data + ".toml")
+
+
+if __name__ == "__main__":
+    main()
