@@ -16,7 +16,9 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let contentType = MediaType.preferredErrorType(for: request)
-            return Self.apiError(for: error, request: request, logger: context.logger).response(contentType: contentType)
+            return Self.apiError(for: error, request: request, logger: context.logger).response(
+                contentType: contentType
+            )
         }
     }
 
@@ -28,7 +30,8 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return APIError.malformedJSON(error)
         case let error as HTTPError:
             let status = error.status
-            let message = error.body.map { "HTTP \(status.code) \(status.reasonPhrase): \($0)" }
+            let message =
+                error.body.map { "HTTP \(status.code) \(status.reasonPhrase): \($0)" }
                 ?? "HTTP \(status.code) \(status.reasonPhrase)"
             return APIError(status, status.code, message)
         case let error as any HTTPResponseError:

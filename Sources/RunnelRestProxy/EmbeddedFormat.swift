@@ -75,7 +75,10 @@ enum EmbeddedCodec {
                 decoded = Base64.decode(UnsafeRawBufferPointer(rebasing: reader.bytes[range]), into: &bytes.buffer)
             }
             guard decoded else {
-                let text = String(decoding: UnsafeRawBufferPointer(rebasing: reader.bytes[range].prefix(64)), as: UTF8.self)
+                let text = String(
+                    decoding: UnsafeRawBufferPointer(rebasing: reader.bytes[range].prefix(64)),
+                    as: UTF8.self
+                )
                 throw APIError.badRequest("Bad Request: data=\(text) is not a valid base64 string.")
             }
         case .json:

@@ -34,7 +34,11 @@ extension APIError {
     static func partitionNotFound() -> APIError { APIError(.notFound, 40402, "Partition not found.") }
     static func consumerInstanceNotFound() -> APIError { APIError(.notFound, 40403, "Consumer instance not found.") }
     static func consumerAlreadyExists(_ name: String) -> APIError {
-        APIError(.conflict, 40902, "Consumer with specified consumer ID already exists in the specified consumer group: \(name)")
+        APIError(
+            .conflict,
+            40902,
+            "Consumer with specified consumer ID already exists in the specified consumer group: \(name)"
+        )
     }
     static func illegalState(_ message: String) -> APIError { APIError(.conflict, 40903, "Illegal state: \(message)") }
     static func formatMismatch() -> APIError {

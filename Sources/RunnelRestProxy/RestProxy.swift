@@ -48,7 +48,7 @@ public final class RestProxy: Sendable {
     func topic(_ name: String) async throws(APIError) -> TopicDescription {
         do {
             return try await broker.describeTopic(name)
-        } catch where error.code == .unknownTopicOrPartition || error.code == .invalidTopic {
+        } catch  where error.code == .unknownTopicOrPartition || error.code == .invalidTopic {
             throw APIError.topicNotFound()
         } catch {
             throw APIError(error)

@@ -42,11 +42,19 @@ public struct RestProxyConfiguration: Sendable {
             }
             return value
         }
-        if let value = try number("consumer.instance.timeout.ms", 1...Int64(Int32.max)) { consumerInstanceTimeoutMs = value }
-        if let value = try number("consumer.request.timeout.ms", 0...Int64(Int32.max)) { consumerRequestTimeoutMs = value }
-        if let value = try number("consumer.request.max.bytes", 1...Int64(Int32.max)) { consumerRequestMaxBytes = Int(value) }
+        if let value = try number("consumer.instance.timeout.ms", 1...Int64(Int32.max)) {
+            consumerInstanceTimeoutMs = value
+        }
+        if let value = try number("consumer.request.timeout.ms", 0...Int64(Int32.max)) {
+            consumerRequestTimeoutMs = value
+        }
+        if let value = try number("consumer.request.max.bytes", 1...Int64(Int32.max)) {
+            consumerRequestMaxBytes = Int(value)
+        }
         if let value = try number("fetch.min.bytes", -1...10_000_000) { fetchMinBytes = Int(value) }
-        if let value = try number("api.v3.produce.batch.maximum.entries", 1...50) { produceBatchMaximumEntries = Int(value) }
+        if let value = try number("api.v3.produce.batch.maximum.entries", 1...50) {
+            produceBatchMaximumEntries = Int(value)
+        }
         if let value = properties["id"] {
             used.insert("id")
             serverId = value

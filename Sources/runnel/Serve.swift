@@ -10,8 +10,8 @@ import RunnelConnect
 import RunnelHTTP
 import RunnelRestProxy
 import ServiceLifecycle
-import UnixSignals
 import Synchronization
+import UnixSignals
 
 /// `runnel serve`: the broker core, the REST proxy and the connect port in one process: the composition root.
 struct Serve: AsyncParsableCommand {
@@ -52,10 +52,14 @@ struct Serve: AsyncParsableCommand {
     )
     var idleTimeoutMs: Int64?
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error (RUNNEL_LOG_LEVEL; default info).")
+    @Option(
+        name: .long,
+        help: "Log level: trace, debug, info, notice, warning, error (RUNNEL_LOG_LEVEL; default info)."
+    )
     var logLevel: String?
 
-    private static func setting<T: LosslessStringConvertible>(_ flag: T?, _ variable: String, _ fallback: T) throws -> T {
+    private static func setting<T: LosslessStringConvertible>(_ flag: T?, _ variable: String, _ fallback: T) throws -> T
+    {
         if let flag { return flag }
         if let text = ProcessInfo.processInfo.environment[variable], !text.isEmpty {
             guard let value = T(text) else { throw ValidationError("\(variable)=\(text) is not a valid value") }

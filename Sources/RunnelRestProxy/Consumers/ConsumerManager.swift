@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
-import NIOCore
 import Logging
+import NIOCore
 import RunnelBroker
 import RunnelHTTP
 import RunnelLog
@@ -251,7 +251,11 @@ final class ConsumerManager: Service, Sendable {
     }
 
     /// Moves the partitions to an offset the broker lists (beginning, end, or by timestamp).
-    func seek(_ instance: ConsumerInstance, _ partitions: [TopicPartition], to spec: (TopicPartition) -> OffsetSpec)
+    func seek(
+        _ instance: ConsumerInstance,
+        _ partitions: [TopicPartition],
+        to spec: (TopicPartition) -> OffsetSpec
+    )
         async throws
     {
         try instance.state.withLock { state in
@@ -263,10 +267,14 @@ final class ConsumerManager: Service, Sendable {
         var targets: [TopicPartition: Int64] = [:]
         for tp in partitions {
             let offsetSpec = spec(tp)
-            var listed = try await callBroker { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: offsetSpec) }
+            var listed = try await callBroker { () async throws(BrokerError) in
+                try await self.broker.listOffset(tp, at: offsetSpec)
+            }
             if listed.offset < 0 {
                 // No record at or after the timestamp: the end, as Kafka's consumer does.
-                listed = try await callBroker { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: .latest) }
+                listed = try await callBroker { () async throws(BrokerError) in
+                    try await self.broker.listOffset(tp, at: .latest)
+                }
             }
             targets[tp] = listed.offset
         }
@@ -303,7 +311,8 @@ final class ConsumerManager: Service, Sendable {
                 "Undefined offset with no reset policy for partition: \(tp.topic)-\(tp.partition) (auto.offset.reset is none)"
             )
         }
-        return try await callBroker { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: spec) }.offset
+        return try await callBroker { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: spec) }
+            .offset
     }
 
     // MARK: Reading
@@ -332,7 +341,9 @@ final class ConsumerManager: Service, Sendable {
     ) async throws -> T {
         let start = clock.nowMilliseconds()
         let deadline = start + timeoutMs
-        if instance.autoCommit, start - instance.state.withLock(\.lastAutoCommitMs) >= configuration.autoCommitIntervalMs {
+        if instance.autoCommit,
+            start - instance.state.withLock(\.lastAutoCommitMs) >= configuration.autoCommitIntervalMs
+        {
             try? await commitPositions(instance)
         }
         while true {
@@ -352,7 +363,9 @@ final class ConsumerManager: Service, Sendable {
                 break
             }
             try await resolvePositions(instance, assignment)
-            let positions = instance.state.withLock { state in assignment.compactMap { tp in state.positions[tp].map { (tp, $0) } } }
+            let positions = instance.state.withLock { state in
+                assignment.compactMap { tp in state.positions[tp].map { (tp, $0) } }
+            }
             let request = FetchRequest(
                 partitions: positions.map { FetchRequest.Partition($0.0, offset: $0.1) },
                 maxWaitMs: max(0, remaining),
@@ -457,7 +470,8 @@ final class ConsumerManager: Service, Sendable {
                 return offset
             }
         )
-        let result = try await callBroker { () async throws(BrokerError) in try await self.broker.commitOffsets(request) }
+        let result = try await callBroker { () async throws(BrokerError) in try await self.broker.commitOffsets(request)
+        }
         if let (tp, error) = result.failed.min(by: { $0.key < $1.key }) {
             if error.code == .unknownTopicOrPartition {
                 throw APIError(.notFound, 40403, "\(error.message) (\(tp.topic)-\(tp.partition))")
@@ -466,7 +480,10 @@ final class ConsumerManager: Service, Sendable {
         }
     }
 
-    func committed(_ instance: ConsumerInstance, _ partitions: [TopicPartition]) async throws -> [TopicPartition: CommittedOffset] {
+    func committed(
+        _ instance: ConsumerInstance,
+        _ partitions: [TopicPartition]
+    ) async throws -> [TopicPartition: CommittedOffset] {
         try await callBroker { () async throws(BrokerError) in
             try await self.broker.fetchCommittedOffsets(groupId: instance.group, partitions: partitions)
         }

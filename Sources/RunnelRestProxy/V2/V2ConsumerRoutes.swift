@@ -1,11 +1,11 @@
-import Synchronization
-import HTTPTypes
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import RunnelBroker
 import RunnelHTTP
 import RunnelLog
+import Synchronization
 
 /// v2 consumer instances: `/consumers/{group}` and `/consumers/{group}/instances/{instance}/...`.
 extension RestProxy {
@@ -98,7 +98,8 @@ extension RestProxy {
         }
         routes.post(instancePath + "/positions/beginning") { request, context in
             let (instance, body) = try await self.consumerRequest(request, context)
-            try await self.consumers.seek(instance, try Self.partitionList(body, field: "partitions")) { _ in .earliest }
+            try await self.consumers.seek(instance, try Self.partitionList(body, field: "partitions")) { _ in .earliest
+            }
             return .noContent()
         }
         routes.post(instancePath + "/positions/end") { request, context in
@@ -233,7 +234,9 @@ extension RestProxy {
             return nil
         }
 
-        let name = try text("id", "name") ?? "rest-consumer-\(configuration.serverId.isEmpty ? "" : configuration.serverId + "-")\(UUID().uuidString.lowercased())"
+        let name =
+            try text("id", "name")
+            ?? "rest-consumer-\(configuration.serverId.isEmpty ? "" : configuration.serverId + "-")\(UUID().uuidString.lowercased())"
         guard !name.isEmpty, name.count <= 249,
             name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") })
         else {
@@ -262,7 +265,8 @@ extension RestProxy {
         guard (-1...10_000_000).contains(fetchMinBytes) else {
             throw APIError(.unprocessableContent, 40001, "fetch.min.bytes must be between -1 and 10000000")
         }
-        let timeout = try number("consumer.request.timeout.ms", "requestWaitMs") ?? configuration.consumerRequestTimeoutMs
+        let timeout =
+            try number("consumer.request.timeout.ms", "requestWaitMs") ?? configuration.consumerRequestTimeoutMs
         guard timeout >= 0 else {
             throw APIError(.unprocessableContent, 40001, "consumer.request.timeout.ms must not be negative")
         }
@@ -302,17 +306,23 @@ extension RestProxy {
                 }
                 if matched { break }
             }
-            if !matched { throw namedOther ? APIError.formatMismatch() : APIError.notAcceptable(request.headers[.accept]) }
+            if !matched {
+                throw namedOther ? APIError.formatMismatch() : APIError.notAcceptable(request.headers[.accept])
+            }
         }
         let query = request.uri.queryParameters
         var timeout = instance.requestTimeoutMs
         if let text = query["timeout"] {
-            guard let value = Int64(text) else { throw APIError.badRequest("timeout must be a whole number of milliseconds") }
+            guard let value = Int64(text) else {
+                throw APIError.badRequest("timeout must be a whole number of milliseconds")
+            }
             if value > 0 { timeout = min(value, instance.requestTimeoutMs) }
         }
         var maxBytes = configuration.consumerRequestMaxBytes
         if let text = query["max_bytes"] {
-            guard let value = Int(text), value > 0 else { throw APIError.badRequest("max_bytes must be a positive whole number") }
+            guard let value = Int(text), value > 0 else {
+                throw APIError.badRequest("max_bytes must be a positive whole number")
+            }
             maxBytes = min(value, maxBytes)
         }
         let format = instance.format

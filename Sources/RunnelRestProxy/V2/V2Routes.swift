@@ -17,7 +17,8 @@ extension RestProxy {
         }
         routes.get("/brokers") { request, _ in
             let type = try V2Negotiation.responseType(request)
-            let cluster = try await self.call { () async throws(BrokerError) in try await self.broker.describeCluster() }
+            let cluster = try await self.call { () async throws(BrokerError) in try await self.broker.describeCluster()
+            }
             return .json(["brokers": .array(cluster.brokers.map { .int($0.nodeId) })], contentType: type)
         }
         routes.get("/topics") { request, _ in
@@ -35,7 +36,9 @@ extension RestProxy {
             }
             let body: JSONValue = [
                 "name": .string(topic.name),
-                "configs": .object(configs.map { ($0.name, $0.isSensitive ? .null : JSONValue.optionalString($0.value)) }),
+                "configs": .object(
+                    configs.map { ($0.name, $0.isSensitive ? .null : JSONValue.optionalString($0.value)) }
+                ),
                 "partitions": .array(topic.partitions.map(Self.v2Partition)),
             ]
             return .json(body, contentType: type)
@@ -57,7 +60,10 @@ extension RestProxy {
             let (earliest, latest) = try await self.call { () async throws(BrokerError) in
                 (try await self.broker.listOffset(tp, at: .earliest), try await self.broker.listOffset(tp, at: .latest))
             }
-            return .json(["beginning_offset": .int(earliest.offset), "end_offset": .int(latest.offset)], contentType: type)
+            return .json(
+                ["beginning_offset": .int(earliest.offset), "end_offset": .int(latest.offset)],
+                contentType: type
+            )
         }
         routes.post("/topics/{topic_name}") { request, context in
             try await self.v2Produce(request, context, partition: nil)
@@ -122,7 +128,7 @@ extension RestProxy {
         let outcomes: [ProduceOutcome]
         do {
             outcomes = try await broker.produce(topic: topicName, records: records, options: ProduceOptions())
-        } catch where error.code == .unknownTopicOrPartition || error.code == .invalidTopic {
+        } catch  where error.code == .unknownTopicOrPartition || error.code == .invalidTopic {
             throw APIError.topicNotFound()
         } catch {
             throw APIError(error)
@@ -209,7 +215,9 @@ enum V2ProduceRequest {
                 }
                 try reader.beginArray()
                 while try reader.nextElement() {
-                    records.append(try parseRecord(&reader, format: format, defaultPartition: defaultPartition, storage: &storage))
+                    records.append(
+                        try parseRecord(&reader, format: format, defaultPartition: defaultPartition, storage: &storage)
+                    )
                 }
             }
             try reader.expectEnd()

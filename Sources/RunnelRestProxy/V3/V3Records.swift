@@ -33,7 +33,9 @@ extension RestProxy {
     }
 
     private func v3Produce(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        if let contentType = request.headers[.contentType], MediaType.essence(contentType).lowercased() != MediaType.json {
+        if let contentType = request.headers[.contentType],
+            MediaType.essence(contentType).lowercased() != MediaType.json
+        {
             throw APIError.unsupportedMediaType(contentType)
         }
         let scope = try await scope(request, context)
@@ -72,7 +74,9 @@ extension RestProxy {
                             }
                             var record = JSONReader(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
                             do {
-                                records.append(try Self.readV3Record(&record, partitionCount: partitionCount, storage: &storage))
+                                records.append(
+                                    try Self.readV3Record(&record, partitionCount: partitionCount, storage: &storage)
+                                )
                                 consumed = end
                                 reader.seek(to: end)
                             } catch let error as JSONError {
@@ -89,7 +93,13 @@ extension RestProxy {
                     }
                     if !records.isEmpty {
                         try await writer.write(
-                            try await self.produceAndReport(records, storage, scope: scope, topic: topic.name, first: &first)
+                            try await self.produceAndReport(
+                                records,
+                                storage,
+                                scope: scope,
+                                topic: topic.name,
+                                first: &first
+                            )
                         )
                     }
                     if let malformed {
@@ -110,7 +120,10 @@ extension RestProxy {
                 if received > limit {
                     var out = JSONWriter()
                     if !first { out.raw("\n") }
-                    out.value(["error_code": 413, "message": .string("Request body is larger than the limit of \(limit) bytes.")])
+                    out.value([
+                        "error_code": 413,
+                        "message": .string("Request body is larger than the limit of \(limit) bytes."),
+                    ])
                     try await writer.write(out.buffer)
                     failed = true
                     break
@@ -125,7 +138,10 @@ extension RestProxy {
                 if first && !failed {
                     // An empty body: nothing to produce.
                     var out = JSONWriter()
-                    out.value(["error_code": 422, "message": "Error: 42206 : Payload error. Request body is empty. Data is required."])
+                    out.value([
+                        "error_code": 422,
+                        "message": "Error: 42206 : Payload error. Request body is empty. Data is required.",
+                    ])
                     try await writer.write(out.buffer)
                 }
             }
@@ -193,7 +209,10 @@ extension RestProxy {
     /// An error inside the stream: a 5-digit Confluent code becomes its HTTP status, the code going in the message.
     static func streamError(_ error: APIError) -> JSONValue {
         if error.errorCode >= 10_000 && error.status == .unprocessableContent {
-            return ["error_code": .int(error.status.code), "message": .string("Error: \(error.errorCode) : \(error.message)")]
+            return [
+                "error_code": .int(error.status.code),
+                "message": .string("Error: \(error.errorCode) : \(error.message)"),
+            ]
         }
         return ["error_code": .int(error.errorCode), "message": .string(error.message)]
     }
@@ -233,7 +252,8 @@ extension RestProxy {
             switch field {
             case "partition_id":
                 if reader.readNullIfPresent() { continue }
-                guard try reader.peekKind() == .number, let value = try reader.readInt64(), let id = Int32(exactly: value)
+                guard try reader.peekKind() == .number, let value = try reader.readInt64(),
+                    let id = Int32(exactly: value)
                 else { throw APIError.badRequest("Bad Request: partition_id must be a whole number") }
                 guard id >= 0 && id < partitionCount else { throw APIError.partitionNotFound() }
                 result.partition = id
@@ -305,7 +325,9 @@ extension RestProxy {
         if reader.readNullIfPresent() { return (nil, nil) }
         guard try reader.peekKind() == .object else {
             try reader.skipValue()
-            throw APIError.badRequest("Bad Request: key and value must be objects like {\"type\": \"JSON\", \"data\": ...}")
+            throw APIError.badRequest(
+                "Bad Request: key and value must be objects like {\"type\": \"JSON\", \"data\": ...}"
+            )
         }
         // `type` may come after `data`: remember where the data is and read it once the type is known.
         var typeName: String?
@@ -316,7 +338,9 @@ extension RestProxy {
             switch field {
             case "type":
                 if reader.readNullIfPresent() { continue }
-                guard try reader.peekKind() == .string else { throw APIError.badRequest("Bad Request: type must be a string") }
+                guard try reader.peekKind() == .string else {
+                    throw APIError.badRequest("Bad Request: type must be a string")
+                }
                 typeName = try reader.readString()
             case "data":
                 _ = reader.peek()
@@ -345,7 +369,9 @@ extension RestProxy {
         case let other?: throw APIError.badRequest("Bad Request: unknown type \(other): use BINARY, JSON or STRING")
         }
         if let schemaField {
-            throw APIError.badRequest("Bad Request: type \(format.rawValue.uppercased()) cannot be used with \(schemaField)")
+            throw APIError.badRequest(
+                "Bad Request: type \(format.rawValue.uppercased()) cannot be used with \(schemaField)"
+            )
         }
         guard let dataStart else {
             // No data: a null key or value, still reported with its type.
@@ -379,11 +405,15 @@ extension RestProxy {
             }
             offset = value
         } else {
-            offset = try await call { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: .earliest) }.offset
+            offset = try await call { () async throws(BrokerError) in
+                try await self.broker.listOffset(tp, at: .earliest)
+            }.offset
         }
         var maxBytes = 1_048_576
         if let text = query["max_bytes"] {
-            guard let value = Int(text), value > 0 else { throw APIError.badRequest("max_bytes must be a positive whole number") }
+            guard let value = Int(text), value > 0 else {
+                throw APIError.badRequest("max_bytes must be a positive whole number")
+            }
             maxBytes = min(value, configuration.consumerRequestMaxBytes)
         }
         var timeout: Int64 = 0

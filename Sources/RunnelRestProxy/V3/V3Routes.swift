@@ -34,7 +34,9 @@ extension RestProxy {
     func addV3Routes<Context: RequestContext>(to routes: RouteTable<Context>) {
         let cluster = "/v3/clusters/{cluster_id}"
         routes.get("/v3/clusters") { request, _ in
-            let description = try await self.call { () async throws(BrokerError) in try await self.broker.describeCluster() }
+            let description = try await self.call { () async throws(BrokerError) in
+                try await self.broker.describeCluster()
+            }
             let scope = V3Scope(
                 clusterId: description.clusterId,
                 clusterURL: "\(Self.baseURL(request))/v3/clusters/\(description.clusterId)"
@@ -49,15 +51,25 @@ extension RestProxy {
         }
         routes.get(cluster) { request, context in
             let scope = try await self.scope(request, context)
-            let description = try await self.call { () async throws(BrokerError) in try await self.broker.describeCluster() }
+            let description = try await self.call { () async throws(BrokerError) in
+                try await self.broker.describeCluster()
+            }
             return .json(Self.clusterJSON(scope, description))
         }
 
         // MARK: Brokers and their configs
         routes.get(cluster + "/brokers") { request, context in
             let scope = try await self.scope(request, context)
-            let description = try await self.call { () async throws(BrokerError) in try await self.broker.describeCluster() }
-            return .json(scope.list(kind: "KafkaBrokerList", path: "/brokers", description.brokers.map { Self.brokerJSON(scope, $0) }))
+            let description = try await self.call { () async throws(BrokerError) in
+                try await self.broker.describeCluster()
+            }
+            return .json(
+                scope.list(
+                    kind: "KafkaBrokerList",
+                    path: "/brokers",
+                    description.brokers.map { Self.brokerJSON(scope, $0) }
+                )
+            )
         }
         routes.get(cluster + "/brokers/-/configs") { request, context in
             let scope = try await self.scope(request, context)
@@ -302,7 +314,9 @@ extension RestProxy {
                 )
             )
         }
-        routes.get(cluster + "/topics/{topic_name}/partitions/{partition_id}/replicas/{broker_id}") { request, context in
+        routes.get(cluster + "/topics/{topic_name}/partitions/{partition_id}/replicas/{broker_id}") {
+            request,
+            context in
             let scope = try await self.scope(request, context)
             let (topic, partition) = try await self.v3Partition(request, context)
             guard let text = context.parameters.get("broker_id"), let id = Int32(text), partition.replicas.contains(id)
@@ -374,7 +388,10 @@ extension RestProxy {
             let (groupId, lags) = try await self.lags(context)
             let topic = try context.requiredParameter("topic_name")
             let partition = try request.partitionParameter(context)
-            guard let lag = lags.first(where: { $0.topicPartition.topic == topic && $0.topicPartition.partition == partition })
+            guard
+                let lag = lags.first(where: {
+                    $0.topicPartition.topic == topic && $0.topicPartition.partition == partition
+                })
             else { throw APIError.notFound("Consumer group offsets could not be found.") }
             return .json(Self.lagJSON(scope, groupId, lag))
         }
@@ -382,7 +399,8 @@ extension RestProxy {
             let scope = try await self.scope(request, context)
             let (groupId, lags) = try await self.lags(context)
             let withLag = lags.filter { $0.lag != nil }
-            guard let max = withLag.max(by: { ($0.lag ?? 0, $1.topicPartition) < ($1.lag ?? 0, $0.topicPartition) }) else {
+            guard let max = withLag.max(by: { ($0.lag ?? 0, $1.topicPartition) < ($1.lag ?? 0, $0.topicPartition) })
+            else {
                 throw APIError.notFound("Consumer group offsets could not be found.")
             }
             let total = withLag.reduce(Int64(0)) { $0 + ($1.lag ?? 0) }
@@ -405,7 +423,9 @@ extension RestProxy {
                         ("max_lag_consumer", scope.related("/consumer-groups/\(groupId)/consumers/\(memberId)")),
                         (
                             "max_lag_partition",
-                            scope.related("/topics/\(max.topicPartition.topic)/partitions/\(max.topicPartition.partition)")
+                            scope.related(
+                                "/topics/\(max.topicPartition.topic)/partitions/\(max.topicPartition.partition)"
+                            )
                         ),
                     ]
                 )
@@ -440,7 +460,7 @@ extension RestProxy {
         let name = try context.requiredParameter("topic_name")
         do {
             return try await broker.describeTopic(name)
-        } catch where error.code == .invalidTopic {
+        } catch  where error.code == .invalidTopic {
             throw APIError(.notFound, 40403, "This server does not host this topic-partition.")
         } catch {
             throw APIError(error)
@@ -498,7 +518,9 @@ extension RestProxy {
 
     /// The v3 request body, which must be a JSON object; 42206 when it is empty.
     func v3Body(_ request: Request) async throws -> JSONValue {
-        if let contentType = request.headers[.contentType], MediaType.essence(contentType).lowercased() != MediaType.json {
+        if let contentType = request.headers[.contentType],
+            MediaType.essence(contentType).lowercased() != MediaType.json
+        {
             throw APIError.unsupportedMediaType(contentType)
         }
         guard let body = try await request.jsonBody(limit: configuration.maxRequestBytes) else {
@@ -710,10 +732,16 @@ extension RestProxy {
         )
     }
 
-    static func assignmentJSON(_ scope: V3Scope, _ groupId: String, _ memberId: String, _ tp: TopicPartition) -> JSONValue {
+    static func assignmentJSON(
+        _ scope: V3Scope,
+        _ groupId: String,
+        _ memberId: String,
+        _ tp: TopicPartition
+    ) -> JSONValue {
         scope.resource(
             kind: "KafkaConsumerAssignment",
-            path: "/consumer-groups/\(groupId)/consumers/\(memberId)/assignments/\(tp.topic)/partitions/\(tp.partition)",
+            path:
+                "/consumer-groups/\(groupId)/consumers/\(memberId)/assignments/\(tp.topic)/partitions/\(tp.partition)",
             crn: "/consumer-group=\(groupId)/consumer=\(memberId)/assignment=\(tp.topic)/partition=\(tp.partition)",
             [
                 ("cluster_id", .string(scope.clusterId)),

@@ -8,7 +8,9 @@ router.post("/topics/{topic}") { request, _ -> Response in
     return Response(
         status: .ok,
         headers: [.contentType: "application/vnd.kafka.v2+json"],
-        body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"offsets":[],"key_schema_id":null,"value_schema_id":null}"#))
+        body: ResponseBody(
+            byteBuffer: ByteBuffer(string: #"{"offsets":[],"key_schema_id":null,"value_schema_id":null}"#)
+        )
     )
 }
 let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
