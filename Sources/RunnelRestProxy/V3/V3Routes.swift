@@ -112,6 +112,22 @@ extension RestProxy {
             }
             return .json(Self.brokerConfigJSON(scope, broker.nodeId, config))
         }
+        routes.get(cluster + "/brokers/{broker_id}/partition-replicas") { request, context in
+            let scope = try await self.scope(request, context)
+            let broker = try await self.broker(context)
+            let topics = try await self.call { () async throws(BrokerError) in
+                try await self.broker.listTopics(includeInternal: true)
+            }
+            var data: [JSONValue] = []
+            for topic in topics {
+                for partition in topic.partitions where partition.replicas.contains(broker.nodeId) {
+                    data.append(Self.replicaJSON(scope, topic.name, partition, broker.nodeId))
+                }
+            }
+            return .json(
+                scope.list(kind: "KafkaReplicaList", path: "/brokers/\(broker.nodeId)/partition-replicas", data)
+            )
+        }
         // Dynamic cluster-wide broker configs: this server has none (its settings come from its flags and file).
         routes.get(cluster + "/broker-configs") { request, context in
             let scope = try await self.scope(request, context)
@@ -324,6 +340,26 @@ extension RestProxy {
             return .json(Self.replicaJSON(scope, topic.name, partition, id))
         }
 
+        // Reassignments move replicas between brokers; with one broker there are never any in progress.
+        routes.get(cluster + "/topics/-/partitions/-/reassignment") { request, context in
+            let scope = try await self.scope(request, context)
+            return .json(scope.list(kind: "KafkaReassignmentList", path: "/topics/-/partitions/-/reassignment", []))
+        }
+        routes.get(cluster + "/topics/{topic_name}/partitions/-/reassignment") { request, context in
+            let scope = try await self.scope(request, context)
+            let topic = try await self.v3Topic(context)
+            return .json(
+                scope.list(kind: "KafkaReassignmentList", path: "/topics/\(topic.name)/partitions/-/reassignment", [])
+            )
+        }
+        routes.get(cluster + "/topics/{topic_name}/partitions/{partition_id}/reassignment") { request, context in
+            _ = try await self.scope(request, context)
+            let (topic, partition) = try await self.v3Partition(request, context)
+            throw APIError.notFound(
+                "There is no reassignment in progress for partition \(partition.partition) of \(topic.name)."
+            )
+        }
+
         // MARK: Consumer groups
         routes.get(cluster + "/consumer-groups") { request, context in
             let scope = try await self.scope(request, context)
@@ -369,6 +405,24 @@ extension RestProxy {
                     member.assignedPartitions.map { Self.assignmentJSON(scope, group.groupId, member.memberId, $0) }
                 )
             )
+        }
+        routes.get(
+            cluster
+                + "/consumer-groups/{consumer_group_id}/consumers/{consumer_id}/assignments/{topic_name}/partitions/{partition_id}"
+        ) { request, context in
+            let scope = try await self.scope(request, context)
+            let (group, member) = try await self.member(context)
+            let topic = try context.requiredParameter("topic_name")
+            let partition = try request.partitionParameter(context)
+            guard
+                let assigned = member.assignedPartitions.first(where: { $0.topic == topic && $0.partition == partition }
+                )
+            else {
+                throw APIError.notFound(
+                    "Consumer \(member.memberId) is not assigned partition \(partition) of \(topic)."
+                )
+            }
+            return .json(Self.assignmentJSON(scope, group.groupId, member.memberId, assigned))
         }
         routes.get(cluster + "/consumer-groups/{consumer_group_id}/lags") { request, context in
             let scope = try await self.scope(request, context)

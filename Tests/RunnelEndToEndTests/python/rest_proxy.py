@@ -359,6 +359,12 @@ def test_v3_admin(server):
     replica = requests.get(partition["leader"]["related"]).json()
     assert replica["is_leader"] and replica["is_in_sync"] and replica["broker_id"] == 1
     assert len(requests.get(c + "/topics/v3t/partitions/3/replicas").json()["data"]) == 1
+    on_broker = requests.get(c + "/brokers/1/partition-replicas").json()["data"]
+    assert {(r["topic_name"], r["partition_id"]) for r in on_broker} >= {("v3t", p) for p in range(4)}, on_broker
+    # One broker: never a reassignment in progress.
+    assert requests.get(cluster["partition_reassignments"]["related"]).json()["data"] == []
+    assert requests.get(topic["partition_reassignments"]["related"]).json()["data"] == []
+    expect_error(requests.get(partition["reassignment"]["related"]), 404, 404)
     # Delete.
     assert requests.delete(c + "/topics/v3t").status_code == 204
     expect_error(requests.get(c + "/topics/v3t"), 404, 40403)
@@ -542,6 +548,9 @@ def test_consumer_group(server):
     assert len(consumers) == 2, consumers
     assignments = requests.get(consumers[0]["assignments"]["related"]).json()["data"]
     assert len(assignments) == 2, assignments
+    one = requests.get(assignments[0]["metadata"]["self"]).json()
+    assert one["kind"] == "KafkaConsumerAssignment" and one["partition_id"] == assignments[0]["partition_id"], one
+    assert requests.get(one["lag"]["related"]).status_code == 200
     seen = read_until(a, 20) + read_until(b, 20)
     assert sorted(r["value"] for r in seen) == list(range(40)), sorted(r["value"] for r in seen)
     assert post(a + "/offsets").status_code == 200 and post(b + "/offsets").status_code == 200
