@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # REST proxy benchmark: v2 JSON produce over 32 keep-alive connections with wrk, against `runnel serve` and against
 # a Hummingbird server that does nothing with the same body (bench/http-baseline), interleaved; then consuming a
-# backlog of v2 records with a consumer instance. See bench/README.md.
+# backlog of v2 records with a consumer instance. With BASELINE_RUNNEL set, each produce round also runs that
+# binary, so two builds are compared in the same command. See bench/README.md.
 #
 #   ROUNDS (3)       interleaved produce rounds per server
 #   DURATION (15s)   wrk duration per round
@@ -12,7 +13,6 @@ source bench/common.sh
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-15s}
 BACKLOG=${BACKLOG:-1000000}
-RUNNEL=${BINARIES[runnel]}
 PROXY_PORT=18182
 NOOP_PORT=18190
 
@@ -29,10 +29,20 @@ open(sys.argv[1], "w").write(json.dumps({"records": records}))
 PY
 export BODY_FILE
 
-start_runnel() {
-    "$RUNNEL" serve --data-dir "$BENCH_DIR/data" --proxy-port $PROXY_PORT --connect-port 0 --log-level warning &
+start_runnel() { # binary name; a new data directory with a 6-partition topic `bench`
+    rm -rf "$BENCH_DIR/data"
+    "${BINARIES[$1]}" serve --data-dir "$BENCH_DIR/data" --proxy-port $PROXY_PORT --connect-port 0 --log-level warning &
     RUNNEL_PID=$!
     until curl -sf "http://127.0.0.1:$PROXY_PORT/v3/clusters" >/dev/null; do sleep 0.1; done
+    local cluster
+    cluster=$(curl -s "http://127.0.0.1:$PROXY_PORT/v3/clusters" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["cluster_id"])')
+    curl -sf -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$PROXY_PORT/v3/clusters/$cluster/topics" \
+        -d '{"topic_name":"bench","partitions_count":6}' >/dev/null
+}
+
+stop_runnel() {
+    kill -TERM $RUNNEL_PID
+    wait $RUNNEL_PID || true
 }
 
 wrk_run() { # port → "requests/s p99-ms"
@@ -47,26 +57,27 @@ if errors: sys.exit("wrk saw non-2xx responses: " + errors.group(1))
 print(rate, float(p99.group(1)) * scale)'
 }
 
-start_runnel
-CLUSTER=$(curl -s "http://127.0.0.1:$PROXY_PORT/v3/clusters" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["cluster_id"])')
-curl -sf -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$PROXY_PORT/v3/clusters/$CLUSTER/topics" \
-    -d '{"topic_name":"bench","partitions_count":6}' >/dev/null
 "$NOOP" $NOOP_PORT &
 NOOP_PID=$!
 until curl -s -o /dev/null "http://127.0.0.1:$NOOP_PORT/"; do sleep 0.1; done
 
 echo "produce: wrk -t2 -c32 -d$DURATION, 100 records per request"
 for round in $(seq "$ROUNDS"); do
-    read -r rate p99 < <(wrk_run $PROXY_PORT)
     read -r noop _ < <(wrk_run $NOOP_PORT)
-    record "produce.records_per_s.round$round" "$(python3 -c "print($rate * 100)")" records/s
-    record "produce.p99_ms.round$round" "$p99" ms
     record "noop.requests_per_s.round$round" "$noop" requests/s
-    record "produce.ratio_to_noop.round$round" "$(python3 -c "print($rate / $noop)")" ratio
+    for name in "${!BINARIES[@]}"; do
+        start_runnel "$name"
+        read -r rate p99 < <(wrk_run $PROXY_PORT)
+        record "$name.produce.records_per_s.round$round" "$(python3 -c "print($rate * 100)")" records/s
+        record "$name.produce.p99_ms.round$round" "$p99" ms
+        record "$name.produce.ratio_to_noop.round$round" "$(python3 -c "print($rate / $noop)")" ratio
+        record "$name.produce.peak_rss_mb.round$round" "$(awk '/VmHWM/ {print $2 / 1024}' /proc/$RUNNEL_PID/status)" MB
+        stop_runnel
+    done
 done
-record "produce.peak_rss_mb" "$(awk '/VmHWM/ {print $2 / 1024}' /proc/$RUNNEL_PID/status)" MB
 kill $NOOP_PID
 
+start_runnel runnel
 echo "consume: $BACKLOG records backlog, v2 binary records, max_bytes 1 MiB"
 python3 - "http://127.0.0.1:$PROXY_PORT" "$BACKLOG" "$RESULTS" <<'PY'
 import json, sys, time, urllib.request
@@ -96,5 +107,4 @@ print(f"  consume.records_per_s {rate:.0f} records/s ({count} in {elapsed:.1f}s)
 with open(results, "a") as file:
     file.write(json.dumps({"name": "consume.records_per_s", "value": rate, "unit": "records/s"}) + "\n")
 PY
-kill -TERM $RUNNEL_PID
-wait $RUNNEL_PID || true
+stop_runnel

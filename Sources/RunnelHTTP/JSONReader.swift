@@ -95,6 +95,34 @@ public struct JSONReader {
         return key
     }
 
+    /// Like ``nextKey()``, without making a string: the index in `known` of the next member's key, `-1` for a key
+    /// not in it, or nil at the closing `}`.
+    public mutating func nextKey(in known: [StaticString]) throws(JSONError) -> Int? {
+        if peek() == UInt8(ascii: "}") {
+            position += 1
+            first = false
+            return nil
+        }
+        if !first { try expect(UInt8(ascii: ","), "',' or '}'") }
+        first = false
+        let (range, escaped) = try readRawString()
+        try expect(UInt8(ascii: ":"), "':'")
+        var decoded: [UInt8] = []
+        if escaped {
+            decoded = try unescapedBytes(range)
+        }
+        return decoded.withUnsafeBytes { decodedBytes in
+            let key = escaped ? decodedBytes : UnsafeRawBufferPointer(rebasing: bytes[range])
+            for (index, name) in known.enumerated() where name.utf8CodeUnitCount == key.count {
+                let same = name.withUTF8Buffer { name in
+                    (0..<key.count).allSatisfy { name[$0] == key[$0] }
+                }
+                if same { return index }
+            }
+            return -1
+        }
+    }
+
     /// Reads `[`; then call ``nextElement()`` before each element until it returns false.
     public mutating func beginArray() throws(JSONError) {
         try expect(UInt8(ascii: "["), "'['")
@@ -207,8 +235,28 @@ public struct JSONReader {
                 case UInt8(ascii: "u"):
                     guard index + 6 <= bytes.count, (2..<6).allSatisfy({ Self.hexValue(bytes[index + $0]) != nil })
                     else {
-                        position = index
+                        position = index + 6 > bytes.count ? bytes.count : index
                         throw fail("Invalid \\u escape in string")
+                    }
+                    let unit = hex4(at: index + 2)
+                    if (0xDC00..<0xE000).contains(unit) {
+                        position = index
+                        throw fail("Unpaired surrogate in string")
+                    }
+                    if (0xD800..<0xDC00).contains(unit) {
+                        // A high surrogate must be followed by an escaped low one.
+                        guard index + 12 <= bytes.count else {
+                            position = bytes.count
+                            throw fail("Unterminated string")
+                        }
+                        guard bytes[index + 6] == UInt8(ascii: "\\"), bytes[index + 7] == UInt8(ascii: "u"),
+                            (8..<12).allSatisfy({ Self.hexValue(bytes[index + $0]) != nil }),
+                            (0xDC00..<0xE000).contains(hex4(at: index + 8))
+                        else {
+                            position = index
+                            throw fail("Unpaired surrogate in string")
+                        }
+                        index += 6
                     }
                     index += 6
                 default:
@@ -469,39 +517,134 @@ public struct JSONReader {
     }
 
     /// Validates one value and copies it into `buffer` without insignificant whitespace (the bytes a JSON
-    /// serializer would write for it). Returns the number of bytes written.
+    /// serializer would write for it), in one pass over it. Returns the number of bytes written; on malformed JSON,
+    /// throws and leaves `buffer` as it was.
     @discardableResult
     public mutating func copyCompactValue(into buffer: inout ByteBuffer) throws(JSONError) -> Int {
         _ = peek()
-        let start = position
-        try skipValue()
-        let range = start..<position
-        let bytes = self.bytes
-        // Whitespace can only sit between tokens: copy everything but whitespace outside strings, in one pass.
-        return buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: range.count) { out in
-            var written = 0
-            var index = range.lowerBound
-            var inString = false
-            while index < range.upperBound {
-                let byte = bytes[index]
-                index += 1
-                if inString {
-                    out[written] = byte
-                    written += 1
-                    if byte == UInt8(ascii: "\\") {
-                        out[written] = bytes[index]
-                        written += 1
-                        index += 1
-                    } else if byte == UInt8(ascii: "\"") {
-                        inString = false
-                    }
-                } else if byte != 0x20 && byte != 0x0A && byte != 0x0D && byte != 0x09 {
-                    out[written] = byte
-                    written += 1
-                    if byte == UInt8(ascii: "\"") { inString = true }
-                }
+        // The copy is never longer than what is left to read.
+        let capacity = bytes.count - position
+        return try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out throws(JSONError) in
+            try copyCompact(to: out)
+        }
+    }
+
+    /// Where a value is inside its containers while it is copied.
+    private enum CopyState {
+        case value
+        /// Just after `[`: a value or `]`.
+        case valueOrEnd
+        /// Just after `{`: a key or `}`.
+        case keyOrEnd
+        /// After `,` in an object.
+        case key
+        case colon
+        case afterValue
+    }
+
+    private mutating func copyCompact(to out: UnsafeMutableRawBufferPointer) throws(JSONError) -> Int {
+        var written = 0
+        // One bit per open container: 1 for an object, 0 for an array.
+        var containers: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var depth = 0
+        var state = CopyState.value
+        let source = bytes
+        func copy(_ range: Range<Int>) {
+            guard let from = source.baseAddress, let to = out.baseAddress else { return }
+            (to + written).copyMemory(from: from + range.lowerBound, byteCount: range.count)
+            written += range.count
+        }
+        func isObject(_ level: Int) -> Bool {
+            let word: UInt64
+            switch level / 64 {
+            case 0: word = containers.0
+            case 1: word = containers.1
+            case 2: word = containers.2
+            default: word = containers.3
             }
-            return written
+            return word & (1 << UInt64(level % 64)) != 0
+        }
+        func open(_ object: Bool) throws(JSONError) {
+            guard depth < Self.maximumDepth else { throw fail("JSON nested too deeply") }
+            let bit: UInt64 = 1 << UInt64(depth % 64)
+            switch depth / 64 {
+            case 0: containers.0 = object ? containers.0 | bit : containers.0 & ~bit
+            case 1: containers.1 = object ? containers.1 | bit : containers.1 & ~bit
+            case 2: containers.2 = object ? containers.2 | bit : containers.2 & ~bit
+            default: containers.3 = object ? containers.3 | bit : containers.3 & ~bit
+            }
+            depth += 1
+        }
+        while true {
+            skipWhitespace()
+            guard position < bytes.count else { throw fail("Unexpected end of JSON input") }
+            let byte = bytes[position]
+            switch state {
+            case .value, .valueOrEnd:
+                if state == .valueOrEnd && byte == UInt8(ascii: "]") {
+                    depth -= 1
+                    copy(position..<position + 1)
+                    position += 1
+                    state = .afterValue
+                    break
+                }
+                let start = position
+                switch byte {
+                case UInt8(ascii: "{"):
+                    try open(true)
+                    position += 1
+                    state = .keyOrEnd
+                case UInt8(ascii: "["):
+                    try open(false)
+                    position += 1
+                    state = .valueOrEnd
+                case UInt8(ascii: "\""):
+                    _ = try scanString()
+                    state = .afterValue
+                case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    _ = try scanNumber()
+                    state = .afterValue
+                case UInt8(ascii: "t"), UInt8(ascii: "f"):
+                    _ = try readBool()
+                    state = .afterValue
+                case UInt8(ascii: "n"):
+                    guard readNullIfPresent() else { throw fail("Expected null") }
+                    state = .afterValue
+                default:
+                    throw fail("Unexpected character")
+                }
+                copy(start..<position)
+            case .keyOrEnd, .key:
+                if state == .keyOrEnd && byte == UInt8(ascii: "}") {
+                    depth -= 1
+                    copy(position..<position + 1)
+                    position += 1
+                    state = .afterValue
+                    break
+                }
+                guard byte == UInt8(ascii: "\"") else { throw fail("Expected a string") }
+                let start = position
+                _ = try scanString()
+                copy(start..<position)
+                state = .colon
+            case .colon:
+                guard byte == UInt8(ascii: ":") else { throw fail("Expected ':'") }
+                copy(position..<position + 1)
+                position += 1
+                state = .value
+            case .afterValue:
+                let inObject = isObject(depth - 1)
+                if byte == UInt8(ascii: ",") {
+                    state = inObject ? .key : .value
+                } else if byte == (inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                    depth -= 1
+                } else {
+                    throw fail(inObject ? "Expected ',' or '}'" : "Expected ',' or ']'")
+                }
+                copy(position..<position + 1)
+                position += 1
+            }
+            if state == .afterValue && depth == 0 { return written }
         }
     }
 

@@ -157,7 +157,7 @@ public struct JSONWriter: Sendable {
         switch value {
         case .null: raw("null")
         case .bool(let flag): raw(flag ? "true" : "false")
-        case .number(let text): raw(text)
+        case .number(let text): rawText(text)
         case .string(let text): string(text)
         case .array(let elements):
             buffer.writeInteger(UInt8(ascii: "["))
@@ -183,7 +183,8 @@ public struct JSONWriter: Sendable {
         text.withUTF8Buffer { _ = buffer.writeBytes($0) }
     }
 
-    public mutating func raw(_ text: String) {
+    /// Text known to be valid JSON (a number's text, say), written as is.
+    public mutating func rawText(_ text: String) {
         buffer.writeString(text)
     }
 

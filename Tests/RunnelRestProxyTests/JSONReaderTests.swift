@@ -22,6 +22,41 @@ import Testing
     ])
     func rejectsMalformedDocuments(_ text: String) {
         #expect(throws: JSONError.self) { try JSONValue.parse(text) }
+        // The produce path's one-pass copy refuses the same documents, and writes nothing when the value itself
+        // is malformed (rather than what follows it).
+        var out = ByteBuffer(string: "kept")
+        var copyFailed = false
+        #expect(throws: JSONError.self) {
+            try ByteBuffer(string: text).withUnsafeReadableBytes { bytes in
+                var reader = JSONReader(bytes)
+                do {
+                    try reader.copyCompactValue(into: &out)
+                } catch {
+                    copyFailed = true
+                    throw error
+                }
+                try reader.expectEnd()
+            }
+        }
+        if copyFailed { #expect(String(buffer: out) == "kept") }
+    }
+
+    @Test(arguments: [
+        #"{"a":[1,-2.5e3,true,false,null,"x\"y\\z\u00e9"],"b":{},"c":[[],[{}]]}"#, "[]", "0", "-0.5", "\"\"",
+        "  {\n\"k\" :\t[ 1 , 2 ] }  ", "1E+2", "[ null , true ]", "{ \"a b\" : \" c d \" }",
+    ])
+    func copiesValidDocumentsCompactly(_ text: String) throws {
+        let copied = try ByteBuffer(string: text).withUnsafeReadableBytes { bytes in
+            var reader = JSONReader(bytes)
+            var out = ByteBuffer()
+            try reader.copyCompactValue(into: &out)
+            try reader.expectEnd()
+            return out
+        }
+        // The same document, written as a serializer writes it.
+        // The same value, with whitespace only inside strings (escapes are kept as written).
+        #expect(try JSONValue.parse(copied) == JSONValue.parse(text))
+        #expect(!text.contains("\\") ? String(buffer: copied) == (try JSONValue.parse(text)).text : true)
     }
 
     @Test func rejectsInvalidUTF8AndDeepNesting() {

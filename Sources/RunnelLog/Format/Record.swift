@@ -70,27 +70,67 @@ public struct Record: Sendable, Hashable {
         return Varint.size(of: Int32(clamping: bytes.readableBytes)) + bytes.readableBytes
     }
 
+    /// Writes the record in Kafka's record format, in one write into the buffer (no bounds check per field).
     func encode(into buffer: inout ByteBuffer) {
-        buffer.writeVarint(Int32(clamping: bodySize))
-        buffer.writeInteger(attributes)
-        buffer.writeVarlong(timestampDelta)
-        buffer.writeVarint(offsetDelta)
-        Record.writeBytesField(key, into: &buffer)
-        Record.writeBytesField(value, into: &buffer)
-        buffer.writeVarint(Int32(clamping: headers.count))
-        for header in headers {
-            buffer.writeVarint(Int32(clamping: header.key.utf8.count))
-            buffer.writeString(header.key)
-            Record.writeBytesField(header.value, into: &buffer)
+        let body = bodySize
+        let total = Varint.size(of: Int32(clamping: body)) + body
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+            var writer = RawWriter(out)
+            writer.varint(UInt64(Varint.zigZag(Int32(clamping: body))))
+            writer.byte(attributes)
+            writer.varint(Varint.zigZag(timestampDelta))
+            writer.varint(UInt64(Varint.zigZag(offsetDelta)))
+            writer.bytesField(key)
+            writer.bytesField(value)
+            writer.varint(UInt64(Varint.zigZag(Int32(clamping: headers.count))))
+            for header in headers {
+                var name = header.key
+                name.withUTF8 { utf8 in
+                    writer.varint(UInt64(Varint.zigZag(Int32(clamping: utf8.count))))
+                    writer.copy(UnsafeRawBufferPointer(utf8))
+                }
+                writer.bytesField(header.value)
+            }
+            return writer.position
         }
     }
 
-    static func writeBytesField(_ bytes: ByteBuffer?, into buffer: inout ByteBuffer) {
-        guard let bytes else {
-            buffer.writeVarint(-1)
-            return
+    /// Writes into memory known to be large enough (sized with ``bodySize``).
+    private struct RawWriter {
+        let out: UnsafeMutableRawBufferPointer
+        var position = 0
+
+        init(_ out: UnsafeMutableRawBufferPointer) {
+            self.out = out
         }
-        buffer.writeVarint(Int32(clamping: bytes.readableBytes))
-        buffer.writeImmutableBuffer(bytes)
+
+        mutating func byte(_ value: UInt8) {
+            out[position] = value
+            position += 1
+        }
+
+        mutating func varint(_ value: UInt64) {
+            var remaining = value
+            while remaining >= 0x80 {
+                byte(UInt8(truncatingIfNeeded: remaining) | 0x80)
+                remaining >>= 7
+            }
+            byte(UInt8(truncatingIfNeeded: remaining))
+        }
+
+        mutating func copy(_ bytes: UnsafeRawBufferPointer) {
+            guard let source = bytes.baseAddress, let target = out.baseAddress, bytes.count > 0 else { return }
+            (target + position).copyMemory(from: source, byteCount: bytes.count)
+            position += bytes.count
+        }
+
+        mutating func bytesField(_ bytes: ByteBuffer?) {
+            guard let bytes else {
+                varint(UInt64(Varint.zigZag(Int32(-1))))
+                return
+            }
+            varint(UInt64(Varint.zigZag(Int32(clamping: bytes.readableBytes))))
+            bytes.withUnsafeReadableBytes { copy($0) }
+        }
     }
 }

@@ -241,13 +241,13 @@ enum V2ProduceRequest {
         }
         var record = Parsed(partition: defaultPartition)
         try reader.beginObject()
-        while let field = try reader.nextKey() {
+        while let field = try reader.nextKey(in: ["key", "value", "partition"]) {
             switch field {
-            case "key":
+            case 0:
                 record.key = try EmbeddedCodec.read(&reader, format: format, into: &storage)
-            case "value":
+            case 1:
                 record.value = try EmbeddedCodec.read(&reader, format: format, into: &storage)
-            case "partition":
+            case 2:
                 if reader.readNullIfPresent() { continue }
                 guard try reader.peekKind() == .number, let partition = try reader.readInt64(),
                     let value = Int32(exactly: partition)

@@ -493,7 +493,7 @@ extension RestProxy {
             out.string(record.timestampType == .logAppendTime ? "LOG_APPEND_TIME" : "CREATE_TIME")
             for (name, data) in [("key", record.key), ("value", record.value)] {
                 out.raw(",\"")
-                out.raw(name)
+                out.rawText(name)
                 out.raw("\":")
                 if let data {
                     out.raw("{\"type\":")
