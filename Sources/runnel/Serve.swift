@@ -13,6 +13,10 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `runnel serve`: the broker core, the REST proxy and the connect port in one process: the composition root.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -151,11 +155,22 @@ struct Serve: AsyncParsableCommand {
             try await group.run()
         } catch {
             try? await broker.close()
+            if let error = error as? IOError, error.errnoCode == EADDRINUSE {
+                throw ServeError(
+                    "Cannot listen on \(host) port \(proxyPort) or \(connectPort): the address is already in use (another runnel serve?). Choose others with --proxy-port and --connect-port."
+                )
+            }
             throw error
         }
         try await broker.close()
         logger.info("Runnel stopped")
     }
+}
+
+/// A start-up failure, said plainly.
+struct ServeError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Logs the one line saying where the server listens, once both listeners are up.
