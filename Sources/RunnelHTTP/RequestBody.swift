@@ -8,7 +8,17 @@ extension Request {
             return try await body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, 413, "Request body is larger than the limit of \(limit) bytes.")
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            // The HTTP decoder's own complaints (bad chunk sizes and the like): the client sent a broken body.
+            throw Self.unreadableBody(error)
         }
+    }
+
+    /// A body the HTTP layer could not decode, as the client's error.
+    public static func unreadableBody(_ error: any Error) -> APIError {
+        APIError(.badRequest, 400, "The request body could not be read: \(error)")
     }
 
     /// The body parsed as JSON; nil when it is empty.

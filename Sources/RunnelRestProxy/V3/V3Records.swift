@@ -115,7 +115,23 @@ extension RestProxy {
                     if records.count < 1000 { return }
                 }
             }
-            for try await chunk in request.body {
+            var chunks = request.body.makeAsyncIterator()
+            while true {
+                let next: ByteBuffer?
+                do {
+                    next = try await chunks.next()
+                } catch let error as CancellationError {
+                    throw error
+                } catch {
+                    // A body the HTTP layer cannot decode ends the stream with the client's error.
+                    var out = JSONWriter()
+                    if !first { out.raw("\n") }
+                    out.value(Self.streamError(Request.unreadableBody(error)))
+                    try await writer.write(out.buffer)
+                    failed = true
+                    break
+                }
+                guard var chunk = next else { break }
                 received += chunk.readableBytes
                 if received > limit {
                     var out = JSONWriter()
@@ -128,7 +144,6 @@ extension RestProxy {
                     failed = true
                     break
                 }
-                var chunk = chunk
                 pending.writeBuffer(&chunk)
                 try await flush(final: false)
                 if failed { break }

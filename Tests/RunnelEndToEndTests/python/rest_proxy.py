@@ -636,6 +636,41 @@ def test_restart_and_kill(server_factory=None):
         server.close()
 
 
+def raw_exchange(server, data):
+    """Sends raw bytes on a new connection and returns the status line and body of the answer."""
+    host, port = server.url[7:].split(":")
+    with socket.create_connection((host, int(port))) as connection:
+        connection.settimeout(10)
+        connection.sendall(data)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            piece = connection.recv(65536)
+            if not piece:
+                break
+            answer += piece
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0].decode(), body
+
+
+def test_malformed_http(server):
+    """Broken HTTP gets a 4xx, never a 500, and the server keeps serving."""
+    create_topic(server, "raw")
+    produce = b"POST /topics/raw HTTP/1.1\r\nHost: h\r\nContent-Type: " + V2_JSON.encode() + b"\r\n"
+    cases = [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n",
+        produce + b"Transfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n",
+        produce + b"Content-Length: 5\r\nContent-Length: 7\r\n\r\n{}",
+        b"GET /topics/raw/partitions/99999999999999999999 HTTP/1.1\r\nHost: h\r\n\r\n",
+    ]
+    for data in cases:
+        status, body = raw_exchange(server, data)
+        code = int(status.split(" ")[1])
+        assert 400 <= code < 500, (data[:80], status, body[:200])
+    assert requests.get(server.url + "/topics/raw/partitions/0/offsets").json()["end_offset"] == 0
+    assert requests.get(server.url + "/brokers").status_code == 200
+
+
 def test_connections(server):
     """Idle and half-open connections do not stop the server serving others."""
     sockets = []
@@ -675,6 +710,7 @@ SHARED = [
     test_long_poll,
     test_consumer_group,
     test_connections,
+    test_malformed_http,
     test_connect_root,
 ]
 OWN_SERVER = [test_instance_expiry, test_restart_and_kill]
