@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import RunnelHTTP
+import RunnelLog
 
 /// How keys and values are written in JSON: Confluent's embedded formats. `binary` is base64, `json` is the JSON
 /// value itself (stored as its compact UTF-8 text), `string` (v3 only) a JSON string stored as UTF-8.
@@ -146,5 +147,21 @@ enum EmbeddedCodec {
                 )
             }
         }
+    }
+
+    /// Headers as `[{"<nameField>": name, "value": base64 or null}]`: v2 records name the field `key` (as Strimzi and
+    /// Karapace do), v3 `name` (as v3 produce takes them).
+    static func writeHeaders(_ headers: [RecordHeader], nameField: StaticString, to writer: inout JSONWriter) {
+        writer.raw("[")
+        for (index, header) in headers.enumerated() {
+            writer.raw(index > 0 ? ",{\"" : "{\"")
+            writer.raw(nameField)
+            writer.raw("\":")
+            writer.string(header.key)
+            writer.raw(",\"value\":")
+            if let value = header.value { writer.base64String(value) } else { writer.raw("null") }
+            writer.raw("}")
+        }
+        writer.raw("]")
     }
 }

@@ -368,16 +368,8 @@ extension RestProxy {
         writer.raw(",\"timestamp\":")
         writer.int(record.timestamp)
         if !record.headers.isEmpty {
-            writer.raw(",\"headers\":[")
-            for (index, header) in record.headers.enumerated() {
-                if index > 0 { writer.raw(",") }
-                writer.raw("{\"key\":")
-                writer.string(header.key)
-                writer.raw(",\"value\":")
-                if let value = header.value { writer.base64String(value) } else { writer.raw("null") }
-                writer.raw("}")
-            }
-            writer.raw("]")
+            writer.raw(",\"headers\":")
+            EmbeddedCodec.writeHeaders(record.headers, nameField: "key", to: &writer)
         }
         writer.raw("}")
     }

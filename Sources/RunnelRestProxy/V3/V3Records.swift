@@ -520,16 +520,9 @@ extension RestProxy {
                     out.raw("null")
                 }
             }
-            out.raw(",\"headers\":[")
-            for (headerIndex, header) in record.headers.enumerated() {
-                if headerIndex > 0 { out.raw(",") }
-                out.raw("{\"name\":")
-                out.string(header.key)
-                out.raw(",\"value\":")
-                if let value = header.value { out.base64String(value) } else { out.raw("null") }
-                out.raw("}")
-            }
-            out.raw("]}")
+            out.raw(",\"headers\":")
+            EmbeddedCodec.writeHeaders(record.headers, nameField: "name", to: &out)
+            out.raw("}")
         }
         out.raw("]}")
         return .json(bytes: out.buffer)
