@@ -52,7 +52,8 @@ public struct APIError: Error, Sendable, CustomStringConvertible, HTTPResponseEr
 public enum MediaType {
     public static let json = "application/json"
 
-    /// The media type without parameters, lowercased (`application/json; charset=utf-8` → `application/json`).
+    /// The media type without parameters (`application/json; charset=utf-8` → `application/json`); callers lowercase
+    /// it to compare.
     public static func essence(_ value: String) -> Substring {
         let end = value.firstIndex(of: ";") ?? value.endIndex
         return value[..<end].trimmingWhitespace()

@@ -246,6 +246,10 @@ public struct JSONReader {
                     if (0xD800..<0xDC00).contains(unit) {
                         // A high surrogate must be followed by an escaped low one.
                         guard index + 12 <= bytes.count else {
+                            if index + 6 < bytes.count && bytes[index + 6] != UInt8(ascii: "\\") {
+                                position = index
+                                throw fail("Unpaired surrogate in string")
+                            }
                             position = bytes.count
                             throw fail("Unterminated string")
                         }

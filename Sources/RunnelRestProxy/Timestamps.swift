@@ -12,9 +12,12 @@ enum Timestamps {
         return Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 
-    /// UTC, with milliseconds.
+    /// UTC, with milliseconds. Times outside years 0001–9999 (which four-digit years cannot write) are clamped.
     static func format(_ milliseconds: Int64) -> String {
-        let days = milliseconds >= 0 ? milliseconds / 86_400_000 : (milliseconds - 86_399_999) / 86_400_000
+        let milliseconds = min(max(milliseconds, -62_135_596_800_000), 253_402_300_799_999)
+        // Floor division, without the overflow `milliseconds - 86_399_999` would have near Int64.min.
+        var days = milliseconds / 86_400_000
+        if milliseconds % 86_400_000 < 0 { days -= 1 }
         let inDay = milliseconds - days * 86_400_000
         // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
         let z = days + 719_468

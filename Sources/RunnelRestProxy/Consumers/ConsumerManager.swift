@@ -340,7 +340,8 @@ final class ConsumerManager: Service, Sendable {
         render: ([ConsumerRecord]) throws -> (output: T, count: Int)
     ) async throws -> T {
         let start = clock.nowMilliseconds()
-        let deadline = start + timeoutMs
+        let (sum, overflow) = start.addingReportingOverflow(max(0, timeoutMs))
+        let deadline = overflow ? Int64.max : sum
         if instance.autoCommit,
             start - instance.state.withLock(\.lastAutoCommitMs) >= configuration.autoCommitIntervalMs
         {
@@ -434,6 +435,12 @@ final class ConsumerManager: Service, Sendable {
                 }
             }
             if let result { return result.output }
+            if taken.allSatisfy({ $0.count == 0 }) && resets.isEmpty {
+                // Every partition answered at once with an error (a topic deleted after assign, say): wait a little
+                // instead of asking again at once.
+                let left = deadline - clock.nowMilliseconds()
+                if left > 0 { try await Task.sleep(for: .milliseconds(min(left, 100))) }
+            }
         }
     }
 

@@ -117,7 +117,7 @@ extension RestProxy {
                 var offsets: [TopicPartition: CommittedOffset] = [:]
                 for entry in entries {
                     let tp = try Self.topicPartition(entry)
-                    guard let offset = entry["offset"]?.int64Value, offset >= 0 else {
+                    guard let offset = entry["offset"]?.int64Value, offset >= 0, offset < Int64.max else {
                         throw APIError.payload("offset must be a whole number, not negative")
                     }
                     // The client gives the last offset it consumed; the next one to read is committed.
@@ -267,8 +267,8 @@ extension RestProxy {
         }
         let timeout =
             try number("consumer.request.timeout.ms", "requestWaitMs") ?? configuration.consumerRequestTimeoutMs
-        guard timeout >= 0 else {
-            throw APIError(.unprocessableContent, 40001, "consumer.request.timeout.ms must not be negative")
+        guard (0...Int64(Int32.max)).contains(timeout) else {
+            throw APIError(.unprocessableContent, 40001, "consumer.request.timeout.ms must be between 0 and 2147483647")
         }
 
         let instance = ConsumerInstance(

@@ -66,7 +66,12 @@ extension RestProxy {
                                 consumed = start
                                 break
                             }
-                            guard let end = JSONReader.endOfValue(in: bytes, from: start) else {
+                            // At the end of the body, a value that runs to the end is all there is (a trailing
+                            // number, say); it is read, and refused if it is not a record.
+                            guard
+                                let end = JSONReader.endOfValue(in: bytes, from: start)
+                                    ?? (final && !"{[\"".utf8.contains(bytes[start]) ? bytes.count : nil)
+                            else {
                                 // Not all of this record has arrived yet; at the end of the body, it never will.
                                 if final { malformed = JSONError("Unexpected end of JSON input", at: bytes.count) }
                                 consumed = start

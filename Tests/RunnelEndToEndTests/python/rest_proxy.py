@@ -259,6 +259,7 @@ def test_errors(server):
     expect_error(post(server.url + "/consumers/g", {"name": "bad/name"}), 422, 42204)
     expect_error(post(server.url + "/consumers/g", {"name": "x", "auto.offset.reset": "sometimes"}), 422, 42204)
     expect_error(post(server.url + "/consumers/g", {"name": "x", "fetch.min.bytes": 20_000_000}), 422, 40001)
+    expect_error(post(server.url + "/consumers/g", {"name": "x", "consumer.request.timeout.ms": 2**63 - 1}), 422, 40001)
     expect_error(post(server.url + "/consumers/g", {"name": "x", "format": "avro"}), 422, 42206)
     expect_error(post(server.url + "/consumers/g", {"name": "x", "format": "yaml"}), 422, 422)
     expect_error(requests.get(base + "/records", headers={"Accept": V2_BINARY}), 409, 40903)
@@ -271,6 +272,7 @@ def test_errors(server):
     expect_error(post(base + "/subscription", {"topics": ["errs"]}), 409, 40903)
     expect_error(post(base + "/assignments", {"partitions": [{"topic": "errs", "partition": 8}]}), 404, 40402)
     expect_error(post(base + "/positions", {"offsets": [{"topic": "errs", "partition": 0, "offset": -1}]}), 422, 42206)
+    expect_error(post(base + "/offsets", {"offsets": [{"topic": "errs", "partition": 0, "offset": 2**63 - 1}]}), 422, 42206)
     expect_error(post(base + "/positions", {"offsets": [{"topic": "errs", "partition": 1, "offset": 0}]}), 409, 40903)
     expect_error(post(base + "/positions", "not an object"), 422, 42206)
     expect_error(post(base + "/positions", None) if False else requests.post(base + "/positions", headers={"Content-Type": V2}, data="{"), 400, 400)
@@ -447,6 +449,10 @@ def test_v3_produce_and_read(server):
     response = requests.post(c + "/topics/v3p/records", headers={"Content-Type": "application/json"}, data='{"value":{"data":1}} {"value":')
     reports = [json.loads(line) for line in response.text.split("\n")]
     assert reports[0]["error_code"] == 200 and reports[1]["error_code"] == 400, reports
+    # A value that is not a record, at the very end of the body, is reported as such.
+    response = requests.post(c + "/topics/v3p/records", headers={"Content-Type": "application/json"}, data='{"value":{"data":1}} 7')
+    reports = [json.loads(line) for line in response.text.split("\n")]
+    assert reports[1]["error_code"] == 400 and "JSON object" in reports[1]["message"], reports
 
 
 def test_keyed_partitioning(server):
