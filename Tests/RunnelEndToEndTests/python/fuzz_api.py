@@ -17,6 +17,7 @@ def main():
     runnel, spec = sys.argv[1], sys.argv[2]
     examples = sys.argv[3] if len(sys.argv) > 3 else "25"
     data = tempfile.mkdtemp(prefix="runnel-fuzz-")
+    scratch = tempfile.mkdtemp(prefix="runnel-fuzz-scratch-")
     log_path = data + ".log"
     with open(log_path, "w") as log:
         server = subprocess.Popen(
@@ -60,6 +61,7 @@ def main():
                 '"path.broker_id" = 1\n'
             )
         schemathesis = os.path.join(os.path.dirname(sys.executable), "schemathesis")
+        spec = os.path.abspath(spec)
         failed = False
         for tag, url in (("proxy", proxy), ("connect", connect)):
             command = [
@@ -69,7 +71,15 @@ def main():
                 "--request-timeout", "30", "--suppress-health-check", "all", "--seed", "1", "--no-shrink",
             ]
             print("$", " ".join(command), flush=True)
-            result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "NO_COLOR": "1"})
+            # Run in the scratch directory: schemathesis keeps a cache in its working directory.
+            result = subprocess.run(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=scratch,
+                env={**os.environ, "NO_COLOR": "1"},
+            )
             print(result.stdout[-20000:], flush=True)
             failed |= result.returncode != 0
         assert server.poll() is None, "the server died:\n" + open(log_path).read()[-5000:]
@@ -78,6 +88,7 @@ def main():
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
         shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
         os.remove(log_path)
         if os.path.exists(data + ".toml"):
             os.remove(data + ".toml")
