@@ -13,6 +13,9 @@ extension RestProxy {
         routes.post(topicPath + "/records") { request, context in
             try await self.v3Produce(request, context)
         }
+        routes.post(topicPath + "/records:batch") { request, context in
+            try await self.v3ProduceBatch(request, context)
+        }
         routes.get(topicPath + "/partitions/{partition_id}/records") { request, context in
             try await self.readPartition(request, context)
         }
@@ -30,6 +33,8 @@ extension RestProxy {
         var keyReport: JSONValue?
         var valueReport: JSONValue?
         var problem: APIError?
+        /// A `records:batch` entry's id.
+        var id: JSONValue?
     }
 
     private func v3Produce(_ request: Request, _ context: some RequestContext) async throws -> Response {
@@ -171,13 +176,14 @@ extension RestProxy {
     }
 
     /// Produces the records that passed their checks in one broker call and writes every report, in order.
-    private func produceAndReport(
+    /// Produces the records that passed their checks in one broker call; each record's delivery report (without
+    /// `error_code`), or its error, in order.
+    private func produce(
         _ records: [V3Record],
         _ storage: RecordBytes,
         scope: V3Scope,
-        topic: String,
-        first: inout Bool
-    ) async throws -> ByteBuffer {
+        topic: String
+    ) async -> [Result<[(String, JSONValue)], APIError>] {
         let valid = records.filter { $0.problem == nil }.map { record in
             ProducerRecord(
                 key: storage.slice(record.key),
@@ -195,21 +201,14 @@ extension RestProxy {
                 outcomes = Array(repeating: .failure(error), count: valid.count)
             }
         }
-        var out = JSONWriter()
         var next = 0
-        for record in records {
-            if !first { out.raw("\n") }
-            first = false
-            if let problem = record.problem {
-                out.value(Self.streamError(problem))
-                continue
-            }
+        return records.map { record in
+            if let problem = record.problem { return .failure(problem) }
             let outcome = outcomes[next]
             next += 1
             switch outcome {
             case .success(let metadata):
                 var fields: [(String, JSONValue)] = [
-                    ("error_code", 200),
                     ("cluster_id", .string(scope.clusterId)),
                     ("topic_name", .string(topic)),
                     ("partition_id", .int(metadata.partition)),
@@ -218,12 +217,105 @@ extension RestProxy {
                 ]
                 if let key = record.keyReport { fields.append(("key", key)) }
                 if let value = record.valueReport { fields.append(("value", value)) }
-                out.value(.object(fields))
+                return .success(fields)
             case .failure(let error):
-                out.value(Self.streamError(APIError(error)))
+                return .failure(APIError(error))
+            }
+        }
+    }
+
+    /// Produces the records and writes every delivery report of the stream, in order.
+    private func produceAndReport(
+        _ records: [V3Record],
+        _ storage: RecordBytes,
+        scope: V3Scope,
+        topic: String,
+        first: inout Bool
+    ) async throws -> ByteBuffer {
+        var out = JSONWriter()
+        for report in await produce(records, storage, scope: scope, topic: topic) {
+            if !first { out.raw("\n") }
+            first = false
+            switch report {
+            case .success(let fields): out.value(.object([("error_code", 200)] + fields))
+            case .failure(let error): out.value(Self.streamError(error))
             }
         }
         return out.buffer
+    }
+
+    /// `POST .../records:batch`: `{"entries": [{"id", ...record}]}`, at most
+    /// `api.v3.produce.batch.maximum.entries` of them with distinct ids; 207 with `successes` and `failures`.
+    private func v3ProduceBatch(_ request: Request, _ context: some RequestContext) async throws -> Response {
+        if let contentType = request.headers[.contentType],
+            MediaType.essence(contentType).lowercased() != MediaType.json
+        {
+            throw APIError.unsupportedMediaType(contentType)
+        }
+        let scope = try await scope(request, context)
+        let topic = try await self.topic(try context.requiredParameter("topic_name"))
+        let partitionCount = Int32(topic.partitions.count)
+        let body = try await request.collectBody(limit: configuration.maxRequestBytes)
+        var storage = RecordBytes(capacity: body.readableBytes)
+        let limit = configuration.produceBatchMaximumEntries
+        let records = try body.withUnsafeReadableBytes { bytes throws -> [V3Record] in
+            var reader = JSONReader(bytes)
+            var records: [V3Record] = []
+            do {
+                if reader.isAtEnd { throw APIError.batch("Request body is empty. Data is required.") }
+                guard try reader.peekKind() == .object else {
+                    throw APIError.batch("The request body must be an object {\"entries\": [...]}")
+                }
+                try reader.beginObject()
+                var sawEntries = false
+                while let key = try reader.nextKey() {
+                    guard key == "entries" else {
+                        try reader.skipValue()
+                        continue
+                    }
+                    sawEntries = true
+                    guard try reader.peekKind() == .array else { throw APIError.batch("entries must be an array") }
+                    try reader.beginArray()
+                    while try reader.nextElement() {
+                        records.append(
+                            try Self.readV3Record(&reader, partitionCount: partitionCount, storage: &storage)
+                        )
+                        if records.count > limit {
+                            throw APIError.batch("Too many entries in batch: at most \(limit).")
+                        }
+                    }
+                }
+                try reader.expectEnd()
+                guard sawEntries, !records.isEmpty else { throw APIError.batch("Empty batch.") }
+            } catch let error as JSONError {
+                throw APIError.malformedJSON(error)
+            }
+            return records
+        }
+        var seen = Set<String>()
+        for record in records {
+            guard let id = record.id?.stringValue, (1...80).contains(id.count) else {
+                throw APIError.batch("Each entry needs an id: a string of 1 to 80 characters.")
+            }
+            guard seen.insert(id).inserted else { throw APIError.batch("Batch entry IDs are not distinct.") }
+        }
+        var successes: [JSONValue] = []
+        var failures: [JSONValue] = []
+        for (record, report) in zip(records, await produce(records, storage, scope: scope, topic: topic.name)) {
+            let id = record.id ?? .null
+            switch report {
+            case .success(let fields): successes.append(.object([("id", id)] + fields))
+            case .failure(let error):
+                let reported = Self.streamError(error)
+                failures.append(
+                    ["id": id, "error_code": reported["error_code"] ?? .null, "message": reported["message"] ?? .null]
+                )
+            }
+        }
+        return .json(
+            ["successes": .array(successes), "failures": .array(failures)],
+            status: HTTPResponse.Status(code: 207, reasonPhrase: "Multi-Status")
+        )
     }
 
     /// An error inside the stream: a 5-digit Confluent code becomes its HTTP status, the code going in the message.
@@ -254,6 +346,19 @@ extension RestProxy {
             try readV3Fields(&fields, into: &result, partitionCount: partitionCount, storage: &storage)
         } catch let error as APIError {
             result.problem = error
+            // A batch entry with a problem is still reported under its id, wherever the id is in the object.
+            var scan = JSONReader(reader.bytes)
+            scan.seek(to: start)
+            if result.id == nil, try scan.peekKind() == .object {
+                try scan.beginObject()
+                while let key = try scan.nextKey() {
+                    if key == "id" {
+                        result.id = try scan.readValue()
+                        break
+                    }
+                    try scan.skipValue()
+                }
+            }
         }
         return result
     }
@@ -270,6 +375,9 @@ extension RestProxy {
         try reader.beginObject()
         while let field = try reader.nextKey() {
             switch field {
+            case "id":
+                // A records:batch entry's id, checked by the batch.
+                result.id = try reader.readValue()
             case "partition_id":
                 if reader.readNullIfPresent() { continue }
                 guard try reader.peekKind() == .number, let value = try reader.readInt64(),

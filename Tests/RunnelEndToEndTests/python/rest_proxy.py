@@ -415,9 +415,29 @@ def test_v3_produce_and_read(server):
     expect_error(requests.post(server.url + "/v3/clusters/x/topics/v3p/records", json={"value": {"data": 1}}), 404, 404)
     expect_error(requests.post(c + "/topics/none/records", json={"value": {"data": 1}}), 404, 40401)
 
+    # A batch: 207 with successes and failures under their ids.
+    entries = [
+        {"id": "a", "partition_id": 1, "value": {"type": "STRING", "data": "batch"}},
+        {"value": {"type": "BINARY", "data": "not base64!"}, "id": "b"},
+    ]
+    response = requests.post(c + "/topics/v3p/records:batch", json={"entries": entries})
+    assert response.status_code == 207, response.text
+    batch = response.json()
+    assert [s["id"] for s in batch["successes"]] == ["a"] and batch["successes"][0]["partition_id"] == 1, batch
+    assert batch["successes"][0]["value"] == {"type": "STRING", "size": 5}, batch
+    assert [(f["id"], f["error_code"]) for f in batch["failures"]] == [("b", 400)], batch
+    expect_error(requests.post(c + "/topics/v3p/records:batch", json={"entries": []}), 422, 42208)
+    expect_error(requests.post(c + "/topics/v3p/records:batch", json={"entries": [{"id": "x"}, {"id": "x"}]}), 422, 42208)
+    expect_error(requests.post(c + "/topics/v3p/records:batch", json={"entries": [{"value": {"data": 1}}]}), 422, 42208)
+    expect_error(requests.post(c + "/topics/v3p/records:batch", json={"entries": [{"id": str(i)} for i in range(11)]}), 422, 42208)
+    expect_error(requests.post(c + "/topics/v3p/records:batch", data="{"), 400, 400)
+    before = requests.get(c + "/topics/v3p/partitions/1/records", params={"offset": 0}).json()["high_watermark"]
+    # (the batch's one good record went to partition 1: offset 1 there, after the single record above)
+    assert before == 2, before
+
     # The stateless read shows timestamps and headers, and pages with next.
-    page = requests.get(c + "/topics/v3p/partitions/1/records", params={"offset": 0}).json()
-    assert page["kind"] == "KafkaRecordList" and page["next_offset"] == 1 and page["high_watermark"] == 1, page
+    page = requests.get(c + "/topics/v3p/partitions/1/records", params={"offset": 0, "max_bytes": 1}).json()
+    assert page["kind"] == "KafkaRecordList" and page["next_offset"] == 1 and page["high_watermark"] == 2, page
     record = page["data"][0]
     assert record["timestamp"] == "2021-02-05T19:14:42.000Z" and record["timestamp_type"] == "CREATE_TIME", record
     assert record["key"] == {"type": "BINARY", "data": b64("REST")} and record["value"]["data"] == b64('"ONE"'), record
