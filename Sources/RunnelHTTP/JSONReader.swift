@@ -82,29 +82,28 @@ public struct JSONReader {
 
     /// The next member's key (its value comes next), or nil at the closing `}`.
     public mutating func nextKey() throws(JSONError) -> String? {
+        guard try beginMember() else { return nil }
+        let key = try readString()
+        try expect(UInt8(ascii: ":"), "':'")
+        return key
+    }
+
+    /// Past the `,` before the next member; false (past the `}`) when the object ends.
+    private mutating func beginMember() throws(JSONError) -> Bool {
         if peek() == UInt8(ascii: "}") {
             position += 1
             first = false
-            return nil
+            return false
         }
         if !first { try expect(UInt8(ascii: ","), "',' or '}'") }
         first = false
-        let key = try readString()
-        try expect(UInt8(ascii: ":"), "':'")
-        first = false
-        return key
+        return true
     }
 
     /// Like ``nextKey()``, without making a string: the index in `known` of the next member's key, `-1` for a key
     /// not in it, or nil at the closing `}`.
     public mutating func nextKey(in known: [StaticString]) throws(JSONError) -> Int? {
-        if peek() == UInt8(ascii: "}") {
-            position += 1
-            first = false
-            return nil
-        }
-        if !first { try expect(UInt8(ascii: ","), "',' or '}'") }
-        first = false
+        guard try beginMember() else { return nil }
         let (range, escaped) = try readRawString()
         try expect(UInt8(ascii: ":"), "':'")
         var decoded: [UInt8] = []

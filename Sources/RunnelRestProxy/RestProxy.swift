@@ -35,15 +35,6 @@ public final class RestProxy: Sendable {
         return "http://\(host)"
     }
 
-    /// Runs a broker call, answering its error in the API's format.
-    func call<T>(_ body: () async throws(BrokerError) -> T) async throws(APIError) -> T {
-        do {
-            return try await body()
-        } catch {
-            throw APIError(error)
-        }
-    }
-
     /// A topic's description; 40401 when it does not exist.
     func topic(_ name: String) async throws(APIError) -> TopicDescription {
         do {

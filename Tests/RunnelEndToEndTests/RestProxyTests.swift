@@ -8,7 +8,7 @@ import Testing
         "test_quickstart", "test_v2_metadata", "test_errors", "test_v3_admin", "test_v3_produce_and_read",
         "test_keyed_partitioning", "test_seek_and_commit", "test_long_poll", "test_consumer_group", "test_connections",
         "test_malformed_http",
-        "test_connect_root", "test_instance_expiry", "test_restart_and_kill",
+        "test_connect_root", "test_instance_expiry", "test_environment_and_config", "test_restart_and_kill",
     ]
 
     @Test(arguments: tests)

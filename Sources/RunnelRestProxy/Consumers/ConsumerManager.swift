@@ -267,12 +267,12 @@ final class ConsumerManager: Service, Sendable {
         var targets: [TopicPartition: Int64] = [:]
         for tp in partitions {
             let offsetSpec = spec(tp)
-            var listed = try await callBroker { () async throws(BrokerError) in
+            var listed = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.listOffset(tp, at: offsetSpec)
             }
             if listed.offset < 0 {
                 // No record at or after the timestamp: the end, as Kafka's consumer does.
-                listed = try await callBroker { () async throws(BrokerError) in
+                listed = try await brokerCall { () async throws(BrokerError) in
                     try await self.broker.listOffset(tp, at: .latest)
                 }
             }
@@ -285,7 +285,7 @@ final class ConsumerManager: Service, Sendable {
     private func resolvePositions(_ instance: ConsumerInstance, _ partitions: [TopicPartition]) async throws {
         let missing = instance.state.withLock { state in partitions.filter { state.positions[$0] == nil } }
         guard !missing.isEmpty else { return }
-        let committed = try await callBroker { () async throws(BrokerError) in
+        let committed = try await brokerCall { () async throws(BrokerError) in
             try await self.broker.fetchCommittedOffsets(groupId: instance.group, partitions: missing)
         }
         var resolved: [TopicPartition: Int64] = [:]
@@ -311,7 +311,7 @@ final class ConsumerManager: Service, Sendable {
                 "Undefined offset with no reset policy for partition: \(tp.topic)-\(tp.partition) (auto.offset.reset is none)"
             )
         }
-        return try await callBroker { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: spec) }
+        return try await brokerCall { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: spec) }
             .offset
     }
 
@@ -374,7 +374,7 @@ final class ConsumerManager: Service, Sendable {
                 maxBytes: maxBytes,
                 maxPartitionBytes: maxBytes
             )
-            let fetched = try await callBroker { () async throws(BrokerError) in try await self.broker.fetch(request) }
+            let fetched = try await brokerCall { () async throws(BrokerError) in try await self.broker.fetch(request) }
             // The records to answer, partition by partition, within the byte budget.
             var records: [ConsumerRecord] = []
             var taken: [Taken] = []
@@ -477,7 +477,7 @@ final class ConsumerManager: Service, Sendable {
                 return offset
             }
         )
-        let result = try await callBroker { () async throws(BrokerError) in try await self.broker.commitOffsets(request)
+        let result = try await brokerCall { () async throws(BrokerError) in try await self.broker.commitOffsets(request)
         }
         if let (tp, error) = result.failed.min(by: { $0.key < $1.key }) {
             if error.code == .unknownTopicOrPartition {
@@ -491,16 +491,8 @@ final class ConsumerManager: Service, Sendable {
         _ instance: ConsumerInstance,
         _ partitions: [TopicPartition]
     ) async throws -> [TopicPartition: CommittedOffset] {
-        try await callBroker { () async throws(BrokerError) in
+        try await brokerCall { () async throws(BrokerError) in
             try await self.broker.fetchCommittedOffsets(groupId: instance.group, partitions: partitions)
-        }
-    }
-
-    private func callBroker<T>(_ body: () async throws(BrokerError) -> T) async throws(APIError) -> T {
-        do {
-            return try await body()
-        } catch {
-            throw APIError(error)
         }
     }
 }

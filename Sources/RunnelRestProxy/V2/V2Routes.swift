@@ -17,13 +17,13 @@ extension RestProxy {
         }
         routes.get("/brokers") { request, _ in
             let type = try V2Negotiation.responseType(request)
-            let cluster = try await self.call { () async throws(BrokerError) in try await self.broker.describeCluster()
+            let cluster = try await brokerCall { () async throws(BrokerError) in try await self.broker.describeCluster()
             }
             return .json(["brokers": .array(cluster.brokers.map { .int($0.nodeId) })], contentType: type)
         }
         routes.get("/topics") { request, _ in
             let type = try V2Negotiation.responseType(request)
-            let topics = try await self.call { () async throws(BrokerError) in
+            let topics = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.listTopics(includeInternal: true)
             }
             return .json(.array(topics.map { .string($0.name) }), contentType: type)
@@ -31,7 +31,7 @@ extension RestProxy {
         routes.get("/topics/{topic_name}") { request, context in
             let type = try V2Negotiation.responseType(request)
             let topic = try await self.topic(try context.requiredParameter("topic_name"))
-            let configs = try await self.call { () async throws(BrokerError) in
+            let configs = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.describeTopicConfigs(topic.name)
             }
             let body: JSONValue = [
@@ -57,7 +57,7 @@ extension RestProxy {
             let type = try V2Negotiation.responseType(request)
             let (topic, partition) = try await self.partition(request, context)
             let tp = try TopicPartition(topic: topic.name, partition: partition.partition)
-            let (earliest, latest) = try await self.call { () async throws(BrokerError) in
+            let (earliest, latest) = try await brokerCall { () async throws(BrokerError) in
                 (try await self.broker.listOffset(tp, at: .earliest), try await self.broker.listOffset(tp, at: .latest))
             }
             return .json(

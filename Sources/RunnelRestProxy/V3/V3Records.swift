@@ -38,11 +38,7 @@ extension RestProxy {
     }
 
     private func v3Produce(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        if let contentType = request.headers[.contentType],
-            MediaType.essence(contentType).lowercased() != MediaType.json
-        {
-            throw APIError.unsupportedMediaType(contentType)
-        }
+        try Self.checkV3ContentType(request)
         let scope = try await scope(request, context)
         let topic = try await self.topic(try context.requiredParameter("topic_name"))
         let partitionCount = Int32(topic.partitions.count)
@@ -247,11 +243,7 @@ extension RestProxy {
     /// `POST .../records:batch`: `{"entries": [{"id", ...record}]}`, at most
     /// `api.v3.produce.batch.maximum.entries` of them with distinct ids; 207 with `successes` and `failures`.
     private func v3ProduceBatch(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        if let contentType = request.headers[.contentType],
-            MediaType.essence(contentType).lowercased() != MediaType.json
-        {
-            throw APIError.unsupportedMediaType(contentType)
-        }
+        try Self.checkV3ContentType(request)
         let scope = try await scope(request, context)
         let topic = try await self.topic(try context.requiredParameter("topic_name"))
         let partitionCount = Int32(topic.partitions.count)
@@ -533,7 +525,7 @@ extension RestProxy {
             }
             offset = value
         } else {
-            offset = try await call { () async throws(BrokerError) in
+            offset = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.listOffset(tp, at: .earliest)
             }.offset
         }
@@ -551,7 +543,7 @@ extension RestProxy {
             }
             timeout = min(value, 30_000)
         }
-        let fetched = try await call { () async throws(BrokerError) in
+        let fetched = try await brokerCall { () async throws(BrokerError) in
             try await self.broker.fetch(
                 FetchRequest(
                     partitions: [.init(tp, offset: offset)],

@@ -34,7 +34,7 @@ extension RestProxy {
     func addV3Routes<Context: RequestContext>(to routes: RouteTable<Context>) {
         let cluster = "/v3/clusters/{cluster_id}"
         routes.get("/v3/clusters") { request, _ in
-            let description = try await self.call { () async throws(BrokerError) in
+            let description = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.describeCluster()
             }
             let scope = V3Scope(
@@ -51,7 +51,7 @@ extension RestProxy {
         }
         routes.get(cluster) { request, context in
             let scope = try await self.scope(request, context)
-            let description = try await self.call { () async throws(BrokerError) in
+            let description = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.describeCluster()
             }
             return .json(Self.clusterJSON(scope, description))
@@ -60,7 +60,7 @@ extension RestProxy {
         // MARK: Brokers and their configs
         routes.get(cluster + "/brokers") { request, context in
             let scope = try await self.scope(request, context)
-            let description = try await self.call { () async throws(BrokerError) in
+            let description = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.describeCluster()
             }
             return .json(
@@ -75,7 +75,7 @@ extension RestProxy {
             let scope = try await self.scope(request, context)
             var data: [JSONValue] = []
             for broker in try await self.brokers() {
-                let configs = try await self.call { () async throws(BrokerError) in
+                let configs = try await brokerCall { () async throws(BrokerError) in
                     try await self.broker.describeBrokerConfigs(nodeId: broker.nodeId)
                 }
                 data += configs.map { Self.brokerConfigJSON(scope, broker.nodeId, $0) }
@@ -89,7 +89,7 @@ extension RestProxy {
         routes.get(cluster + "/brokers/{broker_id}/configs") { request, context in
             let scope = try await self.scope(request, context)
             let broker = try await self.broker(context)
-            let configs = try await self.call { () async throws(BrokerError) in
+            let configs = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.describeBrokerConfigs(nodeId: broker.nodeId)
             }
             return .json(
@@ -104,7 +104,7 @@ extension RestProxy {
             let scope = try await self.scope(request, context)
             let broker = try await self.broker(context)
             let name = try context.requiredParameter("name")
-            let configs = try await self.call { () async throws(BrokerError) in
+            let configs = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.describeBrokerConfigs(nodeId: broker.nodeId)
             }
             guard let config = configs.first(where: { $0.name == name }) else {
@@ -115,7 +115,7 @@ extension RestProxy {
         routes.get(cluster + "/brokers/{broker_id}/partition-replicas") { request, context in
             let scope = try await self.scope(request, context)
             let broker = try await self.broker(context)
-            let topics = try await self.call { () async throws(BrokerError) in
+            let topics = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.listTopics(includeInternal: true)
             }
             var data: [JSONValue] = []
@@ -142,7 +142,7 @@ extension RestProxy {
         // MARK: Topics
         routes.get(cluster + "/topics") { request, context in
             let scope = try await self.scope(request, context)
-            let topics = try await self.call { () async throws(BrokerError) in
+            let topics = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.listTopics(includeInternal: true)
             }
             return .json(scope.list(kind: "KafkaTopicList", path: "/topics", topics.map { Self.topicJSON(scope, $0) }))
@@ -176,7 +176,7 @@ extension RestProxy {
             } catch let error as BrokerError {
                 throw APIError.payload(error.message)
             }
-            let created = try await self.call { () async throws(BrokerError) in
+            let created = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.createTopic(
                     CreateTopicRequest(
                         name: name,
@@ -195,12 +195,12 @@ extension RestProxy {
         }
         routes.get(cluster + "/topics/-/configs") { request, context in
             let scope = try await self.scope(request, context)
-            let topics = try await self.call { () async throws(BrokerError) in
+            let topics = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.listTopics(includeInternal: true)
             }
             var data: [JSONValue] = []
             for topic in topics {
-                let configs = try await self.call { () async throws(BrokerError) in
+                let configs = try await brokerCall { () async throws(BrokerError) in
                     try await self.broker.describeTopicConfigs(topic.name)
                 }
                 data += configs.map { Self.topicConfigJSON(scope, topic.name, $0) }
@@ -218,7 +218,7 @@ extension RestProxy {
             guard let count = try Self.optionalInt(body, "partitions_count") else {
                 throw APIError.payload("partitions_count is required (a whole number)")
             }
-            try await self.call { () async throws(BrokerError) in
+            try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.createPartitions(topic: topic.name, totalCount: Int32(count), validateOnly: false)
             }
             return .json(Self.topicJSON(scope, try await self.v3Topic(context)))
@@ -226,7 +226,7 @@ extension RestProxy {
         routes.delete(cluster + "/topics/{topic_name}") { request, context in
             _ = try await self.scope(request, context)
             let topic = try await self.v3Topic(context)
-            try await self.call { () async throws(BrokerError) in try await self.broker.deleteTopic(topic.name) }
+            try await brokerCall { () async throws(BrokerError) in try await self.broker.deleteTopic(topic.name) }
             return .noContent()
         }
 
@@ -234,7 +234,7 @@ extension RestProxy {
         routes.get(cluster + "/topics/{topic_name}/configs") { request, context in
             let scope = try await self.scope(request, context)
             let topic = try await self.v3Topic(context)
-            let configs = try await self.call { () async throws(BrokerError) in
+            let configs = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.describeTopicConfigs(topic.name)
             }
             return .json(
@@ -268,7 +268,7 @@ extension RestProxy {
                 }
             }
             let validateOnly = body["validate_only"]?.boolValue ?? false
-            try await self.call { () async throws(BrokerError) in
+            try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.alterTopicConfigs(topic.name, changes, validateOnly: validateOnly)
             }
             return .noContent()
@@ -286,7 +286,7 @@ extension RestProxy {
             guard let value = body["value"], let text = Self.configValue(value) else {
                 throw APIError.payload("value is required")
             }
-            try await self.call { () async throws(BrokerError) in
+            try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.alterTopicConfigs(topic.name, [.set(name, text)], validateOnly: false)
             }
             return .noContent()
@@ -296,7 +296,7 @@ extension RestProxy {
             let topic = try await self.v3Topic(context)
             let name = try context.requiredParameter("name")
             _ = try await self.topicConfig(topic.name, context)
-            try await self.call { () async throws(BrokerError) in
+            try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.alterTopicConfigs(topic.name, [.delete(name)], validateOnly: false)
             }
             return .noContent()
@@ -363,10 +363,10 @@ extension RestProxy {
         // MARK: Consumer groups
         routes.get(cluster + "/consumer-groups") { request, context in
             let scope = try await self.scope(request, context)
-            let groups = try await self.call { () async throws(BrokerError) in try await self.broker.listGroups() }
+            let groups = try await brokerCall { () async throws(BrokerError) in try await self.broker.listGroups() }
             var data: [JSONValue] = []
             for group in groups.sorted(by: { $0.groupId < $1.groupId }) {
-                let description = try await self.call { () async throws(BrokerError) in
+                let description = try await brokerCall { () async throws(BrokerError) in
                     try await self.broker.describeGroup(group.groupId)
                 }
                 data.append(Self.groupJSON(scope, description))
@@ -492,13 +492,13 @@ extension RestProxy {
     /// The cluster a v3 path names; 404 when it is not this one.
     func scope(_ request: Request, _ context: some RequestContext) async throws -> V3Scope {
         let id = try context.requiredParameter("cluster_id")
-        let description = try await call { () async throws(BrokerError) in try await broker.describeCluster() }
+        let description = try await brokerCall { () async throws(BrokerError) in try await broker.describeCluster() }
         guard description.clusterId == id else { throw APIError.clusterNotFound(id) }
         return V3Scope(clusterId: id, clusterURL: "\(Self.baseURL(request))/v3/clusters/\(id)")
     }
 
     private func brokers() async throws -> [BrokerNode] {
-        try await call { () async throws(BrokerError) in try await broker.describeCluster() }.brokers
+        try await brokerCall { () async throws(BrokerError) in try await broker.describeCluster() }.brokers
     }
 
     private func broker(_ context: some RequestContext) async throws -> BrokerNode {
@@ -535,7 +535,9 @@ extension RestProxy {
 
     private func topicConfig(_ topic: String, _ context: some RequestContext) async throws -> ConfigEntry {
         let name = try context.requiredParameter("name")
-        let configs = try await call { () async throws(BrokerError) in try await broker.describeTopicConfigs(topic) }
+        let configs = try await brokerCall { () async throws(BrokerError) in
+            try await broker.describeTopicConfigs(topic)
+        }
         guard let config = configs.first(where: { $0.name == name }) else {
             throw APIError.notFound("Config \(name) cannot be found for topic \(topic).")
         }
@@ -544,7 +546,7 @@ extension RestProxy {
 
     private func group(_ context: some RequestContext) async throws -> GroupDescription {
         let id = try context.requiredParameter("consumer_group_id")
-        let description = try await call { () async throws(BrokerError) in try await broker.describeGroup(id) }
+        let description = try await brokerCall { () async throws(BrokerError) in try await broker.describeGroup(id) }
         guard description.state != .dead else {
             throw APIError.notFound("Consumer Group \(id) could not be found.")
         }
@@ -562,21 +564,26 @@ extension RestProxy {
 
     private func lags(_ context: some RequestContext) async throws -> (String, [PartitionLag]) {
         let id = try context.requiredParameter("consumer_group_id")
-        let description = try await call { () async throws(BrokerError) in try await broker.describeGroup(id) }
-        let lags = try await call { () async throws(BrokerError) in try await broker.groupLag(id) }
+        let description = try await brokerCall { () async throws(BrokerError) in try await broker.describeGroup(id) }
+        let lags = try await brokerCall { () async throws(BrokerError) in try await broker.groupLag(id) }
         if description.state == .dead && lags.isEmpty {
             throw APIError.notFound("Consumer Group \(id) could not be found.")
         }
         return (id, lags.sorted { $0.topicPartition < $1.topicPartition })
     }
 
-    /// The v3 request body, which must be a JSON object; 42206 when it is empty.
-    func v3Body(_ request: Request) async throws -> JSONValue {
+    /// v3 bodies are `application/json` (415 for any other declared type; none declared is accepted).
+    static func checkV3ContentType(_ request: Request) throws {
         if let contentType = request.headers[.contentType],
             MediaType.essence(contentType).lowercased() != MediaType.json
         {
             throw APIError.unsupportedMediaType(contentType)
         }
+    }
+
+    /// The v3 request body, which must be a JSON object; 42206 when it is empty.
+    func v3Body(_ request: Request) async throws -> JSONValue {
+        try Self.checkV3ContentType(request)
         guard let body = try await request.jsonBody(limit: configuration.maxRequestBytes) else {
             throw APIError.payload("Request body is empty. Data is required.")
         }

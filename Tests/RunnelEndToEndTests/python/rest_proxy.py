@@ -28,16 +28,20 @@ V2_BINARY = "application/vnd.kafka.binary.v2+json"
 class Server:
     """A `runnel serve` process on free ports, with its own data directory."""
 
-    def __init__(self, data_dir=None, config=None, extra=()):
+    def __init__(self, data_dir=None, config=None, extra=(), env=None, flags=True):
         self.owned = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="runnel-e2e-")
         self.config = config
         self.extra = list(extra)
+        self.env = env
+        self.flags = flags
         self.process = None
         self.start()
 
     def start(self):
-        args = [RUNNEL, "serve", "--data-dir", self.data_dir, "--proxy-port", "0", "--connect-port", "0"]
+        args = [RUNNEL, "serve"]
+        if self.flags:
+            args += ["--data-dir", self.data_dir, "--proxy-port", "0", "--connect-port", "0"]
         if self.config:
             path = os.path.join(self.data_dir, "..", os.path.basename(self.data_dir) + ".properties")
             with open(path, "w") as file:
@@ -46,7 +50,8 @@ class Server:
         self.log_path = self.data_dir.rstrip("/") + ".log"
         self.log = open(self.log_path, "a")
         start = self.log.tell()
-        self.process = subprocess.Popen(args + self.extra, stdout=self.log, stderr=self.log)
+        env = {**os.environ, **(self.env or {})}
+        self.process = subprocess.Popen(args + self.extra, stdout=self.log, stderr=self.log, env=env)
         deadline = time.time() + 60
         while time.time() < deadline:
             with open(self.log_path) as file:
@@ -617,6 +622,50 @@ def test_instance_expiry():
         server.close()
 
 
+def test_environment_and_config():
+    """Every setting also comes from RUNNEL_* variables; unknown config keys are reported; a busy port is said plainly."""
+    data_dir = tempfile.mkdtemp(prefix="runnel-env-")
+    config = os.path.join(data_dir + ".properties")
+    with open(config, "w") as file:
+        file.write("num.partitions=3\nconsumer.request.timeout.ms=250\nno.such.setting=1\n")
+    env = {
+        "RUNNEL_DATA_DIR": data_dir,
+        "RUNNEL_PROXY_PORT": "0",
+        "RUNNEL_CONNECT_PORT": "0",
+        "RUNNEL_CONFIG": config,
+        "RUNNEL_MAX_REQUEST_BYTES": "1000",
+    }
+    server = Server(data_dir=data_dir, env=env, flags=False)
+    try:
+        assert os.path.exists(os.path.join(data_dir, "meta.properties")), os.listdir(data_dir)
+        assert "no.such.setting" in server.log_text() and "consumer.request.timeout.ms" not in server.log_text()
+        # num.partitions from the file; the request limit from the environment.
+        created = requests.post(server.v3 + "/topics", json={"topic_name": "envtopic"}).json()
+        assert created["partitions_count"] == 3, created
+        big = json.dumps({"records": [{"value": "x" * 2000}]})
+        expect_error(requests.post(server.url + "/topics/envtopic", headers={"Content-Type": V2_JSON}, data=big), 413, 413)
+        # consumer.request.timeout.ms caps a read's wait.
+        base = consumer(server, "envg", "c")
+        post(base + "/assignments", {"partitions": [{"topic": "envtopic", "partition": 0}]})
+        started = time.time()
+        assert read(base, fmt=V2_BINARY, timeout=20000) == []
+        assert time.time() - started < 10
+        # A second server on the same proxy port says so, and exits with an error.
+        port = server.url.rsplit(":", 1)[1]
+        other = subprocess.run(
+            [RUNNEL, "serve", "--data-dir", data_dir + "-2", "--proxy-port", port, "--connect-port", "0"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert other.returncode != 0 and "already in use" in other.stderr, other.stderr[-2000:]
+    finally:
+        server.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(data_dir + "-2", ignore_errors=True)
+        os.remove(config)
+
+
 def test_restart_and_kill(server_factory=None):
     """Data survives a graceful restart and a kill -9; a graceful stop exits 0 and marks a clean shutdown."""
     server = Server()
@@ -739,7 +788,7 @@ SHARED = [
     test_malformed_http,
     test_connect_root,
 ]
-OWN_SERVER = [test_instance_expiry, test_restart_and_kill]
+OWN_SERVER = [test_instance_expiry, test_environment_and_config, test_restart_and_kill]
 
 
 def main():
