@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "RunnelLog", targets: ["RunnelLog"]),
         .library(name: "RunnelBroker", targets: ["RunnelBroker"]),
         .library(name: "RunnelRestProxy", targets: ["RunnelRestProxy"]),
+        .library(name: "RunnelConnect", targets: ["RunnelConnect"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -86,15 +87,33 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The connect worker's REST API (the root document until the worker lands).
+        // The connect worker: plugin SPI, tasks, converters, transforms, errors and DLQ, its SQLite store, and
+        // Kafka Connect's REST API.
         .target(
             name: "RunnelConnect",
             dependencies: [
                 "RunnelBroker",
+                "RunnelLog",
                 "RunnelHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The connectors shipped in the binary.
+        .target(
+            name: "RunnelConnectors",
+            dependencies: [
+                "RunnelConnect",
+                "RunnelBroker",
+                "RunnelLog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -106,6 +125,7 @@ let package = Package(
                 "RunnelHTTP",
                 "RunnelRestProxy",
                 "RunnelConnect",
+                "RunnelConnectors",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -165,6 +185,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RunnelConnectTests",
+            dependencies: [
+                "RunnelConnect",
+                "RunnelConnectors",
+                "RunnelBroker",
+                "RunnelHTTP",
+                "RunnelTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

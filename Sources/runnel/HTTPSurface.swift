@@ -1,7 +1,6 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import RunnelBroker
 import RunnelConnect
 import RunnelHTTP
 import RunnelRestProxy
@@ -15,7 +14,7 @@ struct HTTPSurface {
     let proxyRoutes: [RouteTable<BasicRequestContext>.Route]
     let connectRoutes: [RouteTable<BasicRequestContext>.Route]
 
-    init(broker: any Broker, proxy: RestProxy, openAPIDocument: [UInt8] = PackageResources.openapi_yaml) {
+    init(proxy: RestProxy, connect: ConnectAPI, openAPIDocument: [UInt8] = PackageResources.openapi_yaml) {
         let document = ByteBuffer(bytes: openAPIDocument)
         func serveDocument(_ routes: RouteTable<BasicRequestContext>) {
             routes.get("/openapi.yaml") { _, _ in
@@ -36,8 +35,7 @@ struct HTTPSurface {
         connectRouter = Router()
         connectRouter.middlewares.add(APIErrorMiddleware())
         let connectTable = RouteTable(router: connectRouter)
-        ConnectAPI(broker: broker, version: RunnelVersion.current, commit: RunnelVersion.commit)
-            .addRoutes(to: connectTable)
+        connect.addRoutes(to: connectTable)
         serveDocument(connectTable)
         connectRouter.middlewares.add(connectTable.methodNotAllowedMiddleware())
         connectRoutes = connectTable.routes

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import RunnelBroker
 import RunnelConnect
+import RunnelConnectors
 import RunnelHTTP
 import RunnelRestProxy
 import ServiceLifecycle
@@ -89,10 +90,10 @@ struct Serve: AsyncParsableCommand {
         }
         guard maxRequestBytes > 0 else { throw ValidationError("--max-request-bytes must be positive") }
 
+        // Levels can change at runtime through the connect port's /admin/loggers.
+        let loggerLevels = LoggerLevels(root: level, loggers: ["runnel", "runnel.connect"])
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            LevelledLogHandler(base: StreamLogHandler.standardError(label: label), label: label, levels: loggerLevels)
         }
         let logger = Logger(label: "runnel")
 
@@ -111,7 +112,14 @@ struct Serve: AsyncParsableCommand {
         var proxyConfiguration = RestProxyConfiguration()
         proxyConfiguration.maxRequestBytes = maxRequestBytes
         let proxyKeys = try proxyConfiguration.apply(properties: properties)
-        let unknown = brokerConfig.ignoredKeys.filter { !proxyKeys.contains($0) }.sorted()
+        var workerConfiguration = WorkerConfiguration(dataDirectory: dataDir)
+        let workerKeys: Set<String>
+        do {
+            workerKeys = try workerConfiguration.apply(properties: properties)
+        } catch {
+            throw ValidationError(error.message)
+        }
+        let unknown = brokerConfig.ignoredKeys.filter { !proxyKeys.contains($0) && !workerKeys.contains($0) }.sorted()
         if !unknown.isEmpty {
             logger.warning("Ignoring unknown settings", metadata: ["keys": "\(unknown.joined(separator: ", "))"])
         }
@@ -124,7 +132,27 @@ struct Serve: AsyncParsableCommand {
         let broker = try await EmbeddedBroker.open(brokerConfiguration, logger: logger)
 
         let proxy = RestProxy(broker: broker, configuration: proxyConfiguration, logger: logger)
-        let surface = HTTPSurface(broker: broker, proxy: proxy)
+        let worker: ConnectWorker
+        do {
+            worker = try await ConnectWorker.open(
+                broker: broker,
+                registry: PluginRegistry(connectors: BuiltinConnectors.all),
+                configuration: workerConfiguration,
+                logger: Logger(label: "runnel.connect")
+            )
+        } catch {
+            try? await broker.close()
+            throw ServeError(error.message)
+        }
+        let connect = ConnectAPI(
+            broker: broker,
+            worker: worker,
+            loggers: loggerLevels,
+            version: RunnelVersion.current,
+            commit: RunnelVersion.commit,
+            maxRequestBytes: maxRequestBytes
+        )
+        let surface = HTTPSurface(proxy: proxy, connect: connect)
         let listening = Listening(logger: logger, dataDirectory: dataDir, clusterId: broker.clusterId)
         let http = HTTP1Channel.Configuration(idleTimeout: .milliseconds(idleTimeoutMs))
         let proxyApp = Application(
@@ -138,13 +166,19 @@ struct Serve: AsyncParsableCommand {
             router: surface.connectRouter,
             server: .http1(configuration: http),
             configuration: ApplicationConfiguration(address: .hostname(host, port: connectPort), serverName: nil),
-            onServerRunning: { listening.started("connect", $0) },
+            onServerRunning: { channel in
+                listening.started("connect", channel)
+                if let address = channel.localAddress {
+                    await worker.setWorkerId("\(address.ipAddress ?? host):\(address.port ?? connectPort)")
+                }
+            },
             logger: logger
         )
-        // Shut down in reverse order: stop accepting and finish requests, then the consumers, then the broker.
+        // Shut down in reverse order: stop accepting and finish requests, then the connectors' tasks (committing
+        // their offsets), then the proxy's consumers, then the broker.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: (broker.services + proxy.services + [proxyApp, connectApp]).map {
+                services: (broker.services + proxy.services + [worker, proxyApp, connectApp]).map {
                     ServiceGroupConfiguration.ServiceConfiguration(service: $0)
                 },
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -202,5 +236,31 @@ private final class Listening: Sendable {
                 "cluster-id": "\(clusterId)",
             ]
         )
+    }
+}
+
+/// A log handler whose level follows ``LoggerLevels`` (so `/admin/loggers` changes it at runtime).
+struct LevelledLogHandler: LogHandler {
+    var base: StreamLogHandler
+    let label: String
+    let levels: LoggerLevels
+
+    var logLevel: Logger.Level {
+        get { levels.level(for: label) }
+        set {}
+    }
+
+    var metadata: Logger.Metadata {
+        get { base.metadata }
+        set { base.metadata = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { base[metadataKey: key] }
+        set { base[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        base.log(event: event)
     }
 }

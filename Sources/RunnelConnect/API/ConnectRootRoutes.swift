@@ -1,17 +1,34 @@
+import Foundation
 public import Hummingbird
 public import RunnelBroker
 public import RunnelHTTP
+import HTTPTypes
 
-/// The connect worker's REST API. Until the worker runs connectors, it answers the root document only.
+/// The connect worker's REST API: Kafka Connect's paths, bodies, status codes and `{"error_code","message"}`
+/// errors, over a ``ConnectWorker``.
 public struct ConnectAPI: Sendable {
     let broker: any Broker
+    let worker: ConnectWorker
+    let loggers: LoggerLevels
     let version: String
     let commit: String
+    /// Bodies larger than this are refused with 413.
+    let maxRequestBytes: Int
 
-    public init(broker: any Broker, version: String, commit: String) {
+    public init(
+        broker: any Broker,
+        worker: ConnectWorker,
+        loggers: LoggerLevels,
+        version: String,
+        commit: String,
+        maxRequestBytes: Int = 16 << 20
+    ) {
         self.broker = broker
+        self.worker = worker
+        self.loggers = loggers
         self.version = version
         self.commit = commit
+        self.maxRequestBytes = maxRequestBytes
     }
 
     public func addRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
@@ -27,5 +44,125 @@ public struct ConnectAPI: Sendable {
                 ["version": .string(version), "commit": .string(commit), "kafka_cluster_id": .string(clusterId)]
             )
         }
+        routes.get("/health") { _, _ in
+            .json([
+                "status": "healthy", "message": "Worker has completed startup and is ready to handle requests.",
+            ])
+        }
+        addConnectorRoutes(to: routes)
+        addPluginRoutes(to: routes)
+        addLoggerRoutes(to: routes)
+    }
+
+    // MARK: Helpers
+
+    /// Runs a worker call, mapping its errors to the API's (the one place they are mapped).
+    /// `notFound` replaces the message of a 404, for routes whose wording Kafka words differently.
+    func call<T>(notFound: String? = nil, _ body: () async throws(WorkerError) -> T) async throws(APIError) -> T {
+        do {
+            return try await body()
+        } catch {
+            if case .notFound = error, let notFound { throw APIError.notFound(notFound) }
+            throw Self.apiError(error)
+        }
+    }
+
+    static func apiError(_ error: WorkerError) -> APIError {
+        switch error {
+        case .notFound(let message): APIError(.notFound, 404, message)
+        case .alreadyExists(let message): APIError(.conflict, 409, message)
+        case .badRequest(let message): APIError(.badRequest, 400, message)
+        case .conflict(let message): APIError(.conflict, 409, message)
+        case .failed(let message): APIError(.internalServerError, 500, message)
+        }
+    }
+
+    static func connectorName<C: RequestContext>(_ context: C) throws -> String {
+        guard let name = context.parameters.get("connector") else { throw APIError.notFound("HTTP 404 Not Found") }
+        return name
+    }
+
+    static func taskId<C: RequestContext>(_ context: C) throws -> Int {
+        guard let text = context.parameters.get("task"), let id = Int(text), id >= 0 else {
+            throw APIError.notFound("HTTP 404 Not Found")
+        }
+        return id
+    }
+
+    /// A boolean query parameter (absent: false).
+    static func flag(_ request: Request, _ name: String) throws -> Bool {
+        guard let value = request.uri.queryParameters.get(name) else { return false }
+        switch value.lowercased() {
+        case "true": return true
+        case "false", "": return false
+        default: throw APIError.badRequest("Query parameter \(name) must be true or false, not \(value)")
+        }
+    }
+
+    /// A flat config map: string values; numbers and booleans as their text (as Jackson coerces them).
+    static func configMap(_ value: JSONValue?, what: String = "Connector configuration") throws -> [String: String] {
+        var config: [String: String] = [:]
+        for (key, value) in try configPatch(value, what: what) {
+            guard let value else { throw APIError.badRequest("\(what) value of \(key) must not be null") }
+            config[key] = value
+        }
+        return config
+    }
+
+    /// A flat map whose null values mean "remove this key".
+    static func configPatch(_ value: JSONValue?, what: String = "Connector configuration") throws -> [(String, String?)] {
+        guard let value else { throw APIError.badRequest("\(what) must be a JSON object; the request body is empty") }
+        guard case .object(let members) = value else {
+            throw APIError.badRequest("\(what) must be a JSON object of string values, not \(value.typeName)")
+        }
+        return try members.map { key, value -> (String, String?) in
+            switch value {
+            case .string(let text): return (key, text)
+            case .number(let text): return (key, text)
+            case .bool(let flag): return (key, flag ? "true" : "false")
+            case .null: return (key, nil)
+            case .array, .object:
+                throw APIError.badRequest("\(what) value of \(key) must be a string, not \(value.typeName)")
+            }
+        }
+    }
+
+    static func stringMap(_ config: [String: String]) -> JSONValue {
+        .object(config.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })
+    }
+
+    static func info(_ info: ConnectorInfo) -> JSONValue {
+        [
+            "name": .string(info.name),
+            "config": stringMap(info.config),
+            "tasks": .array(info.tasks.map { ["connector": .string(info.name), "task": .int($0)] }),
+            "type": .string(info.type),
+        ]
+    }
+
+    static func status(_ status: ConnectorStatus, id: Int? = nil) -> JSONValue {
+        var members: [(String, JSONValue)] = []
+        if let id { members.append(("id", .int(id))) }
+        members.append(("state", .string(status.state.rawValue)))
+        members.append(("worker_id", .string(status.workerId)))
+        if let trace = status.trace, !trace.isEmpty { members.append(("trace", .string(trace))) }
+        return .object(members)
+    }
+
+    static func stateInfo(_ info: ConnectorStateInfo) -> JSONValue {
+        [
+            "name": .string(info.name),
+            "connector": status(info.connector),
+            "tasks": .array(info.tasks.map { status($0.1, id: $0.0) }),
+            "type": .string(info.type),
+        ]
+    }
+
+    static func location(_ name: String) -> HTTPFields {
+        var headers = HTTPFields()
+        let encoded = name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? name
+        headers[.location] = "/connectors/\(encoded)"
+        return headers
     }
 }
+

@@ -1,0 +1,692 @@
+import Foundation
+public import Logging
+public import RunnelBroker
+import RunnelLog
+public import ServiceLifecycle
+
+/// Why a request to the worker failed; the REST API maps each case to its status in one place.
+public enum WorkerError: Error, Sendable, Hashable {
+    case notFound(String)
+    case alreadyExists(String)
+    case badRequest(String)
+    case conflict(String)
+    case failed(String)
+}
+
+/// The connect worker: the connectors, their tasks and their state, run as structured child tasks of this
+/// service. Every change is written to `connect.db` before it is acted on, so a restart (even after `kill -9`)
+/// brings every connector back in its target state, with its task configs and offsets.
+public actor ConnectWorker: Service {
+    struct Entry {
+        var config: [String: String]
+        var plugin: ConnectorPlugin
+        var targetState: TargetState
+        var taskConfigs: [[String: String]]
+        var connectorStatus: ConnectorStatus
+        var taskStatuses: [Int: ConnectorStatus]
+        let runner: ConnectorRunner
+    }
+
+    /// What a connector's runner should do now.
+    struct Desired: Sendable {
+        var config: [String: String]
+        var plugin: ConnectorPlugin
+        var targetState: TargetState
+    }
+
+    nonisolated let broker: any Broker
+    nonisolated let registry: PluginRegistry
+    nonisolated let configuration: WorkerConfiguration
+    nonisolated let logger: Logger
+    let store: ConnectStore
+    private var entries: [String: Entry] = [:]
+    private var workerId = "127.0.0.1:8083"
+    private let runners: AsyncStream<ConnectorRunner>
+    private let runnersContinuation: AsyncStream<ConnectorRunner>.Continuation
+
+    private init(
+        broker: any Broker,
+        registry: PluginRegistry,
+        configuration: WorkerConfiguration,
+        store: ConnectStore,
+        logger: Logger
+    ) {
+        self.broker = broker
+        self.registry = registry
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        (runners, runnersContinuation) = AsyncStream.makeStream()
+    }
+
+    /// Opens `connect.db` in the data directory and loads the connectors it holds (they start when the service
+    /// runs).
+    public static func open(
+        broker: any Broker,
+        registry: PluginRegistry,
+        configuration: WorkerConfiguration,
+        logger: Logger
+    ) async throws(ConnectError) -> ConnectWorker {
+        let path = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("connect.db").path
+        let store = try await ConnectStore.open(path: path)
+        let worker = ConnectWorker(
+            broker: broker,
+            registry: registry,
+            configuration: configuration,
+            store: store,
+            logger: logger
+        )
+        try await worker.load()
+        return worker
+    }
+
+    private func load() async throws(ConnectError) {
+        for stored in try await store.loadConnectors() {
+            guard let className = stored.config["connector.class"], let plugin = registry.connector(className) else {
+                logger.error("Stored connector's plugin is not available", metadata: ["connector": "\(stored.name)"])
+                continue
+            }
+            add(name: stored.name, config: stored.config, plugin: plugin, targetState: stored.targetState, taskConfigs: stored.taskConfigs)
+        }
+    }
+
+    private func add(
+        name: String,
+        config: [String: String],
+        plugin: ConnectorPlugin,
+        targetState: TargetState,
+        taskConfigs: [[String: String]]
+    ) {
+        let runner = ConnectorRunner(name: name, worker: self)
+        entries[name] = Entry(
+            config: config,
+            plugin: plugin,
+            targetState: targetState,
+            taskConfigs: taskConfigs,
+            connectorStatus: ConnectorStatus(state: .unassigned, workerId: workerId),
+            taskStatuses: [:],
+            runner: runner
+        )
+        runnersContinuation.yield(runner)
+    }
+
+    /// Runs every connector until the service group shuts down; shutting down stops each task cleanly (sink
+    /// offsets committed after a final flush, source offsets of acknowledged records committed).
+    public func run() async throws {
+        let runners = self.runners
+        try await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                for await runner in runners {
+                    group.addTask { await runner.run() }
+                }
+            }
+        }
+    }
+
+    /// The `host:port` this worker answers on, shown as `worker_id` in statuses.
+    public func setWorkerId(_ id: String) {
+        workerId = id
+        for name in entries.keys {
+            entries[name]?.connectorStatus.workerId = id
+            for task in entries[name]?.taskStatuses.keys.map({ $0 }) ?? [] { entries[name]?.taskStatuses[task]?.workerId = id }
+        }
+    }
+
+    // MARK: For runners
+
+    func desired(_ name: String) -> Desired? {
+        entries[name].map { Desired(config: $0.config, plugin: $0.plugin, targetState: $0.targetState) }
+    }
+
+    func taskConfigs(_ name: String) -> [[String: String]] {
+        entries[name]?.taskConfigs ?? []
+    }
+
+    func setConnectorStatus(_ name: String, _ state: RuntimeState, trace: String? = nil) {
+        guard entries[name] != nil else { return }
+        let status = ConnectorStatus(state: state, trace: trace, workerId: workerId)
+        entries[name]?.connectorStatus = status
+        if state == .failed {
+            logger.error("Connector failed", metadata: ["connector": "\(name)", "trace": "\(trace ?? "")"])
+        }
+        let store = self.store
+        Task { try? await store.putStatus(connector: name, task: -1, status) }
+    }
+
+    func setTaskStatus(_ name: String, _ task: Int, _ state: RuntimeState, trace: String? = nil) {
+        guard entries[name] != nil else { return }
+        let status = ConnectorStatus(state: state, trace: trace, workerId: workerId)
+        entries[name]?.taskStatuses[task] = status
+        if state == .failed {
+            logger.error("Task failed", metadata: ["connector": "\(name)", "task": "\(task)", "trace": "\(trace ?? "")"])
+        }
+        let store = self.store
+        Task { try? await store.putStatus(connector: name, task: task, status) }
+    }
+
+    func clearTaskStatuses(_ name: String) {
+        entries[name]?.taskStatuses = [:]
+    }
+
+    /// Stores new task configs (with the framework's keys added); wakes the runner when they changed.
+    func updateTaskConfigs(_ name: String, _ configs: [[String: String]]) async throws(ConnectError) {
+        guard let entry = entries[name] else { return }
+        let completed = configs.map { config in
+            var config = config
+            config["task.class"] = entry.plugin.taskClassName
+            if entry.plugin.type == .sink {
+                for key in ["topics", "topics.regex"] where config[key] == nil {
+                    if let value = entry.config[key], !value.isEmpty { config[key] = value }
+                }
+            }
+            return config
+        }
+        guard completed != entry.taskConfigs else { return }
+        try await store.putTaskConfigs(name: name, completed)
+        guard entries[name] != nil else { return }
+        entries[name]?.taskConfigs = completed
+        let count = completed.count
+        let kept = entries[name]?.taskStatuses.filter { $0.key < count } ?? [:]
+        entries[name]?.taskStatuses = kept
+        entry.runner.taskSetChanged.notify()
+    }
+
+    func noteActiveTopic(_ name: String, _ topic: String) async {
+        try? await store.addActiveTopic(connector: name, topic: topic)
+    }
+
+    // MARK: Connectors
+
+    public func connectorNames() -> [String] { entries.keys.sorted() }
+
+    private func entry(_ name: String) throws(WorkerError) -> Entry {
+        guard let entry = entries[name] else { throw .notFound("Connector \(name) not found") }
+        return entry
+    }
+
+    public func info(_ name: String) throws(WorkerError) -> ConnectorInfo {
+        let entry = try entry(name)
+        return ConnectorInfo(
+            name: name,
+            config: ConnectorConfig.redacted(entry.config, definition: entry.plugin.configDef),
+            tasks: entry.targetState == .stopped ? [] : Array(entry.taskConfigs.indices),
+            type: entry.plugin.type.rawValue
+        )
+    }
+
+    public func config(_ name: String) throws(WorkerError) -> [String: String] {
+        let entry = try entry(name)
+        return ConnectorConfig.redacted(entry.config, definition: entry.plugin.configDef)
+    }
+
+    /// Creates a connector (`POST /connectors`, or `PUT .../config` of a new name). Returns its info.
+    public func create(
+        name rawName: String,
+        config: [String: String],
+        initialState: TargetState = .started
+    ) async throws(WorkerError) -> ConnectorInfo {
+        let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
+        var config = config
+        try checkName(name, config: &config)
+        guard entries[name] == nil else { throw .alreadyExists("Connector \(name) already exists") }
+        let plugin = try validatedPlugin(config)
+        do {
+            try await store.putConnector(name: name, config: config, targetState: initialState)
+        } catch {
+            throw .failed(error.message)
+        }
+        guard entries[name] == nil else { throw .alreadyExists("Connector \(name) already exists") }
+        add(name: name, config: config, plugin: plugin, targetState: initialState, taskConfigs: [])
+        logger.info(
+            "Connector created",
+            metadata: ["connector": "\(name)", "class": "\(plugin.className)", "state": "\(initialState.rawValue)"]
+        )
+        return try info(name)
+    }
+
+    private func checkName(_ name: String, config: inout [String: String]) throws(WorkerError) {
+        guard !name.isEmpty else { throw .badRequest("Connector name must not be empty") }
+        guard !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw .badRequest("Connector name must not contain ISO control characters")
+        }
+        if let inConfig = config["name"], inConfig.trimmingCharacters(in: .whitespacesAndNewlines) != name {
+            throw .badRequest("Connector name configuration (\(inConfig)) doesn't match connector name in the URL (\(name))")
+        }
+        config["name"] = name
+    }
+
+    private func validatedPlugin(_ config: [String: String]) throws(WorkerError) -> ConnectorPlugin {
+        guard let className = config["connector.class"], !className.isEmpty else {
+            throw .badRequest("Connector config \(config.keys.sorted()) contains no connector type")
+        }
+        guard let plugin = registry.connector(className) else {
+            throw .badRequest(
+                "Failed to find any class that implements Connector and which name matches \(className), available connectors are: \(registry.connectors.map(\.className).joined(separator: ", "))"
+            )
+        }
+        let result = validate(config: config, plugin: plugin)
+        let errors = result.configs.flatMap(\.errors)
+        if !errors.isEmpty {
+            throw .badRequest(
+                "Connector configuration is invalid and contains the following \(errors.count) error(s):\n"
+                    + errors.joined(separator: "\n")
+                    + "\nYou can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`"
+            )
+        }
+        return plugin
+    }
+
+    /// Replaces a connector's config, or creates it. Returns whether it was created.
+    public func putConfig(_ rawName: String, _ config: [String: String]) async throws(WorkerError) -> (created: Bool, info: ConnectorInfo) {
+        let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let entry = entries[name] else {
+            return (true, try await create(name: name, config: config))
+        }
+        var config = config
+        try checkName(name, config: &config)
+        // A secret shown as [hidden] and sent back unchanged keeps its value.
+        for (key, value) in config where value == "[hidden]" && ConnectorConfig.isSecret(key, definition: entry.plugin.configDef) {
+            config[key] = entry.config[key]
+        }
+        let plugin = try validatedPlugin(config)
+        do {
+            try await store.putConnector(name: name, config: config, targetState: entry.targetState)
+        } catch {
+            throw .failed(error.message)
+        }
+        entries[name]?.config = config
+        entries[name]?.plugin = plugin
+        entry.runner.changed.notify()
+        logger.info("Connector config updated", metadata: ["connector": "\(name)"])
+        return (false, try info(name))
+    }
+
+    /// Applies a partial config: a nil value removes its key.
+    public func patchConfig(_ name: String, _ patch: [(String, String?)]) async throws(WorkerError) -> ConnectorInfo {
+        let entry = try entry(name)
+        var config = entry.config
+        for (key, value) in patch {
+            if let value, !(value == "[hidden]" && ConnectorConfig.isSecret(key, definition: entry.plugin.configDef)) {
+                config[key] = value
+            } else if value == nil {
+                config[key] = nil
+            }
+        }
+        return try await putConfig(name, config).info
+    }
+
+    public func status(_ name: String) throws(WorkerError) -> ConnectorStateInfo {
+        let entry = try entry(name)
+        let tasks = entry.targetState == .stopped ? [] : entry.taskConfigs.indices.map { id in
+            (id, entry.taskStatuses[id] ?? ConnectorStatus(state: .unassigned, workerId: workerId))
+        }
+        return ConnectorStateInfo(
+            name: name,
+            connector: entry.connectorStatus,
+            tasks: tasks,
+            type: entry.plugin.type.rawValue
+        )
+    }
+
+    public func taskStatus(_ name: String, _ task: Int) throws(WorkerError) -> ConnectorStatus {
+        let entry = try entry(name)
+        guard entry.targetState != .stopped, entry.taskConfigs.indices.contains(task) else {
+            throw .notFound("No status found for task \(name)-\(task)")
+        }
+        return entry.taskStatuses[task] ?? ConnectorStatus(state: .unassigned, workerId: workerId)
+    }
+
+    public func tasks(_ name: String) throws(WorkerError) -> [[String: String]] {
+        let entry = try entry(name)
+        guard entry.targetState != .stopped else { return [] }
+        return entry.taskConfigs.map { ConnectorConfig.redacted($0, definition: entry.plugin.configDef) }
+    }
+
+    /// Restarts the connector and, with `includeTasks`, its tasks; `onlyFailed` limits both to failed ones. Returns
+    /// the status with every instance to restart shown as RESTARTING (nil for the plain restart, answered 204).
+    public func restart(_ name: String, includeTasks: Bool, onlyFailed: Bool) throws(WorkerError) -> ConnectorStateInfo? {
+        let entry = try entry(name)
+        let restartConnector = !onlyFailed || entry.connectorStatus.state == .failed
+        var restartTasks: [Int] = []
+        if includeTasks && entry.targetState != .stopped {
+            restartTasks = entry.taskConfigs.indices.filter { !onlyFailed || entry.taskStatuses[$0]?.state == .failed }
+        }
+        if restartConnector { entry.runner.restartConnector() }
+        for task in restartTasks { entry.runner.restartTask(task) }
+        guard includeTasks || onlyFailed else { return nil }
+        var status = try status(name)
+        if restartConnector { status.connector.state = .restarting }
+        for index in status.tasks.indices where restartTasks.contains(status.tasks[index].0) {
+            status.tasks[index].1.state = .restarting
+        }
+        if restartConnector { entries[name]?.connectorStatus.state = .restarting }
+        for task in restartTasks { entries[name]?.taskStatuses[task]?.state = .restarting }
+        return status
+    }
+
+    public func restartTask(_ name: String, _ task: Int) throws(WorkerError) {
+        guard let entry = entries[name] else { throw .notFound("Unknown connector: \(name)") }
+        guard entry.targetState != .stopped, entry.taskConfigs.indices.contains(task) else {
+            throw .notFound("Unknown task: \(name)-\(task)")
+        }
+        entry.runner.restartTask(task)
+    }
+
+    public func setTargetState(_ name: String, _ state: TargetState) async throws(WorkerError) {
+        let entry = try entry(name)
+        guard entry.targetState != state else { return }
+        do {
+            try await store.setTargetState(name: name, state)
+            if state == .stopped { try await store.putTaskConfigs(name: name, []) }
+        } catch {
+            throw .failed(error.message)
+        }
+        entries[name]?.targetState = state
+        if state == .stopped {
+            entries[name]?.taskConfigs = []
+            entries[name]?.taskStatuses = [:]
+        }
+        entry.runner.changed.notify()
+        logger.info("Connector target state changed", metadata: ["connector": "\(name)", "state": "\(state.rawValue)"])
+    }
+
+    public func delete(_ name: String) async throws(WorkerError) {
+        let entry = try entry(name)
+        do {
+            try await store.deleteConnector(name: name)
+        } catch {
+            throw .failed(error.message)
+        }
+        entries[name] = nil
+        entry.runner.changed.notify()
+        logger.info("Connector deleted", metadata: ["connector": "\(name)"])
+    }
+
+    // MARK: Topics
+
+    public func activeTopics(_ name: String) async throws(WorkerError) -> [String] {
+        _ = try entry(name)
+        do {
+            return try await store.activeTopics(connector: name)
+        } catch {
+            throw .failed(error.message)
+        }
+    }
+
+    public func resetActiveTopics(_ name: String) async throws(WorkerError) {
+        _ = try entry(name)
+        do {
+            try await store.resetActiveTopics(connector: name)
+        } catch {
+            throw .failed(error.message)
+        }
+    }
+
+    // MARK: Offsets
+
+    public func offsets(_ name: String) async throws(WorkerError) -> [ConnectorOffset] {
+        let entry = try entry(name)
+        do throws(ConnectError) {
+            switch entry.plugin.type {
+            case .source:
+                return try await store.sourceOffsets(connector: name).map { partition, offset in
+                    ConnectorOffset(
+                        partition: (try? ConnectJSON.parse(partition)) ?? .null,
+                        offset: (try? ConnectJSON.parse(offset)) ?? .null
+                    )
+                }
+            case .sink:
+                let committed = try await fetchCommitted(Self.sinkGroup(name))
+                return committed.sorted { $0.key < $1.key }
+                    .map { (tp: TopicPartition, offset: CommittedOffset) -> ConnectorOffset in
+                        ConnectorOffset(
+                            partition: .object(ConnectObject([("kafka_topic", .string(tp.topic)), ("kafka_partition", .int(Int64(tp.partition)))])),
+                            offset: .object(ConnectObject([("kafka_offset", .int(offset.offset))]))
+                        )
+                    }
+            }
+        } catch {
+            throw .failed(error.message)
+        }
+    }
+
+    private func fetchCommitted(_ group: String) async throws(ConnectError) -> [TopicPartition: CommittedOffset] {
+        do {
+            return try await broker.fetchCommittedOffsets(groupId: group, partitions: nil)
+        } catch {
+            throw Producing.map(error)
+        }
+    }
+
+    private func requireStopped(_ name: String) throws(WorkerError) -> Entry {
+        let entry = try entry(name)
+        guard entry.targetState == .stopped else {
+            throw .badRequest(
+                "Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/\(name)/stop' endpoint"
+            )
+        }
+        return entry
+    }
+
+    /// Alters (or, with a null offset, resets) the offsets of a stopped connector. Returns the message to show.
+    public func alterOffsets(_ name: String, _ offsets: [ConnectorOffset]) async throws(WorkerError) -> String {
+        let entry = try requireStopped(name)
+        guard !offsets.isEmpty else { throw .badRequest("The offsets to be altered may not be null or empty") }
+        switch entry.plugin.type {
+        case .source:
+            var changes: [(partition: String, offset: String?)] = []
+            for item in offsets {
+                guard case .object(let partition) = item.partition else {
+                    throw .badRequest("Source partitions may not be null")
+                }
+                switch item.offset {
+                case .null: changes.append((ConnectJSON.canonicalText(partition), nil))
+                case .object(let offset): changes.append((ConnectJSON.canonicalText(partition), ConnectJSON.canonicalText(offset)))
+                default: throw .badRequest("Source offsets must be JSON objects or null")
+                }
+            }
+            do {
+                try await store.commitSourceOffsets(connector: name, changes)
+            } catch {
+                throw .failed(error.message)
+            }
+            return "The Connect framework-managed offsets for this connector have been altered successfully. However, if this connector manages offsets externally, they will need to be manually altered in the system that the connector uses."
+        case .sink:
+            var alter: [TopicPartition: CommittedOffset] = [:]
+            var reset: Set<TopicPartition> = []
+            for item in offsets {
+                guard case .object(let partition) = item.partition,
+                    case .string(let topic)? = partition["kafka_topic"],
+                    let partitionNumber = Self.intValue(partition["kafka_partition"]), let partitionId = Int32(exactly: partitionNumber)
+                else {
+                    throw .badRequest(
+                        "Sink partitions must have the keys 'kafka_topic' (a string) and 'kafka_partition' (an integer): \(item.partition.text)"
+                    )
+                }
+                guard let tp = try? TopicPartition(topic: topic, partition: partitionId) else {
+                    throw .badRequest("Invalid sink partition \(topic)-\(partitionId)")
+                }
+                switch item.offset {
+                case .null: reset.insert(tp)
+                case .object(let offset):
+                    guard let value = Self.intValue(offset["kafka_offset"]), value >= 0 else {
+                        throw .badRequest("Sink offsets must have the key 'kafka_offset' with a non-negative integer: \(item.offset.text)")
+                    }
+                    alter[tp] = CommittedOffset(offset: value)
+                default: throw .badRequest("Sink offsets must be JSON objects or null")
+                }
+            }
+            do {
+                let group = Self.sinkGroup(name)
+                if !reset.isEmpty {
+                    // Kafka deletes those partitions' offsets; keep the others by committing them again.
+                    let committed = try await broker.fetchCommittedOffsets(groupId: group, partitions: nil)
+                    try? await broker.deleteGroup(group)
+                    for (tp, offset) in committed where !reset.contains(tp) && alter[tp] == nil { alter[tp] = offset }
+                }
+                if !alter.isEmpty {
+                    let result = try await broker.commitOffsets(OffsetCommitRequest(groupId: group, offsets: alter))
+                    if let (tp, error) = result.failed.first {
+                        throw WorkerError.badRequest("Cannot alter the offset of \(tp.topic)-\(tp.partition): \(error.message)")
+                    }
+                }
+            } catch let error as WorkerError {
+                throw error
+            } catch {
+                throw .failed("\(error)")
+            }
+            return "The offsets for this connector have been altered successfully"
+        }
+    }
+
+    public func resetOffsets(_ name: String) async throws(WorkerError) -> String {
+        let entry = try requireStopped(name)
+        switch entry.plugin.type {
+        case .source:
+            do {
+                try await store.deleteSourceOffsets(connector: name)
+            } catch {
+                throw .failed(error.message)
+            }
+            return "The Connect framework-managed offsets for this connector have been reset successfully. However, if this connector manages offsets externally, they will need to be manually reset in the system that the connector uses."
+        case .sink:
+            do {
+                try await broker.deleteGroup(Self.sinkGroup(name))
+            } catch {
+                if error.code != .groupIdNotFound { throw .failed("\(error)") }
+            }
+            return "The offsets for this connector have been reset successfully"
+        }
+    }
+
+    static func intValue(_ value: ConnectValue?) -> Int64? {
+        switch value {
+        case .int(let number): number
+        case .string(let text): Int64(text)
+        default: nil
+        }
+    }
+
+    /// The consumer group of a sink connector (Kafka's `connect-<name>`).
+    public static func sinkGroup(_ name: String) -> String { "connect-\(name)" }
+
+    // MARK: Validation
+
+    /// `PUT /connector-plugins/{plugin}/config/validate`: every key of the framework, the plugin, its transforms and
+    /// predicates, with its value and errors.
+    public nonisolated func validate(config: [String: String], plugin: ConnectorPlugin) -> ConfigInfos {
+        var infos: [ConfigInfos.Entry] = []
+        let framework = ConnectorConfig.definition(for: plugin.type)
+        let all = framework + plugin.configDef
+        let errors = all.validate(config)
+        for key in all.keys {
+            infos.append(.init(key: key, value: config[key.name], errors: errors[key.name] ?? []))
+        }
+        // Sinks read exactly one of topics and topics.regex.
+        if plugin.type == .sink {
+            let topics = ParsedConfig.splitList(config["topics"] ?? "")
+            let regex = config["topics.regex"]?.trimmingCharacters(in: .whitespaces) ?? ""
+            let message: String? =
+                topics.isEmpty && regex.isEmpty
+                ? "Must configure one of topics or topics.regex"
+                : (!topics.isEmpty && !regex.isEmpty ? "topics and topics.regex are mutually exclusive options, but both are set." : nil)
+            if let message, let index = infos.firstIndex(where: { $0.key.name == "topics" }) {
+                infos[index].errors.append(message)
+            }
+            if let dlq = config["errors.deadletterqueue.topic.name"]?.trimmingCharacters(in: .whitespaces), !dlq.isEmpty,
+                topics.contains(dlq), let index = infos.firstIndex(where: { $0.key.name == "errors.deadletterqueue.topic.name" })
+            {
+                infos[index].errors.append(
+                    "The DLQ topic '\(dlq)' may not be included in the list of topics ('topics=\(topics.joined(separator: ","))') consumed by the connector"
+                )
+            }
+        }
+        // Converters must be configurable.
+        for (isKey, name) in [(true, "key.converter"), (false, "value.converter")] {
+            do {
+                _ = try ConnectorConfig.converter(config, isKey: isKey, defaults: configuration.converterDefaults)
+            } catch {
+                if let index = infos.firstIndex(where: { $0.key.name == name }), infos[index].errors.isEmpty {
+                    infos[index].errors.append(error.message)
+                }
+            }
+        }
+        let transformResults = TransformChain.validate(config: config, registry: registry)
+        for result in transformResults {
+            infos.append(.init(key: result.key, value: result.value, errors: result.errors))
+        }
+        // The plugin's own checks across keys.
+        if errors.values.allSatisfy(\.isEmpty) {
+            for (key, problems) in plugin.makeConnector().validate(config: config) where !problems.isEmpty {
+                if let index = infos.firstIndex(where: { $0.key.name == key }) {
+                    infos[index].errors += problems
+                } else {
+                    infos.append(.init(key: ConfigKey(key, .string, "").withoutDefinition, value: config[key], errors: problems))
+                }
+            }
+        }
+        // Keys nobody defines are listed with a null definition, as Kafka does.
+        let known = Set(infos.map(\.key.name))
+        for key in config.keys.sorted() where !known.contains(key) {
+            infos.append(.init(key: ConfigKey(key, .string, "").withoutDefinition, value: config[key], errors: []))
+        }
+        var groups = [ConnectorConfig.common, ConnectorConfig.transformsGroup, ConnectorConfig.predicatesGroup, ConnectorConfig.errorsGroup]
+        for info in infos {
+            if let group = info.key.group, !groups.contains(group) { groups.append(group) }
+        }
+        for index in infos.indices where ConnectorConfig.isSecret(infos[index].key.name, definition: all) {
+            if infos[index].value != nil { infos[index].value = "[hidden]" }
+        }
+        return ConfigInfos(name: config["connector.class"] ?? plugin.className, groups: groups, configs: infos)
+    }
+}
+
+// MARK: - What the API shows
+
+public struct ConnectorInfo: Sendable {
+    public var name: String
+    public var config: [String: String]
+    public var tasks: [Int]
+    public var type: String
+}
+
+public struct ConnectorStateInfo: Sendable {
+    public var name: String
+    public var connector: ConnectorStatus
+    public var tasks: [(Int, ConnectorStatus)]
+    public var type: String
+}
+
+public struct ConnectorOffset: Sendable {
+    public var partition: ConnectValue
+    public var offset: ConnectValue
+
+    public init(partition: ConnectValue, offset: ConnectValue) {
+        self.partition = partition
+        self.offset = offset
+    }
+}
+
+public struct ConfigInfos: Sendable {
+    public struct Entry: Sendable {
+        public var key: ConfigKey
+        public var value: String?
+        public var errors: [String]
+    }
+
+    public var name: String
+    public var groups: [String]
+    public var configs: [Entry]
+    public var errorCount: Int { configs.reduce(0) { $0 + $1.errors.count } }
+}
+
+extension ConfigKey {
+    /// Marks a key that no definition declares (shown with `"definition": null`).
+    var withoutDefinition: ConfigKey {
+        var key = self
+        key.orderInGroup = Int.min
+        return key
+    }
+
+    public var isUndefined: Bool { orderInGroup == Int.min }
+}

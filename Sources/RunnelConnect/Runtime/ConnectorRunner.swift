@@ -1,0 +1,236 @@
+import Synchronization
+
+/// Runs one connector for as long as it exists: its connector instance (which computes task configs) and its
+/// tasks, as child tasks. A change of config or target state cancels the current generation (stopping its tasks
+/// cleanly) and starts the next.
+final class ConnectorRunner: Sendable {
+    let name: String
+    let worker: ConnectWorker
+    /// The connector's config or target state changed, or it was deleted.
+    let changed = AsyncSignal()
+    /// The stored task configs changed.
+    let taskSetChanged = AsyncSignal()
+    /// The connector instance should restart (`restartPending`) or recompute its task configs.
+    private let connectorWake = AsyncSignal()
+    private let restartPending = Mutex(false)
+    private let taskRunners = Mutex<[Int: TaskRunner]>([:])
+    private let pendingTaskRestarts = Mutex<Set<Int>>([])
+
+    init(name: String, worker: ConnectWorker) {
+        self.name = name
+        self.worker = worker
+    }
+
+    func restartConnector() {
+        restartPending.withLock { $0 = true }
+        connectorWake.notify()
+    }
+
+    func requestReconfiguration() {
+        connectorWake.notify()
+    }
+
+    func restartTask(_ id: Int) {
+        if let runner = taskRunners.withLock({ $0[id] }) {
+            runner.restart.notify()
+        }
+    }
+
+    func run() async {
+        while !Task.isCancelled, let desired = await worker.desired(name) {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.runGeneration(desired) }
+                group.addTask { await self.changed.wait() }
+                _ = await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func runGeneration(_ desired: ConnectWorker.Desired) async {
+        switch desired.targetState {
+        case .stopped:
+            await worker.setConnectorStatus(name, .stopped)
+            await worker.clearTaskStatuses(name)
+            await waitForCancellation()
+        case .paused, .started:
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.runConnectorInstance(desired) }
+                group.addTask { await self.runTasks(desired) }
+            }
+        }
+    }
+
+    /// The connector instance: start it, store its task configs, recompute them when it asks, restart it when
+    /// asked. A paused connector has no instance.
+    private func runConnectorInstance(_ desired: ConnectWorker.Desired) async {
+        let context = RunnerConnectorContext(connectorName: name, runner: self)
+        while !Task.isCancelled {
+            restartPending.withLock { $0 = false }
+            if desired.targetState == .paused {
+                await worker.setConnectorStatus(name, .paused)
+                await connectorWake.wait()
+                continue
+            }
+            let connector = desired.plugin.makeConnector()
+            let parsed = ParsedConfig(
+                definition: ConnectorConfig.definition(for: desired.plugin.type) + desired.plugin.configDef,
+                values: desired.config
+            )
+            do throws(ConnectError) {
+                try await connector.start(config: parsed, context: context)
+                await worker.setConnectorStatus(name, .running)
+                let maxTasks = parsed.int("tasks.max") ?? 1
+                while !Task.isCancelled {
+                    let configs = try await connector.taskConfigs(maxTasks: maxTasks)
+                    guard configs.count <= maxTasks else {
+                        throw .failure(
+                            "The connector \(name) has generated \(configs.count) tasks, which is greater than \(maxTasks), the maximum number of tasks it is configured to create."
+                        )
+                    }
+                    try await worker.updateTaskConfigs(name, configs)
+                    await connectorWake.wait()
+                    if restartPending.withLock({ $0 }) { break }
+                }
+            } catch {
+                await worker.setConnectorStatus(name, .failed, trace: Self.trace(error, at: "connector \(name)"))
+                await connectorWake.wait()
+            }
+            await connector.stop()
+        }
+    }
+
+    /// The tasks of the stored task configs, until those change.
+    private func runTasks(_ desired: ConnectWorker.Desired) async {
+        while !Task.isCancelled {
+            let configs = await worker.taskConfigs(name)
+            if desired.targetState == .paused {
+                for id in configs.indices { await worker.setTaskStatus(name, id, .paused) }
+                await taskSetChanged.wait()
+                continue
+            }
+            let runners = configs.enumerated().map { id, config in
+                TaskRunner(connector: name, id: id, config: config, desired: desired, worker: worker)
+            }
+            taskRunners.withLock { $0 = Dictionary(uniqueKeysWithValues: runners.map { ($0.id, $0) }) }
+            await withTaskGroup(of: Void.self) { group in
+                for runner in runners { group.addTask { await runner.run() } }
+                group.addTask { await self.taskSetChanged.wait() }
+                _ = await group.next()
+                group.cancelAll()
+            }
+            taskRunners.withLock { $0 = [:] }
+        }
+    }
+
+    /// A failure as Kafka Connect shows it in a status: the error's class and message, then where it happened.
+    static func trace(_ error: ConnectError, at place: String) -> String {
+        "\(error)\n\tat \(place)\n"
+    }
+}
+
+struct RunnerConnectorContext: ConnectorContext {
+    let connectorName: String
+    let runner: ConnectorRunner
+
+    func requestTaskReconfiguration() {
+        runner.requestReconfiguration()
+    }
+}
+
+/// Runs one task: starts it, runs its loop, and on failure waits for a restart request; a restart request while
+/// running stops it cleanly and starts it again.
+final class TaskRunner: Sendable {
+    enum Outcome: Sendable {
+        case stopped
+        case restart
+        case failed(ConnectError)
+    }
+
+    let connector: String
+    let id: Int
+    let config: [String: String]
+    let desired: ConnectWorker.Desired
+    let worker: ConnectWorker
+    let restart = AsyncSignal()
+
+    init(connector: String, id: Int, config: [String: String], desired: ConnectWorker.Desired, worker: ConnectWorker) {
+        self.connector = connector
+        self.id = id
+        self.config = config
+        self.desired = desired
+        self.worker = worker
+    }
+
+    func run() async {
+        while !Task.isCancelled {
+            await worker.setTaskStatus(connector, id, .running)
+            let outcome = await withTaskGroup(of: Outcome.self) { group in
+                group.addTask { await self.work() }
+                group.addTask {
+                    await self.restart.wait()
+                    return Task.isCancelled ? .stopped : .restart
+                }
+                let first = await group.next() ?? .stopped
+                group.cancelAll()
+                return first
+            }
+            switch outcome {
+            case .stopped:
+                return
+            case .restart:
+                await worker.setTaskStatus(connector, id, .restarting)
+            case .failed(let error):
+                await worker.setTaskStatus(
+                    connector,
+                    id,
+                    .failed,
+                    trace: ConnectorRunner.trace(error, at: "task \(connector)-\(id)")
+                )
+                await restart.wait()
+                if Task.isCancelled { return }
+                await worker.setTaskStatus(connector, id, .restarting)
+            }
+        }
+    }
+
+    private func work() async -> Outcome {
+        let settings = TaskSettings(
+            connector: connector,
+            taskId: id,
+            connectorConfig: desired.config,
+            taskConfig: config,
+            plugin: desired.plugin,
+            worker: worker
+        )
+        do throws(ConnectError) {
+            switch desired.plugin.tasks {
+            case .source(let make):
+                try await SourceWork(settings: settings, task: make()).run()
+            case .sink(let make):
+                try await SinkWork(settings: settings, task: make()).run()
+            }
+        } catch {
+            if Task.isCancelled && error.kind == .retriable { return .stopped }
+            return .failed(error)
+        }
+        return .stopped
+    }
+}
+
+/// What a task's loop needs: its identity, configs, converters, transforms and error policy.
+struct TaskSettings: Sendable {
+    let connector: String
+    let taskId: Int
+    let connectorConfig: [String: String]
+    let taskConfig: [String: String]
+    let plugin: ConnectorPlugin
+    let worker: ConnectWorker
+
+    var parsed: ParsedConfig {
+        ParsedConfig(
+            definition: ConnectorConfig.definition(for: plugin.type) + plugin.configDef,
+            values: connectorConfig
+        )
+    }
+}

@@ -1,0 +1,375 @@
+import Logging
+import NIOCore
+import RunnelBroker
+import RunnelLog
+import Synchronization
+
+/// Sends records a sink task rejects to the dead letter queue (or fails the task without `errors.tolerance=all`).
+final class SinkErrantRecordReporter: ErrantRecordReporter {
+    let dlq: DeadLetterQueue?
+    let policy: ErrorPolicy
+    let logger: Logger
+    let connector: String
+    let taskId: Int
+    /// The consumed records of the batch being put, by partition and offset.
+    let originals = Mutex<[TopicPartition: [Int64: ConsumerRecord]]>([:])
+
+    init(dlq: DeadLetterQueue?, policy: ErrorPolicy, logger: Logger, connector: String, taskId: Int) {
+        self.dlq = dlq
+        self.policy = policy
+        self.logger = logger
+        self.connector = connector
+        self.taskId = taskId
+    }
+
+    func report(_ record: ConnectRecord, error: ConnectError) async throws(ConnectError) {
+        try await handle(
+            error,
+            stage: .taskPut,
+            className: "sink task",
+            original: original(of: record),
+            tolerated: policy.tolerateAll
+        )
+    }
+
+    private func original(of record: ConnectRecord) -> ConsumerRecord? {
+        guard let partition = record.kafkaPartition, let offset = record.kafkaOffset,
+            let tp = try? TopicPartition(topic: record.topic, partition: partition)
+        else { return nil }
+        return originals.withLock { $0[tp]?[offset] }
+    }
+
+    /// Logs the failure, sends the original to the DLQ, and throws unless it is tolerated.
+    func handle(
+        _ error: ConnectError,
+        stage: Stage,
+        className: String,
+        original: ConsumerRecord?,
+        tolerated: Bool
+    ) async throws(ConnectError) {
+        guard tolerated else { throw error }
+        if policy.logErrors {
+            let record = original.map { "topic=\($0.topic) partition=\($0.partition) offset=\($0.offset)" }
+            logger.connectError(error, stage: stage, className: className, connector: connector, taskId: taskId, record: policy.logMessages ? record : nil)
+        }
+        if let dlq, let original {
+            try await policy.retrying { () async throws(ConnectError) in
+                try await dlq.send(original, stage: stage, className: className, error: error)
+            }
+        }
+    }
+}
+
+struct SinkContext: SinkTaskContext {
+    let connectorName: String
+    let taskId: Int
+    let errantRecordReporter: any ErrantRecordReporter
+}
+
+/// A sink task's loop: be a member of the group `connect-<name>`, fetch, convert, transform and put records, and
+/// commit the offsets the task returns from `preCommit` (after it made its data durable) every
+/// `offset.flush.interval.ms`, on rebalance and on stop.
+final class SinkWork {
+    private enum Exit {
+        case rejoin
+        case stop
+    }
+
+    private struct Session {
+        var memberId: String
+        var generationId: Int32
+        var assigned: [TopicPartition]
+        var positions: [TopicPartition: Int64] = [:]
+        var consumed: [TopicPartition: Int64] = [:]
+    }
+
+    let settings: TaskSettings
+    let task: any SinkTask
+    private let broker: any Broker
+    private let group: String
+    private let keyConverter: any Converter
+    private let valueConverter: any Converter
+    private let chain: TransformChain
+    private let policy: ErrorPolicy
+    private let reporter: SinkErrantRecordReporter
+    private let flushInterval: Int64
+    private let topicList: [String]
+    private let topicRegex: Regex<AnyRegexOutput>?
+    private let dlqTopic: String?
+    private var membership: GroupMembership
+    private var memberId = ""
+    private var owned: [TopicPartition] = []
+    private var topics: [String: Int] = [:]
+    private var knownTopics: Set<String> = []
+
+    init(settings: TaskSettings, task: any SinkTask) throws(ConnectError) {
+        self.settings = settings
+        self.task = task
+        let worker = settings.worker
+        let parsed = settings.parsed
+        broker = worker.broker
+        keyConverter = try ConnectorConfig.converter(settings.connectorConfig, isKey: true, defaults: worker.configuration.converterDefaults)
+        valueConverter = try ConnectorConfig.converter(settings.connectorConfig, isKey: false, defaults: worker.configuration.converterDefaults)
+        chain = try TransformChain(config: settings.connectorConfig, registry: worker.registry)
+        policy = ErrorPolicy(config: parsed)
+        let dlqTopic = parsed.nonEmpty("errors.deadletterqueue.topic.name")
+        self.dlqTopic = dlqTopic
+        let broker = worker.broker
+        let dlq = dlqTopic.map {
+            DeadLetterQueue(
+                broker: broker,
+                topic: $0,
+                contextHeaders: parsed.bool("errors.deadletterqueue.context.headers.enable"),
+                connector: settings.connector,
+                taskId: settings.taskId
+            )
+        }
+        reporter = SinkErrantRecordReporter(
+            dlq: dlq, policy: policy, logger: worker.logger, connector: settings.connector, taskId: settings.taskId)
+        flushInterval = settings.connectorConfig["offset.flush.interval.ms"].flatMap { Int64($0) }
+            ?? worker.configuration.offsetFlushIntervalMs
+        group = ConnectWorker.sinkGroup(settings.connector)
+        membership = GroupMembership(
+            broker: broker, groupId: group, clientId: "connector-consumer-\(settings.connector)-\(settings.taskId)")
+        membership.rebalanceTimeoutMs = 60_000
+        topicList = parsed.list("topics")
+        topicRegex = parsed.nonEmpty("topics.regex").flatMap { try? Regex($0) }
+    }
+
+    /// The subscribed topics that exist, with their partition counts.
+    private func resolveTopics() async -> [String: Int] {
+        guard let all = try? await broker.listTopics(includeInternal: false) else { return [:] }
+        var matched: [String: Int] = [:]
+        for topic in all {
+            let wanted: Bool
+            if let topicRegex {
+                wanted = (try? topicRegex.wholeMatch(in: topic.name)) != nil && topic.name != dlqTopic
+            } else {
+                wanted = topicList.contains(topic.name)
+            }
+            if wanted { matched[topic.name] = topic.partitions.count }
+        }
+        return matched
+    }
+
+    func run() async throws(ConnectError) {
+        try await task.start(
+            config: settings.taskConfig,
+            context: SinkContext(connectorName: settings.connector, taskId: settings.taskId, errantRecordReporter: reporter)
+        )
+        do throws(ConnectError) {
+            while !Task.isCancelled {
+                guard let generation = await join() else { continue }
+                let exit = try await runGeneration(generation)
+                if exit == .stop { break }
+            }
+        } catch {
+            await leave()
+            throw error
+        }
+        await leave()
+    }
+
+    private func leave() async {
+        if !memberId.isEmpty { try? await broker.leaveGroup(groupId: group, memberId: memberId) }
+        await task.stop()
+    }
+
+    private func join() async -> GroupMembership.Generation? {
+        topics = await resolveTopics()
+        let subscribed = topicRegex == nil ? topicList : topics.keys.sorted()
+        do {
+            let generation = try await membership.join(topics: subscribed, memberId: memberId, owned: owned)
+            memberId = generation.memberId
+            owned = generation.assignment
+            return generation
+        } catch {
+            if error.code == .unknownMemberId { memberId = "" }
+            _ = await pause(milliseconds: 500)
+            return nil
+        }
+    }
+
+    private func runGeneration(_ generation: GroupMembership.Generation) async throws(ConnectError) -> Exit {
+        let committed: [TopicPartition: CommittedOffset]
+        do {
+            committed = try await broker.fetchCommittedOffsets(groupId: group, partitions: generation.assignment)
+        } catch {
+            throw Producing.map(error)
+        }
+        var session = Session(memberId: memberId, generationId: generation.generationId, assigned: generation.assignment)
+        for tp in generation.assignment {
+            if let offset = committed[tp]?.offset, offset >= 0 {
+                session.positions[tp] = offset
+            } else {
+                session.positions[tp] = (try? await broker.listOffset(tp, at: .earliest).offset) ?? 0
+            }
+        }
+        try await task.open(generation.assignment, committed: committed)
+
+        var lastCommit = ContinuousClock.now
+        var lastHeartbeat = ContinuousClock.now
+        var lastTopicCheck = ContinuousClock.now
+        var exit = Exit.stop
+        while !Task.isCancelled {
+            if session.assigned.isEmpty {
+                if !(await pause(milliseconds: 500)) { break }
+            } else {
+                try await fetchAndPut(&session)
+            }
+            let now = ContinuousClock.now
+            if now - lastHeartbeat >= .seconds(1) {
+                lastHeartbeat = now
+                if await heartbeatSaysRejoin(session) {
+                    exit = .rejoin
+                    break
+                }
+            }
+            if now - lastTopicCheck >= .seconds(3) {
+                lastTopicCheck = now
+                if await resolveTopics() != topics {
+                    exit = .rejoin
+                    break
+                }
+            }
+            if !session.consumed.isEmpty && now - lastCommit >= .milliseconds(flushInterval) {
+                lastCommit = now
+                try await commit(session)
+            }
+        }
+        // Leaving this generation: make the data durable and commit, even when stopping.
+        if !session.consumed.isEmpty { try await commit(session) }
+        try await task.close(session.assigned)
+        return Task.isCancelled ? .stop : exit
+    }
+
+    private func heartbeatSaysRejoin(_ session: Session) async -> Bool {
+        do {
+            try await broker.heartbeat(groupId: group, memberId: session.memberId, generationId: session.generationId)
+            return false
+        } catch {
+            if error.code == .unknownMemberId {
+                memberId = ""
+                owned = []
+            }
+            return [.rebalanceInProgress, .unknownMemberId, .illegalGeneration].contains(error.code)
+        }
+    }
+
+    private func fetchAndPut(_ session: inout Session) async throws(ConnectError) {
+        let request = FetchRequest(
+            partitions: session.assigned.map { FetchRequest.Partition($0, offset: session.positions[$0] ?? 0) },
+            maxWaitMs: 500,
+            minBytes: 1,
+            maxBytes: 8 << 20
+        )
+        let fetched: [FetchedPartition]
+        do {
+            fetched = try await broker.fetch(request)
+        } catch {
+            let mapped = Producing.map(error)
+            if mapped.kind != .retriable { throw mapped }
+            _ = await pause(milliseconds: 200)
+            return
+        }
+        var batch: [ConnectRecord] = []
+        var originals: [TopicPartition: [Int64: ConsumerRecord]] = [:]
+        for partition in fetched {
+            let tp = partition.topicPartition
+            if let error = partition.error {
+                if error.code == .offsetOutOfRange {
+                    session.positions[tp] = (try? await broker.listOffset(tp, at: .earliest).offset) ?? 0
+                }
+                continue
+            }
+            for consumed in partition.records {
+                guard let record = try await convert(consumed) else { continue }
+                batch.append(record)
+                originals[tp, default: [:]][consumed.offset] = consumed
+            }
+            if partition.nextOffset > (session.positions[tp] ?? 0) {
+                session.positions[tp] = partition.nextOffset
+                session.consumed[tp] = partition.nextOffset
+            }
+            if !partition.records.isEmpty && !knownTopics.contains(tp.topic) {
+                knownTopics.insert(tp.topic)
+                await settings.worker.noteActiveTopic(settings.connector, tp.topic)
+            }
+        }
+        guard !batch.isEmpty else { return }
+        reporter.originals.withLock { $0 = originals }
+        let task = self.task
+        try await policy.retrying { () async throws(ConnectError) in try await task.put(batch) }
+        reporter.originals.withLock { $0 = [:] }
+    }
+
+    /// Asks the task to make its data durable, then commits what it returns.
+    private func commit(_ session: Session) async throws(ConnectError) {
+        let offsets = try await task.preCommit(session.consumed)
+        let assigned = Set(session.assigned)
+        let toCommit = offsets.filter { assigned.contains($0.key) }
+        guard !toCommit.isEmpty else { return }
+        do {
+            _ = try await broker.commitOffsets(
+                OffsetCommitRequest(groupId: group, memberId: session.memberId, generationId: session.generationId, offsets: toCommit)
+            )
+        } catch {
+            // A rebalance under way: the next generation re-reads what was committed.
+            let mapped = Producing.map(error)
+            if ![.rebalanceInProgress, .unknownMemberId, .illegalGeneration].contains(error.code) && mapped.kind != .retriable {
+                throw mapped
+            }
+        }
+    }
+
+    /// Converts and transforms one consumed record; nil when it is dropped or its failure tolerated.
+    private func convert(_ consumed: ConsumerRecord) async throws(ConnectError) -> ConnectRecord? {
+        let key: (schema: ConnectSchema?, value: ConnectValue)
+        let value: (schema: ConnectSchema?, value: ConnectValue)
+        do {
+            key = try keyConverter.toConnectData(topic: consumed.topic, bytes: consumed.key)
+        } catch {
+            try await reporter.handle(
+                error, stage: .keyConverter, className: Self.className(keyConverter), original: consumed,
+                tolerated: policy.tolerates(error, in: .keyConverter))
+            return nil
+        }
+        do {
+            value = try valueConverter.toConnectData(topic: consumed.topic, bytes: consumed.value)
+        } catch {
+            try await reporter.handle(
+                error, stage: .valueConverter, className: Self.className(valueConverter), original: consumed,
+                tolerated: policy.tolerates(error, in: .valueConverter))
+            return nil
+        }
+        let record = ConnectRecord(
+            topic: consumed.topic,
+            kafkaPartition: consumed.partition,
+            keySchema: key.schema,
+            key: key.value,
+            valueSchema: value.schema,
+            value: value.value,
+            timestamp: consumed.timestamp,
+            headers: consumed.headers.map(ConnectHeader.init),
+            kafkaOffset: consumed.offset
+        )
+        if chain.isEmpty { return record }
+        do {
+            return try chain.apply(record)
+        } catch {
+            try await reporter.handle(
+                error.error, stage: .transformation, className: error.className, original: consumed,
+                tolerated: policy.tolerates(error.error, in: .transformation))
+            return nil
+        }
+    }
+
+    static func className(_ converter: any Converter) -> String {
+        switch converter {
+        case is JsonConverter: "org.apache.kafka.connect.json.JsonConverter"
+        case is StringConverter: "org.apache.kafka.connect.storage.StringConverter"
+        case is ByteArrayConverter: "org.apache.kafka.connect.converters.ByteArrayConverter"
+        default: "\(type(of: converter))"
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import Logging
+import NIOCore
+import RunnelBroker
+import RunnelHTTP
+import RunnelLog
+
+extension ConnectHeader {
+    /// A Kafka header as Connect data: UTF-8 text as a string, anything else as bytes (SimpleHeaderConverter-like).
+    init(_ header: RecordHeader) {
+        guard let value = header.value else {
+            self.init(key: header.key, schema: nil, value: .null)
+            return
+        }
+        let bytes = Array(value.readableBytesView)
+        if let text = String(validating: bytes, as: UTF8.self) {
+            self.init(key: header.key, schema: .optionalString, value: .string(text))
+        } else {
+            self.init(key: header.key, schema: .optionalBytes, value: .bytes(bytes))
+        }
+    }
+
+    var recordHeader: RecordHeader {
+        switch value {
+        case .null: RecordHeader(key: key, value: nil)
+        case .string(let text): RecordHeader(key: key, value: ByteBuffer(string: text))
+        case .bytes(let bytes): RecordHeader(key: key, value: ByteBuffer(bytes: bytes))
+        default:
+            RecordHeader(key: key, value: ConnectJSON.json(value).bytes)
+        }
+    }
+}
+
+/// Offsets of a source connector, read from the worker's store.
+struct StoredSourceContext: SourceTaskContext {
+    let connectorName: String
+    let taskId: Int
+    let store: ConnectStore
+
+    func offset(for partition: ConnectObject) async throws(ConnectError) -> ConnectObject? {
+        guard let text = try await store.sourceOffset(connector: connectorName, partition: ConnectJSON.canonicalText(partition))
+        else { return nil }
+        return (try? ConnectJSON.parse(text))?.object
+    }
+}
+
+/// A source task's loop: poll, transform, convert, produce; once the broker acknowledges a batch, its source
+/// offsets are committed to the store (so a crash replays at most the batch in flight).
+struct SourceWork {
+    let settings: TaskSettings
+    let task: any SourceTask
+
+    func run() async throws(ConnectError) {
+        let worker = settings.worker
+        let parsed = settings.parsed
+        let keyConverter = try ConnectorConfig.converter(
+            settings.connectorConfig,
+            isKey: true,
+            defaults: worker.configuration.converterDefaults
+        )
+        let valueConverter = try ConnectorConfig.converter(
+            settings.connectorConfig,
+            isKey: false,
+            defaults: worker.configuration.converterDefaults
+        )
+        let chain = try TransformChain(config: settings.connectorConfig, registry: worker.registry)
+        let policy = ErrorPolicy(config: parsed)
+        let newTopicPartitions = parsed.int("topic.creation.default.partitions").flatMap { $0 > 0 ? Int32($0) : nil }
+        let context = StoredSourceContext(connectorName: settings.connector, taskId: settings.taskId, store: worker.store)
+        let broker = worker.broker
+        let store = worker.store
+        let connector = settings.connector
+        let taskId = settings.taskId
+        let logger = worker.logger
+        var knownTopics: Set<String> = []
+
+        try await task.start(config: settings.taskConfig, context: context)
+        do throws(ConnectError) {
+            while !Task.isCancelled {
+                let records: [SourceRecord]
+                do {
+                    records = try await policy.retrying { () async throws(ConnectError) in try await task.poll() }
+                } catch {
+                    if Task.isCancelled { break }
+                    throw error
+                }
+                if records.isEmpty {
+                    guard await pause(milliseconds: 100) else { break }
+                    continue
+                }
+                var batches: [(topic: String, records: [ProducerRecord])] = []
+                var batchIndex: [String: Int] = [:]
+                var offsets: [String: String] = [:]
+                for source in records {
+                    // Offsets advance past records that are filtered or skipped too.
+                    offsets[ConnectJSON.canonicalText(source.sourcePartition)] = ConnectJSON.canonicalText(source.sourceOffset)
+                    let transformed: ConnectRecord
+                    do {
+                        guard let record = try chain.apply(source.record) else { continue }
+                        transformed = record
+                    } catch {
+                        try tolerate(error.error, stage: .transformation, className: error.className, policy: policy, logger: logger)
+                        continue
+                    }
+                    let key: ByteBuffer?
+                    let value: ByteBuffer?
+                    do {
+                        key = try keyConverter.fromConnectData(
+                            topic: transformed.topic,
+                            schema: transformed.keySchema,
+                            value: transformed.key
+                        )
+                    } catch {
+                        try tolerate(error, stage: .keyConverter, className: "\(type(of: keyConverter))", policy: policy, logger: logger)
+                        continue
+                    }
+                    do {
+                        value = try valueConverter.fromConnectData(
+                            topic: transformed.topic,
+                            schema: transformed.valueSchema,
+                            value: transformed.value
+                        )
+                    } catch {
+                        try tolerate(error, stage: .valueConverter, className: "\(type(of: valueConverter))", policy: policy, logger: logger)
+                        continue
+                    }
+                    let record = ProducerRecord(
+                        key: key,
+                        value: value,
+                        headers: transformed.headers.map(\.recordHeader),
+                        timestamp: transformed.timestamp,
+                        partition: transformed.kafkaPartition
+                    )
+                    if let index = batchIndex[transformed.topic] {
+                        batches[index].records.append(record)
+                    } else {
+                        batchIndex[transformed.topic] = batches.count
+                        batches.append((transformed.topic, [record]))
+                    }
+                }
+                let toCommit = offsets.map { (partition: $0.key, offset: Optional($0.value)) }
+                let sendable = batches.map { SendableBatch(topic: $0.topic, records: $0.records) }
+                // Produce and commit as one step that a stop request does not cut in half.
+                try await shielded { () async throws(ConnectError) in
+                    for batch in sendable {
+                        let outcomes = try await policy.retrying { () async throws(ConnectError) in
+                            try await Producing.produce(
+                                broker: broker,
+                                topic: batch.topic,
+                                records: batch.records,
+                                createPartitions: newTopicPartitions
+                            )
+                        }
+                        for outcome in outcomes {
+                            if case .failure(let error) = outcome {
+                                let mapped = Producing.map(error)
+                                guard policy.tolerateAll else {
+                                    throw ConnectError(mapped.kind == .retriable ? .connect : mapped.kind, "Unrecoverable exception from producer send callback: \(mapped.message)")
+                                }
+                                if policy.logErrors {
+                                    logger.connectError(mapped, stage: .kafkaProduce, className: "producer", connector: connector, taskId: taskId, record: nil)
+                                }
+                            }
+                        }
+                    }
+                    try await store.commitSourceOffsets(connector: connector, toCommit)
+                }
+                for batch in batches where !knownTopics.contains(batch.topic) {
+                    knownTopics.insert(batch.topic)
+                    await worker.noteActiveTopic(connector, batch.topic)
+                }
+                await task.commit()
+            }
+        } catch {
+            await task.stop()
+            throw error
+        }
+        await task.stop()
+    }
+
+    private func tolerate(
+        _ error: ConnectError,
+        stage: Stage,
+        className: String,
+        policy: ErrorPolicy,
+        logger: Logger
+    ) throws(ConnectError) {
+        guard policy.tolerates(error, in: stage) else { throw error }
+        if policy.logErrors {
+            logger.connectError(error, stage: stage, className: className, connector: settings.connector, taskId: settings.taskId, record: nil)
+        }
+    }
+}
+
+struct SendableBatch: Sendable {
+    var topic: String
+    var records: [ProducerRecord]
+}
