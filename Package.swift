@@ -209,6 +209,7 @@ let package = Package(
                 "RunnelLog",
                 "RunnelBroker",
                 "RunnelRestProxy",
+                "RunnelConnect",
                 "RunnelHTTP",
                 "RunnelTestSupport",
                 .product(name: "Logging", package: "swift-log"),

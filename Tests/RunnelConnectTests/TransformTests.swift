@@ -104,7 +104,9 @@ private let person = object(["id": .int(7), "name": .string("Ada")])
         let transform = try make(InsertFieldValue.self, ["offset.field": "o"])
         let sourceRecord = #expect(throws: ConnectError.self) { try transform.apply(record(value: object([:]))) }
         #expect(sourceRecord?.kind == .data)
-        let notMap = #expect(throws: ConnectError.self) { try transform.apply(record(value: .string("x"))) }
+        var consumed = record(value: .string("x"))
+        consumed.kafkaOffset = 5
+        let notMap = #expect(throws: ConnectError.self) { try transform.apply(consumed) }
         #expect(
             notMap?.message
                 == "Only Map objects supported in absence of schema for [field insertion], found: java.lang.String"

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RunnelBroker
+import RunnelConnect
 import RunnelHTTP
 import RunnelRestProxy
 import RunnelTestSupport
@@ -39,9 +40,22 @@ import Testing
             EmbeddedBroker.Configuration(dataDirectory: directory.path),
             logger: quietLogger
         )
-        let surface = HTTPSurface(
+        let worker = try await ConnectWorker.open(
             broker: broker,
+            registry: PluginRegistry(connectors: []),
+            configuration: WorkerConfiguration(dataDirectory: directory.path),
+            logger: quietLogger
+        )
+        let connect = ConnectAPI(
+            broker: broker,
+            worker: worker,
+            loggers: LoggerLevels(root: .info, loggers: []),
+            version: "test",
+            commit: "test"
+        )
+        let surface = HTTPSurface(
             proxy: RestProxy(broker: broker, logger: quietLogger),
+            connect: connect,
             openAPIDocument: []
         )
         let served = Set((surface.proxyRoutes + surface.connectRoutes).map { "\($0.method) \($0.path)" })

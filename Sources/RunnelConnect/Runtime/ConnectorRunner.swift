@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// Runs one connector for as long as it exists: its connector instance (which computes task configs) and its
@@ -67,16 +68,26 @@ final class ConnectorRunner: Sendable {
         let context = RunnerConnectorContext(connectorName: name, runner: self)
         while !Task.isCancelled {
             restartPending.withLock { $0 = false }
-            if desired.targetState == .paused {
-                await worker.setConnectorStatus(name, .paused)
-                await connectorWake.wait()
-                continue
-            }
             let connector = desired.plugin.makeConnector()
             let parsed = ParsedConfig(
                 definition: ConnectorConfig.definition(for: desired.plugin.type) + desired.plugin.configDef,
                 values: desired.config
             )
+            if desired.targetState == .paused {
+                // A connector created paused still gets its tasks (shown PAUSED), as Kafka's does.
+                if await worker.taskConfigs(name).isEmpty {
+                    do throws(ConnectError) {
+                        try await connector.start(config: parsed, context: context)
+                        try await worker.updateTaskConfigs(name, try await connector.taskConfigs(maxTasks: parsed.int("tasks.max") ?? 1))
+                    } catch {
+                        worker.logger.warning("A paused connector could not compute its task configs", metadata: ["connector": "\(name)", "error": "\(error)"])
+                    }
+                    await connector.stop()
+                }
+                await worker.setConnectorStatus(name, .paused)
+                await connectorWake.wait()
+                continue
+            }
             do throws(ConnectError) {
                 try await connector.start(config: parsed, context: context)
                 await worker.setConnectorStatus(name, .running)

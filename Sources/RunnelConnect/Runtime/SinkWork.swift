@@ -206,6 +206,14 @@ final class SinkWork {
             }
         }
         try await task.open(generation.assignment, committed: committed)
+        // Partitions read for the first time get their starting point committed at once, so that a task that
+        // records its own state in the commit (e.g. how much of a file it wrote) has a reference after a crash.
+        let uncommitted = generation.assignment.filter { (committed[$0]?.offset ?? -1) < 0 }
+        if !uncommitted.isEmpty {
+            var start = session
+            start.consumed = session.positions.filter { uncommitted.contains($0.key) }
+            try await commit(start)
+        }
 
         var lastCommit = ContinuousClock.now
         var lastHeartbeat = ContinuousClock.now

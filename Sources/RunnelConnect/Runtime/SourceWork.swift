@@ -88,6 +88,9 @@ struct SourceWork {
                     guard await pause(milliseconds: 100) else { break }
                     continue
                 }
+                // Records without a timestamp get the time they were polled (the producer would stamp them at send
+                // time anyway), so transforms that route or convert by timestamp see one.
+                let polledAt = Int64(Date().timeIntervalSince1970 * 1000)
                 var batches: [(topic: String, records: [ProducerRecord])] = []
                 var batchIndex: [String: Int] = [:]
                 var offsets: [String: String] = [:]
@@ -95,8 +98,10 @@ struct SourceWork {
                     // Offsets advance past records that are filtered or skipped too.
                     offsets[ConnectJSON.canonicalText(source.sourcePartition)] = ConnectJSON.canonicalText(source.sourceOffset)
                     let transformed: ConnectRecord
+                    var polled = source.record
+                    if polled.timestamp == nil { polled.timestamp = polledAt }
                     do {
-                        guard let record = try chain.apply(source.record) else { continue }
+                        guard let record = try chain.apply(polled) else { continue }
                         transformed = record
                     } catch {
                         try tolerate(error.error, stage: .transformation, className: error.className, policy: policy, logger: logger)

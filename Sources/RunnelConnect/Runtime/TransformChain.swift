@@ -117,9 +117,12 @@ struct TransformChain: Sendable {
                     var shown = key
                     shown.name = "\(kind).\(alias).\(key.name)"
                     shown.group = group + alias
-                    results.append(
-                        (shown, settings[key.name], (errors[key.name] ?? []).map { $0.replacingOccurrences(of: "configuration \(key.name)", with: "configuration \(shown.name)") })
-                    )
+                    // The messages name the key as the connector config spells it.
+                    let messages = (errors[key.name] ?? []).map {
+                        $0.replacingOccurrences(of: "configuration \(key.name)", with: "configuration \(shown.name)")
+                            .replacingOccurrences(of: "configuration \"\(key.name)\"", with: "configuration \"\(shown.name)\"")
+                    }
+                    results.append((shown, settings[key.name], messages))
                 }
                 // Problems only an instance sees (e.g. a regex that does not compile).
                 if errors.values.allSatisfy(\.isEmpty) {

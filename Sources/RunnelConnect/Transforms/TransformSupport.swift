@@ -386,8 +386,7 @@ final class SMTDateFormat: @unchecked Sendable {
     }
 
     func format(milliseconds: Int64) -> String {
-        // Half a millisecond in, so the binary fraction never rounds the shown milliseconds down.
-        let date = Date(timeIntervalSince1970: (Double(milliseconds) + 0.5) / 1000)
+        let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
         lock.lock()
         defer { lock.unlock() }
         return formatter.string(from: date)
