@@ -194,6 +194,7 @@ let package = Package(
                 "RunnelConnect",
                 "RunnelConnectors",
                 "RunnelBroker",
+                "RunnelLog",
                 "RunnelHTTP",
                 "RunnelTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -21,9 +21,11 @@ forbid RunnelLog Hummingbird HummingbirdCore GRDB ArgumentParser AsyncHTTPClient
 forbid RunnelBroker Hummingbird HummingbirdCore ArgumentParser AsyncHTTPClient Prometheus RunnelHTTP RunnelRestProxy RunnelConnect
 forbid RunnelHTTP RunnelLog RunnelBroker RunnelRestProxy RunnelConnect GRDB ArgumentParser
 forbid RunnelRestProxy RunnelConnect GRDB ArgumentParser
-forbid RunnelConnect RunnelRestProxy ArgumentParser
+forbid RunnelConnect RunnelRestProxy RunnelConnectors ArgumentParser
+# Connector plugins are written against the connect SPI: no HTTP, no other front end, no command line.
+forbid RunnelConnectors Hummingbird HummingbirdCore RunnelHTTP RunnelRestProxy ArgumentParser
 # The front ends use the `Broker` seam, never the embedded broker itself (they must work against a Kafka cluster too).
-for module in RunnelRestProxy RunnelConnect; do
+for module in RunnelRestProxy RunnelConnect RunnelConnectors; do
     if grep -rn "EmbeddedBroker" "Sources/$module"; then
         echo "error: Sources/$module must use the Broker protocol, not EmbeddedBroker" >&2
         status=1

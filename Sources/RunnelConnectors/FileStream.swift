@@ -1,14 +1,15 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import RunnelBroker
+public import RunnelConnect
+import RunnelLog
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
-import NIOCore
-import NIOPosix
-public import RunnelConnect
-import RunnelBroker
-import RunnelLog
 
 /// Kafka's quick-start connectors: `FileStreamSource` turns the lines of a file into records (following the file
 /// as it grows) and `FileStreamSink` appends the values of records to a file, one per line.
@@ -20,15 +21,29 @@ public enum FileStreamConnectors {
         version: version,
         configDef: ConfigDef([
             ConfigKey(
-                "file", .string, required: true, importance: .high, validator: Validators.nonEmpty,
-                "Source filename: its lines become records, and lines appended later follow."),
+                "file",
+                .string,
+                required: true,
+                importance: .high,
+                validator: Validators.nonEmpty,
+                "Source filename: its lines become records, and lines appended later follow."
+            ),
             ConfigKey(
-                "topic", .list, required: true, importance: .high,
+                "topic",
+                .list,
+                required: true,
+                importance: .high,
                 validator: { ParsedConfig.splitList($0).count == 1 ? nil : "Must be a single topic." },
-                "The topic to publish data to"),
+                "The topic to publish data to"
+            ),
             ConfigKey(
-                "batch.size", .int, default: "2000", importance: .low, validator: Validators.atLeast(1),
-                "The maximum number of records the source task can read from the file each time it is polled"),
+                "batch.size",
+                .int,
+                default: "2000",
+                importance: .low,
+                validator: Validators.atLeast(1),
+                "The maximum number of records the source task can read from the file each time it is polled"
+            ),
         ]),
         taskClassName: "org.apache.kafka.connect.file.FileStreamSourceTask",
         makeConnector: { FileStreamSourceConnector() },
@@ -40,8 +55,13 @@ public enum FileStreamConnectors {
         version: version,
         configDef: ConfigDef([
             ConfigKey(
-                "file", .string, required: true, importance: .high, validator: Validators.nonEmpty,
-                "Destination filename: each record's value is appended as one line.")
+                "file",
+                .string,
+                required: true,
+                importance: .high,
+                validator: Validators.nonEmpty,
+                "Destination filename: each record's value is appended as one line."
+            )
         ]),
         taskClassName: "org.apache.kafka.connect.file.FileStreamSinkTask",
         makeConnector: { FileStreamSinkConnector() },
@@ -202,7 +222,9 @@ final class FileStreamSinkTask: SinkTask {
         // Lines written after the last commit are consumed again: drop them first.
         let descriptor = self.descriptor
         try await BlockingIO.run {
-            guard ftruncate(descriptor, off_t(committedLength)) == 0 else { throw BlockingIO.errno("Truncating", "file") }
+            guard ftruncate(descriptor, off_t(committedLength)) == 0 else {
+                throw BlockingIO.errno("Truncating", "file")
+            }
         }
         length = committedLength
     }
@@ -226,7 +248,12 @@ final class FileStreamSinkTask: SinkTask {
             var written = 0
             while written < data.count {
                 let count = data.withUnsafeBytes {
-                    pwrite(descriptor, $0.baseAddress?.advanced(by: written), data.count - written, off_t(offset) + off_t(written))
+                    pwrite(
+                        descriptor,
+                        $0.baseAddress?.advanced(by: written),
+                        data.count - written,
+                        off_t(offset) + off_t(written)
+                    )
                 }
                 guard count > 0 else { throw BlockingIO.errno("Writing", "file") }
                 written += count
@@ -235,7 +262,8 @@ final class FileStreamSinkTask: SinkTask {
         length += Int64(bytes.count)
     }
 
-    func preCommit(_ consumed: [TopicPartition: Int64]) async throws(ConnectError) -> [TopicPartition: CommittedOffset] {
+    func preCommit(_ consumed: [TopicPartition: Int64]) async throws(ConnectError) -> [TopicPartition: CommittedOffset]
+    {
         let descriptor = self.descriptor
         try await BlockingIO.run {
             guard fsync(descriptor) == 0 else { throw BlockingIO.errno("Syncing", "file") }
@@ -257,4 +285,3 @@ final class FileStreamSinkTask: SinkTask {
 public enum BuiltinConnectors {
     public static let all: [ConnectorPlugin] = [FileStreamConnectors.source, FileStreamConnectors.sink]
 }
-

@@ -11,10 +11,16 @@ import Testing
             name: "orders",
             fields: [.init("id", ConnectSchema(.int32)), .init("name", .optionalString), .init("blob", .optionalBytes)]
         )
-        let value = ConnectValue.object(ConnectObject([("id", .int(7)), ("name", .null), ("blob", .bytes([1, 2, 3]))]))
+        let value = ConnectValue.object(
+            ConnectObject([("id", .int(7)), ("name", .null), ("blob", .bytes([1, 2, 3]))])
+        )
         let bytes = try #require(try converter.fromConnectData(topic: "t", schema: schema, value: value))
         let text = String(buffer: bytes)
-        #expect(text.hasPrefix("{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"}"))
+        #expect(
+            text.hasPrefix(
+                "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"}"
+            )
+        )
         #expect(text.hasSuffix(",\"payload\":{\"id\":7,\"name\":null,\"blob\":\"AQID\"}}"))
         let back = try converter.toConnectData(topic: "t", bytes: bytes)
         #expect(back.schema == schema)

@@ -422,7 +422,9 @@ private let person = object(["id": .int(7), "name": .string("Ada")])
         #expect(result?.valueSchema?.fields.map(\.name) == ["id", "inner.x"])
         #expect(result?.valueSchema?.field("inner.x")?.schema == .optionalInt64)
         #expect(result?.value == object(["id": .int(1), "inner.x": .int(2)]))
-        let nullInner = try transform.apply(record(valueSchema: schema, value: object(["id": .int(1), "inner": .null])))
+        let nullInner = try transform.apply(
+            record(valueSchema: schema, value: object(["id": .int(1), "inner": .null]))
+        )
         #expect(nullInner?.value == object(["id": .int(1), "inner.x": .null]))
     }
 }

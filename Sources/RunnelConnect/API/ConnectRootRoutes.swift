@@ -1,8 +1,8 @@
 import Foundation
+import HTTPTypes
 public import Hummingbird
 public import RunnelBroker
 public import RunnelHTTP
-import HTTPTypes
 
 /// The connect worker's REST API: Kafka Connect's paths, bodies, status codes and `{"error_code","message"}`
 /// errors, over a ``ConnectWorker``.
@@ -110,7 +110,8 @@ public struct ConnectAPI: Sendable {
     }
 
     /// A flat map whose null values mean "remove this key".
-    static func configPatch(_ value: JSONValue?, what: String = "Connector configuration") throws -> [(String, String?)] {
+    static func configPatch(_ value: JSONValue?, what: String = "Connector configuration") throws -> [(String, String?)]
+    {
         guard let value else { throw APIError.badRequest("\(what) must be a JSON object; the request body is empty") }
         guard case .object(let members) = value else {
             throw APIError.badRequest("\(what) must be a JSON object of string values, not \(value.typeName)")
@@ -165,4 +166,3 @@ public struct ConnectAPI: Sendable {
         return headers
     }
 }
-

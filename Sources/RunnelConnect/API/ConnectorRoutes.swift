@@ -54,7 +54,9 @@ extension ConnectAPI {
                     continue
                 }
             }
-            guard let config else { throw APIError.badRequest("The request body must contain \"config\", the connector's configuration") }
+            guard let config else {
+                throw APIError.badRequest("The request body must contain \"config\", the connector's configuration")
+            }
             guard let requested = name ?? config["name"] else {
                 throw APIError.badRequest("Connector name must be given (\"name\")")
             }
@@ -101,7 +103,9 @@ extension ConnectAPI {
 
         routes.get("/connectors/{connector}/status") { _, context in
             let name = try Self.connectorName(context)
-            let status = try await call(notFound: "No status found for connector \(name)") { () async throws(WorkerError) in try await worker.status(name) }
+            let status = try await call(notFound: "No status found for connector \(name)") {
+                () async throws(WorkerError) in try await worker.status(name)
+            }
             return .json(Self.stateInfo(status))
         }
 
@@ -109,15 +113,22 @@ extension ConnectAPI {
             let name = try Self.connectorName(context)
             let includeTasks = try Self.flag(request, "includeTasks")
             let onlyFailed = try Self.flag(request, "onlyFailed")
-            let status = try await call(notFound: "Unknown connector: \(name)") { () async throws(WorkerError) in try await worker.restart(name, includeTasks: includeTasks, onlyFailed: onlyFailed) }
+            let status = try await call(notFound: "Unknown connector: \(name)") { () async throws(WorkerError) in
+                try await worker.restart(name, includeTasks: includeTasks, onlyFailed: onlyFailed)
+            }
             guard let status else { return .noContent() }
             return .json(Self.stateInfo(status), status: .accepted)
         }
 
-        for (action, state, code) in [("pause", TargetState.paused, HTTPResponse.Status.accepted), ("resume", .started, .accepted), ("stop", .stopped, .noContent)] {
+        for (action, state, code) in [
+            ("pause", TargetState.paused, HTTPResponse.Status.accepted), ("resume", .started, .accepted),
+            ("stop", .stopped, .noContent),
+        ] {
             routes.put("/connectors/{connector}/\(action)") { _, context in
                 let name = try Self.connectorName(context)
-                try await call(notFound: "Unknown connector \(name)") { () async throws(WorkerError) in try await worker.setTargetState(name, state) }
+                try await call(notFound: "Unknown connector \(name)") { () async throws(WorkerError) in
+                    try await worker.setTargetState(name, state)
+                }
                 return Response(status: code)
             }
         }
@@ -137,7 +148,9 @@ extension ConnectAPI {
         routes.get("/connectors/{connector}/tasks/{task}/status") { _, context in
             let name = try Self.connectorName(context)
             let id = try Self.taskId(context)
-            let status = try await call(notFound: "No status found for task \(name)-\(id)") { () async throws(WorkerError) in try await worker.taskStatus(name, id) }
+            let status = try await call(notFound: "No status found for task \(name)-\(id)") {
+                () async throws(WorkerError) in try await worker.taskStatus(name, id)
+            }
             return .json(Self.status(status, id: id))
         }
 
@@ -165,7 +178,9 @@ extension ConnectAPI {
             let offsets = try await call { () async throws(WorkerError) in try await worker.offsets(name) }
             return .json([
                 "offsets": .array(
-                    offsets.map { ["partition": ConnectJSON.json($0.partition), "offset": ConnectJSON.json($0.offset)] }
+                    offsets.map {
+                        ["partition": ConnectJSON.json($0.partition), "offset": ConnectJSON.json($0.offset)]
+                    }
                 )
             ])
         }
@@ -174,19 +189,27 @@ extension ConnectAPI {
             let name = try Self.connectorName(context)
             let body = try await request.jsonBody(limit: maxRequestBytes)
             guard case .object = body, let list = body?["offsets"] else {
-                throw APIError.badRequest("The offsets to be altered may not be null or empty: send {\"offsets\": [...]}")
+                throw APIError.badRequest(
+                    "The offsets to be altered may not be null or empty: send {\"offsets\": [...]}"
+                )
             }
             guard case .array(let items) = list else { throw APIError.badRequest("\"offsets\" must be an array") }
             var offsets: [ConnectorOffset] = []
             for item in items {
                 guard case .object = item, let partition = item["partition"] else {
-                    throw APIError.badRequest("Each entry of \"offsets\" must be an object with \"partition\" and \"offset\"")
+                    throw APIError.badRequest(
+                        "Each entry of \"offsets\" must be an object with \"partition\" and \"offset\""
+                    )
                 }
                 offsets.append(
-                    ConnectorOffset(partition: ConnectJSON.value(partition), offset: ConnectJSON.value(item["offset"] ?? .null))
+                    ConnectorOffset(
+                        partition: ConnectJSON.value(partition),
+                        offset: ConnectJSON.value(item["offset"] ?? .null)
+                    )
                 )
             }
-            let message = try await call { () async throws(WorkerError) in try await worker.alterOffsets(name, offsets) }
+            let message = try await call { () async throws(WorkerError) in try await worker.alterOffsets(name, offsets)
+            }
             return .json(["message": .string(message)])
         }
 

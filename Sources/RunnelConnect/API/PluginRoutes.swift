@@ -4,7 +4,8 @@ import RunnelHTTP
 extension ConnectAPI {
     func addPluginRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
         routes.get("/connector-plugins") { request, _ in
-            let connectorsOnly = request.uri.queryParameters.get("connectorsOnly").map { $0.lowercased() != "false" } ?? true
+            let connectorsOnly =
+                request.uri.queryParameters.get("connectorsOnly").map { $0.lowercased() != "false" } ?? true
             let registry = worker.registry
             var plugins: [JSONValue] = registry.connectors.sorted { $0.className < $1.className }.map {
                 ["class": .string($0.className), "type": .string($0.type.rawValue), "version": .string($0.version)]
@@ -83,7 +84,9 @@ extension ConnectAPI {
                         "definition": entry.key.isUndefined ? .null : definition(entry.key),
                         "value": [
                             "name": .string(entry.key.name),
-                            "value": .optionalString(entry.value ?? (entry.key.isUndefined ? nil : entry.key.defaultValue)),
+                            "value": .optionalString(
+                                entry.value ?? (entry.key.isUndefined ? nil : entry.key.defaultValue)
+                            ),
                             "recommended_values": .array(entry.key.recommendedValues.map { .string($0) }),
                             "errors": .array(entry.errors.map { .string($0) }),
                             "visible": true,

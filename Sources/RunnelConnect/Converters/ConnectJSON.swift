@@ -100,7 +100,9 @@ public enum ConnectJSON {
         case .string(let text): writer.string(text)
         case .bytes(let bytes):
             if decimalNumeric, let schema, schema.name == ConnectSchema.decimalName {
-                writer.rawText(decimalText(bytes, scale: Int(schema.parameters.first { $0.0 == "scale" }?.1 ?? "0") ?? 0))
+                writer.rawText(
+                    decimalText(bytes, scale: Int(schema.parameters.first { $0.0 == "scale" }?.1 ?? "0") ?? 0)
+                )
             } else {
                 writer.string(Base64.encode(bytes))
             }
@@ -118,14 +120,24 @@ public enum ConnectJSON {
                     if index > 0 { writer.raw(",") }
                     writer.string(field.name)
                     writer.raw(":")
-                    try writeValue(object[field.name] ?? .null, schema: field.schema, decimalNumeric: decimalNumeric, to: &writer)
+                    try writeValue(
+                        object[field.name] ?? .null,
+                        schema: field.schema,
+                        decimalNumeric: decimalNumeric,
+                        to: &writer
+                    )
                 }
             } else {
                 for (index, member) in object.members.enumerated() {
                     if index > 0 { writer.raw(",") }
                     writer.string(member.name)
                     writer.raw(":")
-                    try writeValue(member.value, schema: schema?.valueSchema, decimalNumeric: decimalNumeric, to: &writer)
+                    try writeValue(
+                        member.value,
+                        schema: schema?.valueSchema,
+                        decimalNumeric: decimalNumeric,
+                        to: &writer
+                    )
                 }
             }
             writer.raw("}")
@@ -283,7 +295,9 @@ public enum ConnectJSON {
         case (.map, .object(let object)):
             guard let values = schema.valueSchema else { return payload }
             var converted = ConnectObject()
-            for member in object.members { converted.members.append(.init(member.name, try value(member.value, as: values))) }
+            for member in object.members {
+                converted.members.append(.init(member.name, try value(member.value, as: values)))
+            }
             return .object(converted)
         case (.struct, .object(let object)):
             var converted = ConnectObject()

@@ -8,7 +8,10 @@ public protocol Converter: Sendable {
     init(config: [String: String], isKey: Bool) throws(ConnectError)
     /// The bytes to store for a value; nil for a null value (a tombstone).
     func fromConnectData(topic: String, schema: ConnectSchema?, value: ConnectValue) throws(ConnectError) -> ByteBuffer?
-    func toConnectData(topic: String, bytes: ByteBuffer?) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue)
+    func toConnectData(
+        topic: String,
+        bytes: ByteBuffer?
+    ) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue)
 }
 
 /// `org.apache.kafka.connect.storage.StringConverter`: UTF-8 text.
@@ -19,7 +22,8 @@ struct StringConverter: Converter {
         }
     }
 
-    func fromConnectData(topic: String, schema: ConnectSchema?, value: ConnectValue) throws(ConnectError) -> ByteBuffer? {
+    func fromConnectData(topic: String, schema: ConnectSchema?, value: ConnectValue) throws(ConnectError) -> ByteBuffer?
+    {
         switch value {
         case .null: return nil
         case .string(let text): return ByteBuffer(string: text)
@@ -28,7 +32,10 @@ struct StringConverter: Converter {
         }
     }
 
-    func toConnectData(topic: String, bytes: ByteBuffer?) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue) {
+    func toConnectData(
+        topic: String,
+        bytes: ByteBuffer?
+    ) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue) {
         guard let bytes else { return (.optionalString, .null) }
         return (.optionalString, .string(String(buffer: bytes)))
     }
@@ -38,7 +45,8 @@ struct StringConverter: Converter {
 struct ByteArrayConverter: Converter {
     init(config: [String: String], isKey: Bool) throws(ConnectError) {}
 
-    func fromConnectData(topic: String, schema: ConnectSchema?, value: ConnectValue) throws(ConnectError) -> ByteBuffer? {
+    func fromConnectData(topic: String, schema: ConnectSchema?, value: ConnectValue) throws(ConnectError) -> ByteBuffer?
+    {
         if let schema, schema.type != .bytes {
             throw .data("Invalid schema type for ByteArrayConverter: \(schema.type.rawValue.uppercased())")
         }
@@ -49,7 +57,10 @@ struct ByteArrayConverter: Converter {
         }
     }
 
-    func toConnectData(topic: String, bytes: ByteBuffer?) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue) {
+    func toConnectData(
+        topic: String,
+        bytes: ByteBuffer?
+    ) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue) {
         guard let bytes else { return (.optionalBytes, .null) }
         return (.optionalBytes, .bytes(Array(bytes.readableBytesView)))
     }
@@ -64,17 +75,22 @@ struct JsonConverter: Converter {
     init(config: [String: String], isKey: Bool) throws(ConnectError) {
         let enable = config["schemas.enable"]?.lowercased() ?? "true"
         guard enable == "true" || enable == "false" else {
-            throw .config("Invalid value \(enable) for configuration schemas.enable: Expected value to be either true or false")
+            throw .config(
+                "Invalid value \(enable) for configuration schemas.enable: Expected value to be either true or false"
+            )
         }
         schemasEnabled = enable == "true"
         let decimal = config["decimal.format"]?.uppercased() ?? "BASE64"
         guard decimal == "BASE64" || decimal == "NUMERIC" else {
-            throw .config("Invalid value \(decimal) for configuration decimal.format: String must be one of: BASE64, NUMERIC")
+            throw .config(
+                "Invalid value \(decimal) for configuration decimal.format: String must be one of: BASE64, NUMERIC"
+            )
         }
         decimalNumeric = decimal == "NUMERIC"
     }
 
-    func fromConnectData(topic: String, schema: ConnectSchema?, value: ConnectValue) throws(ConnectError) -> ByteBuffer? {
+    func fromConnectData(topic: String, schema: ConnectSchema?, value: ConnectValue) throws(ConnectError) -> ByteBuffer?
+    {
         if !schemasEnabled && value.isNull { return nil }
         if schemasEnabled && schema == nil && value.isNull { return nil }
         var writer = JSONWriter()
@@ -90,7 +106,10 @@ struct JsonConverter: Converter {
         return writer.buffer
     }
 
-    func toConnectData(topic: String, bytes: ByteBuffer?) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue) {
+    func toConnectData(
+        topic: String,
+        bytes: ByteBuffer?
+    ) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue) {
         guard let bytes, bytes.readableBytes > 0 else { return (nil, .null) }
         let parsed: ConnectValue
         do {

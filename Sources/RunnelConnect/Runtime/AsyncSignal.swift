@@ -65,7 +65,9 @@ func pause(milliseconds: Int64) async -> Bool {
 }
 
 /// Runs `body` to completion even if the calling task is cancelled (a commit that must not be cut in half).
-func shielded<T: Sendable>(_ body: @escaping @Sendable () async throws(ConnectError) -> T) async throws(ConnectError) -> T {
+func shielded<T: Sendable>(
+    _ body: @escaping @Sendable () async throws(ConnectError) -> T
+) async throws(ConnectError) -> T {
     let result = await Task { () async -> Result<T, ConnectError> in
         do {
             let value = try await body()

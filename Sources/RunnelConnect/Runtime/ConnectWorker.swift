@@ -86,7 +86,13 @@ public actor ConnectWorker: Service {
                 logger.error("Stored connector's plugin is not available", metadata: ["connector": "\(stored.name)"])
                 continue
             }
-            add(name: stored.name, config: stored.config, plugin: plugin, targetState: stored.targetState, taskConfigs: stored.taskConfigs)
+            add(
+                name: stored.name,
+                config: stored.config,
+                plugin: plugin,
+                targetState: stored.targetState,
+                taskConfigs: stored.taskConfigs
+            )
         }
     }
 
@@ -114,7 +120,7 @@ public actor ConnectWorker: Service {
     /// offsets committed after a final flush, source offsets of acknowledged records committed).
     public func run() async throws {
         let runners = self.runners
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 for await runner in runners {
                     group.addTask { await runner.run() }
@@ -128,7 +134,9 @@ public actor ConnectWorker: Service {
         workerId = id
         for name in entries.keys {
             entries[name]?.connectorStatus.workerId = id
-            for task in entries[name]?.taskStatuses.keys.map({ $0 }) ?? [] { entries[name]?.taskStatuses[task]?.workerId = id }
+            for task in entries[name]?.taskStatuses.keys.map({ $0 }) ?? [] {
+                entries[name]?.taskStatuses[task]?.workerId = id
+            }
         }
     }
 
@@ -142,26 +150,29 @@ public actor ConnectWorker: Service {
         entries[name]?.taskConfigs ?? []
     }
 
-    func setConnectorStatus(_ name: String, _ state: RuntimeState, trace: String? = nil) {
+    /// Records a status, in memory for the API and in the store as the last known one (in order: the store's writes
+    /// run in the order they are submitted).
+    func setConnectorStatus(_ name: String, _ state: RuntimeState, trace: String? = nil) async {
         guard entries[name] != nil else { return }
         let status = ConnectorStatus(state: state, trace: trace, workerId: workerId)
         entries[name]?.connectorStatus = status
         if state == .failed {
             logger.error("Connector failed", metadata: ["connector": "\(name)", "trace": "\(trace ?? "")"])
         }
-        let store = self.store
-        Task { try? await store.putStatus(connector: name, task: -1, status) }
+        try? await store.putStatus(connector: name, task: -1, status)
     }
 
-    func setTaskStatus(_ name: String, _ task: Int, _ state: RuntimeState, trace: String? = nil) {
+    func setTaskStatus(_ name: String, _ task: Int, _ state: RuntimeState, trace: String? = nil) async {
         guard entries[name] != nil else { return }
         let status = ConnectorStatus(state: state, trace: trace, workerId: workerId)
         entries[name]?.taskStatuses[task] = status
         if state == .failed {
-            logger.error("Task failed", metadata: ["connector": "\(name)", "task": "\(task)", "trace": "\(trace ?? "")"])
+            logger.error(
+                "Task failed",
+                metadata: ["connector": "\(name)", "task": "\(task)", "trace": "\(trace ?? "")"]
+            )
         }
-        let store = self.store
-        Task { try? await store.putStatus(connector: name, task: task, status) }
+        try? await store.putStatus(connector: name, task: task, status)
     }
 
     func clearTaskStatuses(_ name: String) {
@@ -250,7 +261,9 @@ public actor ConnectWorker: Service {
             throw .badRequest("Connector name must not contain ISO control characters")
         }
         if let inConfig = config["name"], inConfig.trimmingCharacters(in: .whitespacesAndNewlines) != name {
-            throw .badRequest("Connector name configuration (\(inConfig)) doesn't match connector name in the URL (\(name))")
+            throw .badRequest(
+                "Connector name configuration (\(inConfig)) doesn't match connector name in the URL (\(name))"
+            )
         }
         config["name"] = name
     }
@@ -277,7 +290,10 @@ public actor ConnectWorker: Service {
     }
 
     /// Replaces a connector's config, or creates it. Returns whether it was created.
-    public func putConfig(_ rawName: String, _ config: [String: String]) async throws(WorkerError) -> (created: Bool, info: ConnectorInfo) {
+    public func putConfig(
+        _ rawName: String,
+        _ config: [String: String]
+    ) async throws(WorkerError) -> (created: Bool, info: ConnectorInfo) {
         let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let entry = entries[name] else {
             return (true, try await create(name: name, config: config))
@@ -285,7 +301,8 @@ public actor ConnectWorker: Service {
         var config = config
         try checkName(name, config: &config)
         // A secret shown as [hidden] and sent back unchanged keeps its value.
-        for (key, value) in config where value == "[hidden]" && ConnectorConfig.isSecret(key, definition: entry.plugin.configDef) {
+        for (key, value) in config
+        where value == "[hidden]" && ConnectorConfig.isSecret(key, definition: entry.plugin.configDef) {
             config[key] = entry.config[key]
         }
         let plugin = try validatedPlugin(config)
@@ -317,9 +334,12 @@ public actor ConnectWorker: Service {
 
     public func status(_ name: String) throws(WorkerError) -> ConnectorStateInfo {
         let entry = try entry(name)
-        let tasks = entry.targetState == .stopped ? [] : entry.taskConfigs.indices.map { id in
-            (id, entry.taskStatuses[id] ?? ConnectorStatus(state: .unassigned, workerId: workerId))
-        }
+        let tasks =
+            entry.targetState == .stopped
+            ? []
+            : entry.taskConfigs.indices.map { id in
+                (id, entry.taskStatuses[id] ?? ConnectorStatus(state: .unassigned, workerId: workerId))
+            }
         return ConnectorStateInfo(
             name: name,
             connector: entry.connectorStatus,
@@ -344,7 +364,8 @@ public actor ConnectWorker: Service {
 
     /// Restarts the connector and, with `includeTasks`, its tasks; `onlyFailed` limits both to failed ones. Returns
     /// the status with every instance to restart shown as RESTARTING (nil for the plain restart, answered 204).
-    public func restart(_ name: String, includeTasks: Bool, onlyFailed: Bool) throws(WorkerError) -> ConnectorStateInfo? {
+    public func restart(_ name: String, includeTasks: Bool, onlyFailed: Bool) throws(WorkerError) -> ConnectorStateInfo?
+    {
         let entry = try entry(name)
         let restartConnector = !onlyFailed || entry.connectorStatus.state == .failed
         var restartTasks: [Int] = []
@@ -440,7 +461,11 @@ public actor ConnectWorker: Service {
                 return committed.sorted { $0.key < $1.key }
                     .map { (tp: TopicPartition, offset: CommittedOffset) -> ConnectorOffset in
                         ConnectorOffset(
-                            partition: .object(ConnectObject([("kafka_topic", .string(tp.topic)), ("kafka_partition", .int(Int64(tp.partition)))])),
+                            partition: .object(
+                                ConnectObject([
+                                    ("kafka_topic", .string(tp.topic)), ("kafka_partition", .int(Int64(tp.partition))),
+                                ])
+                            ),
                             offset: .object(ConnectObject([("kafka_offset", .int(offset.offset))]))
                         )
                     }
@@ -481,7 +506,8 @@ public actor ConnectWorker: Service {
                 }
                 switch item.offset {
                 case .null: changes.append((ConnectJSON.canonicalText(partition), nil))
-                case .object(let offset): changes.append((ConnectJSON.canonicalText(partition), ConnectJSON.canonicalText(offset)))
+                case .object(let offset):
+                    changes.append((ConnectJSON.canonicalText(partition), ConnectJSON.canonicalText(offset)))
                 default: throw .badRequest("Source offsets must be JSON objects or null")
                 }
             }
@@ -490,14 +516,16 @@ public actor ConnectWorker: Service {
             } catch {
                 throw .failed(error.message)
             }
-            return "The Connect framework-managed offsets for this connector have been altered successfully. However, if this connector manages offsets externally, they will need to be manually altered in the system that the connector uses."
+            return
+                "The Connect framework-managed offsets for this connector have been altered successfully. However, if this connector manages offsets externally, they will need to be manually altered in the system that the connector uses."
         case .sink:
             var alter: [TopicPartition: CommittedOffset] = [:]
             var reset: Set<TopicPartition> = []
             for item in offsets {
                 guard case .object(let partition) = item.partition,
                     case .string(let topic)? = partition["kafka_topic"],
-                    let partitionNumber = Self.intValue(partition["kafka_partition"]), let partitionId = Int32(exactly: partitionNumber)
+                    let partitionNumber = Self.intValue(partition["kafka_partition"]),
+                    let partitionId = Int32(exactly: partitionNumber)
                 else {
                     throw .badRequest(
                         "Sink partitions must have the keys 'kafka_topic' (a string) and 'kafka_partition' (an integer): \(item.partition.text)"
@@ -510,7 +538,9 @@ public actor ConnectWorker: Service {
                 case .null: reset.insert(tp)
                 case .object(let offset):
                     guard let value = Self.intValue(offset["kafka_offset"]), value >= 0 else {
-                        throw .badRequest("Sink offsets must have the key 'kafka_offset' with a non-negative integer: \(item.offset.text)")
+                        throw .badRequest(
+                            "Sink offsets must have the key 'kafka_offset' with a non-negative integer: \(item.offset.text)"
+                        )
                     }
                     alter[tp] = CommittedOffset(offset: value)
                 default: throw .badRequest("Sink offsets must be JSON objects or null")
@@ -527,7 +557,9 @@ public actor ConnectWorker: Service {
                 if !alter.isEmpty {
                     let result = try await broker.commitOffsets(OffsetCommitRequest(groupId: group, offsets: alter))
                     if let (tp, error) = result.failed.first {
-                        throw WorkerError.badRequest("Cannot alter the offset of \(tp.topic)-\(tp.partition): \(error.message)")
+                        throw WorkerError.badRequest(
+                            "Cannot alter the offset of \(tp.topic)-\(tp.partition): \(error.message)"
+                        )
                     }
                 }
             } catch let error as WorkerError {
@@ -548,7 +580,8 @@ public actor ConnectWorker: Service {
             } catch {
                 throw .failed(error.message)
             }
-            return "The Connect framework-managed offsets for this connector have been reset successfully. However, if this connector manages offsets externally, they will need to be manually reset in the system that the connector uses."
+            return
+                "The Connect framework-managed offsets for this connector have been reset successfully. However, if this connector manages offsets externally, they will need to be manually reset in the system that the connector uses."
         case .sink:
             do {
                 try await broker.deleteGroup(Self.sinkGroup(name))
@@ -589,12 +622,15 @@ public actor ConnectWorker: Service {
             let message: String? =
                 topics.isEmpty && regex.isEmpty
                 ? "Must configure one of topics or topics.regex"
-                : (!topics.isEmpty && !regex.isEmpty ? "topics and topics.regex are mutually exclusive options, but both are set." : nil)
+                : (!topics.isEmpty && !regex.isEmpty
+                    ? "topics and topics.regex are mutually exclusive options, but both are set." : nil)
             if let message, let index = infos.firstIndex(where: { $0.key.name == "topics" }) {
                 infos[index].errors.append(message)
             }
-            if let dlq = config["errors.deadletterqueue.topic.name"]?.trimmingCharacters(in: .whitespaces), !dlq.isEmpty,
-                topics.contains(dlq), let index = infos.firstIndex(where: { $0.key.name == "errors.deadletterqueue.topic.name" })
+            if let dlq = config["errors.deadletterqueue.topic.name"]?.trimmingCharacters(in: .whitespaces),
+                !dlq.isEmpty,
+                topics.contains(dlq),
+                let index = infos.firstIndex(where: { $0.key.name == "errors.deadletterqueue.topic.name" })
             {
                 infos[index].errors.append(
                     "The DLQ topic '\(dlq)' may not be included in the list of topics ('topics=\(topics.joined(separator: ","))') consumed by the connector"
@@ -621,7 +657,9 @@ public actor ConnectWorker: Service {
                 if let index = infos.firstIndex(where: { $0.key.name == key }) {
                     infos[index].errors += problems
                 } else {
-                    infos.append(.init(key: ConfigKey(key, .string, "").withoutDefinition, value: config[key], errors: problems))
+                    infos.append(
+                        .init(key: ConfigKey(key, .string, "").withoutDefinition, value: config[key], errors: problems)
+                    )
                 }
             }
         }
@@ -630,7 +668,10 @@ public actor ConnectWorker: Service {
         for key in config.keys.sorted() where !known.contains(key) {
             infos.append(.init(key: ConfigKey(key, .string, "").withoutDefinition, value: config[key], errors: []))
         }
-        var groups = [ConnectorConfig.common, ConnectorConfig.transformsGroup, ConnectorConfig.predicatesGroup, ConnectorConfig.errorsGroup]
+        var groups = [
+            ConnectorConfig.common, ConnectorConfig.transformsGroup, ConnectorConfig.predicatesGroup,
+            ConnectorConfig.errorsGroup,
+        ]
         for info in infos {
             if let group = info.key.group, !groups.contains(group) { groups.append(group) }
         }

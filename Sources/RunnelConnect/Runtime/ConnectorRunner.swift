@@ -78,9 +78,15 @@ final class ConnectorRunner: Sendable {
                 if await worker.taskConfigs(name).isEmpty {
                     do throws(ConnectError) {
                         try await connector.start(config: parsed, context: context)
-                        try await worker.updateTaskConfigs(name, try await connector.taskConfigs(maxTasks: parsed.int("tasks.max") ?? 1))
+                        try await worker.updateTaskConfigs(
+                            name,
+                            try await connector.taskConfigs(maxTasks: parsed.int("tasks.max") ?? 1)
+                        )
                     } catch {
-                        worker.logger.warning("A paused connector could not compute its task configs", metadata: ["connector": "\(name)", "error": "\(error)"])
+                        worker.logger.warning(
+                            "A paused connector could not compute its task configs",
+                            metadata: ["connector": "\(name)", "error": "\(error)"]
+                        )
                     }
                     await connector.stop()
                 }

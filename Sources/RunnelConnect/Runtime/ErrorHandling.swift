@@ -53,7 +53,8 @@ struct ErrorPolicy: Sendable {
             } catch {
                 attempt += 1
                 let elapsed = Int64((ContinuousClock.now - start) / .milliseconds(1))
-                guard error.kind == .retriable, retryTimeoutMs != 0, retryTimeoutMs < 0 || elapsed < retryTimeoutMs else {
+                guard error.kind == .retriable, retryTimeoutMs != 0, retryTimeoutMs < 0 || elapsed < retryTimeoutMs
+                else {
                     throw error
                 }
                 var delay = attempt < 20 ? Int64(300) << (attempt - 1) : retryDelayMaxMs
@@ -74,7 +75,12 @@ struct DeadLetterQueue: Sendable {
     let connector: String
     let taskId: Int
 
-    func send(_ original: ConsumerRecord, stage: Stage, className: String, error: ConnectError) async throws(ConnectError) {
+    func send(
+        _ original: ConsumerRecord,
+        stage: Stage,
+        className: String,
+        error: ConnectError
+    ) async throws(ConnectError) {
         var headers = original.headers
         if contextHeaders {
             func add(_ key: String, _ value: String) {
@@ -89,10 +95,19 @@ struct DeadLetterQueue: Sendable {
             add("class.name", className)
             add("exception.class.name", error.className)
             add("exception.message", error.message)
-            add("exception.stacktrace", "\(error)\n\tat \(stage.rawValue) of \(className) (connector \(connector), task \(taskId))")
+            add(
+                "exception.stacktrace",
+                "\(error)\n\tat \(stage.rawValue) of \(className) (connector \(connector), task \(taskId))"
+            )
         }
-        let record = ProducerRecord(key: original.key, value: original.value, headers: headers, timestamp: original.timestamp)
-        try await Producing.produce(broker: broker, topic: topic, records: [record], createPartitions: 1)
+        let record = ProducerRecord(
+            key: original.key,
+            value: original.value,
+            headers: headers,
+            timestamp: original.timestamp
+        )
+        let outcomes = try await Producing.produce(broker: broker, topic: topic, records: [record], createPartitions: 1)
+        for case .failure(let error) in outcomes { throw Producing.map(error) }
     }
 }
 
@@ -117,7 +132,11 @@ enum Producing {
                 }
                 throw map(error)
             }
-            if !created, outcomes.contains(where: { if case .failure(let e) = $0 { e.code == .unknownTopicOrPartition } else { false } }) {
+            if !created,
+                outcomes.contains(where: {
+                    if case .failure(let e) = $0 { e.code == .unknownTopicOrPartition } else { false }
+                })
+            {
                 created = true
                 try await create(broker: broker, topic: topic, partitions: createPartitions)
                 continue

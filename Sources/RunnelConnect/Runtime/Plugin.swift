@@ -94,7 +94,10 @@ public protocol SinkTask: AnyObject {
 }
 
 extension SinkTask {
-    public func open(_ partitions: [TopicPartition], committed: [TopicPartition: CommittedOffset]) async throws(ConnectError) {}
+    public func open(
+        _ partitions: [TopicPartition],
+        committed: [TopicPartition: CommittedOffset]
+    ) async throws(ConnectError) {}
     public func close(_ partitions: [TopicPartition]) async throws(ConnectError) {}
 }
 

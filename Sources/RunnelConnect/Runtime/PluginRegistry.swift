@@ -31,4 +31,3 @@ public struct PluginRegistry: Sendable {
         predicates.first { $0.className == name || $0.className.hasSuffix("." + name) }
     }
 }
-

@@ -50,7 +50,14 @@ final class SinkErrantRecordReporter: ErrantRecordReporter {
         guard tolerated else { throw error }
         if policy.logErrors {
             let record = original.map { "topic=\($0.topic) partition=\($0.partition) offset=\($0.offset)" }
-            logger.connectError(error, stage: stage, className: className, connector: connector, taskId: taskId, record: policy.logMessages ? record : nil)
+            logger.connectError(
+                error,
+                stage: stage,
+                className: className,
+                connector: connector,
+                taskId: taskId,
+                record: policy.logMessages ? record : nil
+            )
         }
         if let dlq, let original {
             try await policy.retrying { () async throws(ConnectError) in
@@ -108,8 +115,16 @@ final class SinkWork {
         let worker = settings.worker
         let parsed = settings.parsed
         broker = worker.broker
-        keyConverter = try ConnectorConfig.converter(settings.connectorConfig, isKey: true, defaults: worker.configuration.converterDefaults)
-        valueConverter = try ConnectorConfig.converter(settings.connectorConfig, isKey: false, defaults: worker.configuration.converterDefaults)
+        keyConverter = try ConnectorConfig.converter(
+            settings.connectorConfig,
+            isKey: true,
+            defaults: worker.configuration.converterDefaults
+        )
+        valueConverter = try ConnectorConfig.converter(
+            settings.connectorConfig,
+            isKey: false,
+            defaults: worker.configuration.converterDefaults
+        )
         chain = try TransformChain(config: settings.connectorConfig, registry: worker.registry)
         policy = ErrorPolicy(config: parsed)
         let dlqTopic = parsed.nonEmpty("errors.deadletterqueue.topic.name")
@@ -125,12 +140,21 @@ final class SinkWork {
             )
         }
         reporter = SinkErrantRecordReporter(
-            dlq: dlq, policy: policy, logger: worker.logger, connector: settings.connector, taskId: settings.taskId)
-        flushInterval = settings.connectorConfig["offset.flush.interval.ms"].flatMap { Int64($0) }
+            dlq: dlq,
+            policy: policy,
+            logger: worker.logger,
+            connector: settings.connector,
+            taskId: settings.taskId
+        )
+        flushInterval =
+            settings.connectorConfig["offset.flush.interval.ms"].flatMap { Int64($0) }
             ?? worker.configuration.offsetFlushIntervalMs
         group = ConnectWorker.sinkGroup(settings.connector)
         membership = GroupMembership(
-            broker: broker, groupId: group, clientId: "connector-consumer-\(settings.connector)-\(settings.taskId)")
+            broker: broker,
+            groupId: group,
+            clientId: "connector-consumer-\(settings.connector)-\(settings.taskId)"
+        )
         membership.rebalanceTimeoutMs = 60_000
         topicList = parsed.list("topics")
         topicRegex = parsed.nonEmpty("topics.regex").flatMap { try? Regex($0) }
@@ -155,7 +179,11 @@ final class SinkWork {
     func run() async throws(ConnectError) {
         try await task.start(
             config: settings.taskConfig,
-            context: SinkContext(connectorName: settings.connector, taskId: settings.taskId, errantRecordReporter: reporter)
+            context: SinkContext(
+                connectorName: settings.connector,
+                taskId: settings.taskId,
+                errantRecordReporter: reporter
+            )
         )
         do throws(ConnectError) {
             while !Task.isCancelled {
@@ -197,7 +225,11 @@ final class SinkWork {
         } catch {
             throw Producing.map(error)
         }
-        var session = Session(memberId: memberId, generationId: generation.generationId, assigned: generation.assignment)
+        var session = Session(
+            memberId: memberId,
+            generationId: generation.generationId,
+            assigned: generation.assignment
+        )
         for tp in generation.assignment {
             if let offset = committed[tp]?.offset, offset >= 0 {
                 session.positions[tp] = offset
@@ -319,12 +351,19 @@ final class SinkWork {
         guard !toCommit.isEmpty else { return }
         do {
             _ = try await broker.commitOffsets(
-                OffsetCommitRequest(groupId: group, memberId: session.memberId, generationId: session.generationId, offsets: toCommit)
+                OffsetCommitRequest(
+                    groupId: group,
+                    memberId: session.memberId,
+                    generationId: session.generationId,
+                    offsets: toCommit
+                )
             )
         } catch {
             // A rebalance under way: the next generation re-reads what was committed.
             let mapped = Producing.map(error)
-            if ![.rebalanceInProgress, .unknownMemberId, .illegalGeneration].contains(error.code) && mapped.kind != .retriable {
+            if ![.rebalanceInProgress, .unknownMemberId, .illegalGeneration].contains(error.code)
+                && mapped.kind != .retriable
+            {
                 throw mapped
             }
         }
@@ -338,16 +377,24 @@ final class SinkWork {
             key = try keyConverter.toConnectData(topic: consumed.topic, bytes: consumed.key)
         } catch {
             try await reporter.handle(
-                error, stage: .keyConverter, className: Self.className(keyConverter), original: consumed,
-                tolerated: policy.tolerates(error, in: .keyConverter))
+                error,
+                stage: .keyConverter,
+                className: Self.className(keyConverter),
+                original: consumed,
+                tolerated: policy.tolerates(error, in: .keyConverter)
+            )
             return nil
         }
         do {
             value = try valueConverter.toConnectData(topic: consumed.topic, bytes: consumed.value)
         } catch {
             try await reporter.handle(
-                error, stage: .valueConverter, className: Self.className(valueConverter), original: consumed,
-                tolerated: policy.tolerates(error, in: .valueConverter))
+                error,
+                stage: .valueConverter,
+                className: Self.className(valueConverter),
+                original: consumed,
+                tolerated: policy.tolerates(error, in: .valueConverter)
+            )
             return nil
         }
         let record = ConnectRecord(
@@ -366,8 +413,12 @@ final class SinkWork {
             return try chain.apply(record)
         } catch {
             try await reporter.handle(
-                error.error, stage: .transformation, className: error.className, original: consumed,
-                tolerated: policy.tolerates(error.error, in: .transformation))
+                error.error,
+                stage: .transformation,
+                className: error.className,
+                original: consumed,
+                tolerated: policy.tolerates(error.error, in: .transformation)
+            )
             return nil
         }
     }

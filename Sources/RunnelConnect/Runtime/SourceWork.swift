@@ -38,7 +38,11 @@ struct StoredSourceContext: SourceTaskContext {
     let store: ConnectStore
 
     func offset(for partition: ConnectObject) async throws(ConnectError) -> ConnectObject? {
-        guard let text = try await store.sourceOffset(connector: connectorName, partition: ConnectJSON.canonicalText(partition))
+        guard
+            let text = try await store.sourceOffset(
+                connector: connectorName,
+                partition: ConnectJSON.canonicalText(partition)
+            )
         else { return nil }
         return (try? ConnectJSON.parse(text))?.object
     }
@@ -66,7 +70,11 @@ struct SourceWork {
         let chain = try TransformChain(config: settings.connectorConfig, registry: worker.registry)
         let policy = ErrorPolicy(config: parsed)
         let newTopicPartitions = parsed.int("topic.creation.default.partitions").flatMap { $0 > 0 ? Int32($0) : nil }
-        let context = StoredSourceContext(connectorName: settings.connector, taskId: settings.taskId, store: worker.store)
+        let context = StoredSourceContext(
+            connectorName: settings.connector,
+            taskId: settings.taskId,
+            store: worker.store
+        )
         let broker = worker.broker
         let store = worker.store
         let connector = settings.connector
@@ -96,7 +104,9 @@ struct SourceWork {
                 var offsets: [String: String] = [:]
                 for source in records {
                     // Offsets advance past records that are filtered or skipped too.
-                    offsets[ConnectJSON.canonicalText(source.sourcePartition)] = ConnectJSON.canonicalText(source.sourceOffset)
+                    offsets[ConnectJSON.canonicalText(source.sourcePartition)] = ConnectJSON.canonicalText(
+                        source.sourceOffset
+                    )
                     let transformed: ConnectRecord
                     var polled = source.record
                     if polled.timestamp == nil { polled.timestamp = polledAt }
@@ -104,7 +114,13 @@ struct SourceWork {
                         guard let record = try chain.apply(polled) else { continue }
                         transformed = record
                     } catch {
-                        try tolerate(error.error, stage: .transformation, className: error.className, policy: policy, logger: logger)
+                        try tolerate(
+                            error.error,
+                            stage: .transformation,
+                            className: error.className,
+                            policy: policy,
+                            logger: logger
+                        )
                         continue
                     }
                     let key: ByteBuffer?
@@ -116,7 +132,13 @@ struct SourceWork {
                             value: transformed.key
                         )
                     } catch {
-                        try tolerate(error, stage: .keyConverter, className: "\(type(of: keyConverter))", policy: policy, logger: logger)
+                        try tolerate(
+                            error,
+                            stage: .keyConverter,
+                            className: "\(type(of: keyConverter))",
+                            policy: policy,
+                            logger: logger
+                        )
                         continue
                     }
                     do {
@@ -126,7 +148,13 @@ struct SourceWork {
                             value: transformed.value
                         )
                     } catch {
-                        try tolerate(error, stage: .valueConverter, className: "\(type(of: valueConverter))", policy: policy, logger: logger)
+                        try tolerate(
+                            error,
+                            stage: .valueConverter,
+                            className: "\(type(of: valueConverter))",
+                            policy: policy,
+                            logger: logger
+                        )
                         continue
                     }
                     let record = ProducerRecord(
@@ -160,10 +188,20 @@ struct SourceWork {
                             if case .failure(let error) = outcome {
                                 let mapped = Producing.map(error)
                                 guard policy.tolerateAll else {
-                                    throw ConnectError(mapped.kind == .retriable ? .connect : mapped.kind, "Unrecoverable exception from producer send callback: \(mapped.message)")
+                                    throw ConnectError(
+                                        mapped.kind == .retriable ? .connect : mapped.kind,
+                                        "Unrecoverable exception from producer send callback: \(mapped.message)"
+                                    )
                                 }
                                 if policy.logErrors {
-                                    logger.connectError(mapped, stage: .kafkaProduce, className: "producer", connector: connector, taskId: taskId, record: nil)
+                                    logger.connectError(
+                                        mapped,
+                                        stage: .kafkaProduce,
+                                        className: "producer",
+                                        connector: connector,
+                                        taskId: taskId,
+                                        record: nil
+                                    )
                                 }
                             }
                         }
@@ -192,7 +230,14 @@ struct SourceWork {
     ) throws(ConnectError) {
         guard policy.tolerates(error, in: stage) else { throw error }
         if policy.logErrors {
-            logger.connectError(error, stage: stage, className: className, connector: settings.connector, taskId: settings.taskId, record: nil)
+            logger.connectError(
+                error,
+                stage: stage,
+                className: className,
+                connector: settings.connector,
+                taskId: settings.taskId,
+                record: nil
+            )
         }
     }
 }

@@ -63,7 +63,9 @@ public struct WorkerConfiguration: Sendable {
         }
         if let text = properties["offset.flush.interval.ms"] {
             guard let value = Int64(text), value > 0 else {
-                throw .config("Invalid value \(text) for configuration offset.flush.interval.ms: must be a positive number")
+                throw .config(
+                    "Invalid value \(text) for configuration offset.flush.interval.ms: must be a positive number"
+                )
             }
             offsetFlushIntervalMs = value
             used.insert("offset.flush.interval.ms")

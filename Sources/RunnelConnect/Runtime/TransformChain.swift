@@ -62,7 +62,9 @@ struct TransformChain: Sendable {
     ) -> [(key: ConfigKey, value: String?, errors: [String])] {
         var results: [(key: ConfigKey, value: String?, errors: [String])] = []
         let predicateAliases = ParsedConfig.splitList(config["predicates"] ?? "")
-        for (kind, aliases) in [("transforms", ParsedConfig.splitList(config["transforms"] ?? "")), ("predicates", predicateAliases)] {
+        for (kind, aliases) in [
+            ("transforms", ParsedConfig.splitList(config["transforms"] ?? "")), ("predicates", predicateAliases),
+        ] {
             let group = kind == "transforms" ? "Transforms: " : "Predicates: "
             for alias in aliases {
                 let typeKey = "\(kind).\(alias).type"
@@ -76,7 +78,9 @@ struct TransformChain: Sendable {
                         definition = registry.predicate(className)?.type.configDef
                     }
                     if definition == nil {
-                        typeErrors.append("Invalid value \(className) for configuration \(typeKey): Class \(className) could not be found.")
+                        typeErrors.append(
+                            "Invalid value \(className) for configuration \(typeKey): Class \(className) could not be found."
+                        )
                     }
                 } else {
                     typeErrors.append("Missing required configuration \"\(typeKey)\" which has no default value.")
@@ -84,8 +88,14 @@ struct TransformChain: Sendable {
                 results.append(
                     (
                         ConfigKey(
-                            typeKey, .class, required: true, importance: .high, group: group + alias, order: 0,
-                            width: .long, displayName: "Transformation type for \(alias)",
+                            typeKey,
+                            .class,
+                            required: true,
+                            importance: .high,
+                            group: group + alias,
+                            order: 0,
+                            width: .long,
+                            displayName: "Transformation type for \(alias)",
                             "Class for the '\(alias)' \(kind == "transforms" ? "transformation" : "predicate")."
                         ),
                         className, typeErrors
@@ -102,7 +112,11 @@ struct TransformChain: Sendable {
                     results.append(
                         (
                             ConfigKey(
-                                predicateKey, .string, importance: .medium, group: group + alias, order: 1,
+                                predicateKey,
+                                .string,
+                                importance: .medium,
+                                group: group + alias,
+                                order: 1,
                                 displayName: "Predicate",
                                 "The alias of a predicate used to determine whether to apply this transformation."
                             ),
@@ -120,7 +134,10 @@ struct TransformChain: Sendable {
                     // The messages name the key as the connector config spells it.
                     let messages = (errors[key.name] ?? []).map {
                         $0.replacingOccurrences(of: "configuration \(key.name)", with: "configuration \(shown.name)")
-                            .replacingOccurrences(of: "configuration \"\(key.name)\"", with: "configuration \"\(shown.name)\"")
+                            .replacingOccurrences(
+                                of: "configuration \"\(key.name)\"",
+                                with: "configuration \"\(shown.name)\""
+                            )
                     }
                     results.append((shown, settings[key.name], messages))
                 }
@@ -163,4 +180,3 @@ struct TransformFailure: Error {
     var className: String
     var error: ConnectError
 }
-

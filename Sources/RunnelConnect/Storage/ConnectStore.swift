@@ -80,7 +80,8 @@ final class ConnectStore: Sendable {
         return migrator
     }
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(ConnectError) -> T {
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(ConnectError) -> T
+    {
         do {
             return try await database.write(body)
         } catch {
@@ -144,7 +145,10 @@ final class ConnectStore: Sendable {
 
     func setTargetState(name: String, _ state: TargetState) async throws(ConnectError) {
         try await write { db in
-            try db.execute(sql: "UPDATE connector SET target_state = ? WHERE name = ?", arguments: [state.rawValue, name])
+            try db.execute(
+                sql: "UPDATE connector SET target_state = ? WHERE name = ?",
+                arguments: [state.rawValue, name]
+            )
         }
     }
 
@@ -193,7 +197,10 @@ final class ConnectStore: Sendable {
     }
 
     /// Writes offsets in one transaction; a nil offset removes its partition.
-    func commitSourceOffsets(connector: String, _ offsets: [(partition: String, offset: String?)]) async throws(ConnectError) {
+    func commitSourceOffsets(
+        connector: String,
+        _ offsets: [(partition: String, offset: String?)]
+    ) async throws(ConnectError) {
         try await write { db in
             for (partition, offset) in offsets {
                 if let offset {

@@ -5,7 +5,9 @@ import Foundation
 /// string (base64); Date, Time and Timestamp values cast to string as Kafka's `Values` formats them. A null key or
 /// value passes unchanged.
 struct Cast: KeyValueTransformCore {
-    static let outputTypes: [ConnectSchemaType] = [.int8, .int16, .int32, .int64, .float32, .float64, .boolean, .string]
+    static let outputTypes: [ConnectSchemaType] = [
+        .int8, .int16, .int32, .int64, .float32, .float64, .boolean, .string,
+    ]
     static let inputTypes: [ConnectSchemaType] = outputTypes + [.bytes]
 
     static let configDef = ConfigDef([

@@ -48,6 +48,13 @@ def main():
             headers={"Content-Type": "application/vnd.kafka.v2+json"},
         )
         urllib.request.urlopen(request).read()
+        request = urllib.request.Request(
+            f"{connect}/connectors",
+            data=__import__("json").dumps({"name": "fuzz-connector", "config": {
+                "connector.class": "FileStreamSink", "topics": "fuzz", "file": os.path.join(scratch, "fuzz-sink.txt")}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request).read()
         # Real identifiers for the path parameters, so requests reach the routes' logic instead of 404s.
         config = data + ".toml"
         with open(config, "w") as file:
@@ -59,6 +66,10 @@ def main():
                 '"path.instance" = "fuzz-consumer"\n'
                 '"path.partition_id" = 1\n'
                 '"path.broker_id" = 1\n'
+                '"path.connector" = "fuzz-connector"\n'
+                '"path.task" = 0\n'
+                '"path.plugin" = "FileStreamSink"\n'
+                '"path.logger" = "runnel.connect"\n'
             )
         schemathesis = os.path.join(os.path.dirname(sys.executable), "schemathesis")
         spec = os.path.abspath(spec)
