@@ -4,9 +4,9 @@ SWIFT ?= swift
 VENV := .venv
 PYTHON := $(VENV)/bin/python3
 
-.PHONY: run test lint build release deps venv bench bench-rest clean
+.PHONY: run test lint build release deps venv bench bench-rest bench-connect clean
 
-## Quick start: the broker and REST proxy on 127.0.0.1:8082 (connect port 8083), data in ./runnel-data.
+## Quick start: the broker and REST proxy on 127.0.0.1:8082, the connect worker on 8083, data in ./runnel-data.
 run:
 	$(SWIFT) run -c release runnel serve
 
@@ -44,6 +44,10 @@ bench: release
 ## The REST proxy benchmark (wrk; see bench/README.md).
 bench-rest: release
 	bench/rest-proxy.sh
+
+## The connect worker benchmark: file source → topic → file sink (see bench/README.md).
+bench-connect: release
+	bench/connect.sh
 
 clean:
 	rm -rf .build $(VENV)
