@@ -108,9 +108,10 @@ final class FileStreamSourceTask: SourceTask {
     private var batchSize = 2000
     private var position: Int64 = 0
     private var descriptor: Int32 = -1
-    /// Bytes read past the last complete line.
+    /// Bytes read from the file and not yet turned into records (`position` is the file offset of `cursor`).
     private var pending: [UInt8] = []
-    private var ready: [SourceRecord] = []
+    /// Where the next line starts in `pending`.
+    private var cursor = 0
     private var partition = ConnectObject()
 
     func start(config: [String: String], context: any SourceTaskContext) async throws(ConnectError) {
@@ -123,12 +124,33 @@ final class FileStreamSourceTask: SourceTask {
         }
     }
 
+    /// Up to `batch.size` complete lines; [] when the file has no complete line past the position.
     func poll() async throws(ConnectError) -> [SourceRecord] {
-        if ready.isEmpty { try await readMore() }
-        let count = min(batchSize, ready.count)
-        let batch = Array(ready.prefix(count))
-        ready.removeFirst(count)
-        return batch
+        var records = takeLines()
+        if records.isEmpty {
+            try await readMore()
+            records = takeLines()
+        }
+        return records
+    }
+
+    private func takeLines() -> [SourceRecord] {
+        var records: [SourceRecord] = []
+        while records.count < batchSize, let newline = pending[cursor...].firstIndex(of: UInt8(ascii: "\n")) {
+            var end = newline
+            if end > cursor && pending[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            let line = String(decoding: pending[cursor..<end], as: UTF8.self)
+            position += Int64(newline + 1 - cursor)
+            cursor = newline + 1
+            records.append(
+                SourceRecord(
+                    sourcePartition: partition,
+                    sourceOffset: ConnectObject([("position", .int(position))]),
+                    record: ConnectRecord(topic: topic, valueSchema: .string, value: .string(line))
+                )
+            )
+        }
+        return records
     }
 
     private func readMore() async throws(ConnectError) {
@@ -138,6 +160,9 @@ final class FileStreamSourceTask: SourceTask {
             guard opened >= 0 else { return }  // not there yet: it may appear later
             descriptor = opened
         }
+        // Keep the partial line at the end; read after it.
+        pending.removeFirst(cursor)
+        cursor = 0
         let descriptor = self.descriptor
         let offset = position + Int64(pending.count)
         let chunk = try await BlockingIO.run { () throws -> [UInt8] in
@@ -147,26 +172,7 @@ final class FileStreamSourceTask: SourceTask {
             bytes.removeSubrange(count...)
             return bytes
         }
-        guard !chunk.isEmpty else { return }
         pending += chunk
-        var start = 0
-        var records: [SourceRecord] = []
-        while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-            var end = newline
-            if end > start && pending[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-            let line = String(decoding: pending[start..<end], as: UTF8.self)
-            start = newline + 1
-            records.append(
-                SourceRecord(
-                    sourcePartition: partition,
-                    sourceOffset: ConnectObject([("position", .int(position + Int64(start)))]),
-                    record: ConnectRecord(topic: topic, valueSchema: .string, value: .string(line))
-                )
-            )
-        }
-        position += Int64(start)
-        pending.removeFirst(start)
-        ready += records
     }
 
     func stop() async {

@@ -19,7 +19,7 @@ public enum ConnectJSON {
         try parse(ByteBuffer(string: text))
     }
 
-    private static func read(_ reader: inout JSONReader, depth: Int) throws(JSONError) -> ConnectValue {
+    static func read(_ reader: inout JSONReader, depth: Int) throws(JSONError) -> ConnectValue {
         guard depth < JSONReader.maximumDepth else { throw JSONError("JSON nested too deeply", at: reader.position) }
         switch try reader.peekKind() {
         case .string: return .string(try reader.readString())

@@ -1,6 +1,7 @@
 import Foundation
 public import NIOCore
 import RunnelHTTP
+import Synchronization
 
 /// Turns a record's key or value between Kafka bytes and Connect data, configured from `key.converter.*` or
 /// `value.converter.*` keys.
@@ -67,36 +68,44 @@ struct ByteArrayConverter: Converter {
 }
 
 /// `org.apache.kafka.connect.json.JsonConverter`: JSON, by default in the `{"schema":…,"payload":…}` envelope
-/// (`schemas.enable`); plain JSON without it.
+/// (`schemas.enable`); plain JSON without it. Records of a topic mostly share one schema, so the converter keeps
+/// the last schema it wrote (as JSON) and the last it read (parsed), like Kafka's `schemas.cache.size`.
 struct JsonConverter: Converter {
     let schemasEnabled: Bool
     let decimalNumeric: Bool
+    private let cache = SchemaCache()
+
+    /// The last schema written and its JSON; the last schema read, by its JSON bytes.
+    final class SchemaCache: Sendable {
+        let written = Mutex<(ConnectSchema, ByteBuffer)?>(nil)
+        let read = Mutex<(ByteBuffer, ConnectSchema)?>(nil)
+    }
 
     init(config: [String: String], isKey: Bool) throws(ConnectError) {
         let enable = config["schemas.enable"]?.lowercased() ?? "true"
         guard enable == "true" || enable == "false" else {
-            throw .config(
-                "Invalid value \(enable) for configuration schemas.enable: Expected value to be either true or false"
-            )
+            throw .config("Invalid value \(enable) for configuration schemas.enable: Expected value to be either true or false")
         }
         schemasEnabled = enable == "true"
         let decimal = config["decimal.format"]?.uppercased() ?? "BASE64"
         guard decimal == "BASE64" || decimal == "NUMERIC" else {
-            throw .config(
-                "Invalid value \(decimal) for configuration decimal.format: String must be one of: BASE64, NUMERIC"
-            )
+            throw .config("Invalid value \(decimal) for configuration decimal.format: String must be one of: BASE64, NUMERIC")
         }
         decimalNumeric = decimal == "NUMERIC"
     }
 
-    func fromConnectData(topic: String, schema: ConnectSchema?, value: ConnectValue) throws(ConnectError) -> ByteBuffer?
-    {
+    func fromConnectData(topic: String, schema: ConnectSchema?, value: ConnectValue) throws(ConnectError) -> ByteBuffer? {
         if !schemasEnabled && value.isNull { return nil }
         if schemasEnabled && schema == nil && value.isNull { return nil }
-        var writer = JSONWriter()
+        let estimate = if case .string(let text) = value { text.utf8.count + 96 } else { 256 }
+        var writer = JSONWriter(buffer: ByteBufferAllocator().buffer(capacity: estimate))
         if schemasEnabled {
             writer.raw("{\"schema\":")
-            if let schema { ConnectJSON.writeSchema(schema, to: &writer) } else { writer.raw("null") }
+            if let schema {
+                writer.raw(schemaJSON(schema))
+            } else {
+                writer.raw("null")
+            }
             writer.raw(",\"payload\":")
             try ConnectJSON.writeValue(value, schema: schema, decimalNumeric: decimalNumeric, to: &writer)
             writer.raw("}")
@@ -106,28 +115,82 @@ struct JsonConverter: Converter {
         return writer.buffer
     }
 
-    func toConnectData(
-        topic: String,
-        bytes: ByteBuffer?
-    ) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue) {
+    private func schemaJSON(_ schema: ConnectSchema) -> ByteBuffer {
+        if let (cached, json) = cache.written.withLock({ $0 }), cached == schema { return json }
+        var writer = JSONWriter()
+        ConnectJSON.writeSchema(schema, to: &writer)
+        let json = writer.buffer
+        cache.written.withLock { $0 = (schema, json) }
+        return json
+    }
+
+    func toConnectData(topic: String, bytes: ByteBuffer?) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue) {
         guard let bytes, bytes.readableBytes > 0 else { return (nil, .null) }
-        let parsed: ConnectValue
+        guard schemasEnabled else {
+            do {
+                return (nil, try ConnectJSON.parse(bytes))
+            } catch {
+                throw .data("Converting byte[] to Kafka Connect data failed due to serialization error: \(error)")
+            }
+        }
+        let envelope: (schema: ByteBuffer?, payload: ConnectValue)
         do {
-            parsed = try ConnectJSON.parse(bytes)
+            envelope = try Self.readEnvelope(bytes)
+        } catch let error as ConnectError {
+            throw error
         } catch {
             throw .data("Converting byte[] to Kafka Connect data failed due to serialization error: \(error)")
         }
-        guard schemasEnabled else { return (nil, parsed) }
-        guard case .object(let envelope) = parsed, envelope.members.count == 2,
-            let schemaNode = envelope["schema"], let payload = envelope["payload"]
-        else {
-            throw .data(
-                "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not contain additional fields. If you are trying to deserialize plain JSON data, set schemas.enable=false in your converter configuration."
-            )
+        guard let schemaBytes = envelope.schema else { return (nil, envelope.payload) }
+        let schema: ConnectSchema
+        if let (cachedBytes, cached) = cache.read.withLock({ $0 }), cachedBytes == schemaBytes {
+            schema = cached
+        } else {
+            let node: ConnectValue
+            do {
+                node = try ConnectJSON.parse(schemaBytes)
+            } catch {
+                throw .data("Converting byte[] to Kafka Connect data failed due to serialization error: \(error)")
+            }
+            schema = try ConnectJSON.schema(from: node)
+            cache.read.withLock { $0 = (schemaBytes, schema) }
         }
-        if schemaNode.isNull { return (nil, payload) }
-        let schema = try ConnectJSON.schema(from: schemaNode)
-        return (schema, try ConnectJSON.value(payload, as: schema))
+        return (schema, try ConnectJSON.value(envelope.payload, as: schema))
+    }
+
+    static let envelopeError = ConnectError.data(
+        "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not contain additional fields. If you are trying to deserialize plain JSON data, set schemas.enable=false in your converter configuration."
+    )
+
+    /// The envelope's schema as its JSON bytes (nil when null) and its payload parsed.
+    static func readEnvelope(_ bytes: ByteBuffer) throws -> (schema: ByteBuffer?, payload: ConnectValue) {
+        try bytes.readableBytesView.withUnsafeBytes { raw in
+            var reader = JSONReader(raw)
+            guard try reader.peekKind() == .object else { throw envelopeError }
+            try reader.beginObject()
+            var schema: ByteBuffer??
+            var payload: ConnectValue?
+            while let key = try reader.nextKey() {
+                switch key {
+                case "schema" where schema == nil:
+                    reader.skipWhitespace()
+                    if reader.readNullIfPresent() {
+                        schema = .some(nil)
+                    } else {
+                        let start = reader.position
+                        try reader.skipValue()
+                        schema = ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: raw[start..<reader.position]))
+                    }
+                case "payload" where payload == nil:
+                    payload = try ConnectJSON.read(&reader, depth: 1)
+                default:
+                    throw envelopeError
+                }
+            }
+            try reader.expectEnd()
+            guard let schema, let payload else { throw envelopeError }
+            return (schema, payload)
+        }
     }
 }
 

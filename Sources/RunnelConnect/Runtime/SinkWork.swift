@@ -11,8 +11,8 @@ final class SinkErrantRecordReporter: ErrantRecordReporter {
     let logger: Logger
     let connector: String
     let taskId: Int
-    /// The consumed records of the batch being put, by partition and offset.
-    let originals = Mutex<[TopicPartition: [Int64: ConsumerRecord]]>([:])
+    /// The fetched partitions of the batch being put (their records in offset order), to find a record's original.
+    let originals = Mutex<[FetchedPartition]>([])
 
     init(dlq: DeadLetterQueue?, policy: ErrorPolicy, logger: Logger, connector: String, taskId: Int) {
         self.dlq = dlq
@@ -36,7 +36,16 @@ final class SinkErrantRecordReporter: ErrantRecordReporter {
         guard let partition = record.kafkaPartition, let offset = record.kafkaOffset,
             let tp = try? TopicPartition(topic: record.topic, partition: partition)
         else { return nil }
-        return originals.withLock { $0[tp]?[offset] }
+        return originals.withLock { fetched -> ConsumerRecord? in
+            guard let records = fetched.first(where: { $0.topicPartition == tp })?.records else { return nil }
+            var low = 0
+            var high = records.count
+            while low < high {
+                let middle = (low + high) / 2
+                if records[middle].offset < offset { low = middle + 1 } else { high = middle }
+            }
+            return low < records.count && records[low].offset == offset ? records[low] : nil
+        }
     }
 
     /// Logs the failure, sends the original to the DLQ, and throws unless it is tolerated.
@@ -313,7 +322,6 @@ final class SinkWork {
             return
         }
         var batch: [ConnectRecord] = []
-        var originals: [TopicPartition: [Int64: ConsumerRecord]] = [:]
         for partition in fetched {
             let tp = partition.topicPartition
             if let error = partition.error {
@@ -325,7 +333,6 @@ final class SinkWork {
             for consumed in partition.records {
                 guard let record = try await convert(consumed) else { continue }
                 batch.append(record)
-                originals[tp, default: [:]][consumed.offset] = consumed
             }
             if partition.nextOffset > (session.positions[tp] ?? 0) {
                 session.positions[tp] = partition.nextOffset
@@ -337,10 +344,10 @@ final class SinkWork {
             }
         }
         guard !batch.isEmpty else { return }
-        reporter.originals.withLock { $0 = originals }
+        reporter.originals.withLock { $0 = fetched }
         let task = self.task
         try await policy.retrying { () async throws(ConnectError) in try await task.put(batch) }
-        reporter.originals.withLock { $0 = [:] }
+        reporter.originals.withLock { $0 = [] }
     }
 
     /// Asks the task to make its data durable, then commits what it returns.
