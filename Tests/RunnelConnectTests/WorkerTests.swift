@@ -71,7 +71,8 @@ final class FlakySinkTask: SinkTask {
         if fail { throw retriable ? .retriable("not yet") : .failure("broken on purpose") }
         Self.puts.withLock { $0[topics, default: []] += records.map(\.value.text) }
     }
-    func preCommit(_ consumed: [TopicPartition: Int64]) async throws(ConnectError) -> [TopicPartition: CommittedOffset] {
+    func preCommit(_ consumed: [TopicPartition: Int64]) async throws(ConnectError) -> [TopicPartition: CommittedOffset]
+    {
         consumed.mapValues { CommittedOffset(offset: $0) }
     }
     func stop() async {}
@@ -181,7 +182,9 @@ final class PassingSinkConnector: Connector {
                     "value.converter": "org.apache.kafka.connect.storage.StringConverter",
                 ]
             )
-            try await waitFor("the record put after two retries") { FlakySinkTask.puts.withLock { $0["flaky"] } == ["one"] }
+            try await waitFor("the record put after two retries") {
+                FlakySinkTask.puts.withLock { $0["flaky"] } == ["one"]
+            }
             #expect(try await states(worker, "retry") == [.running, .running])
         }
     }

@@ -84,17 +84,22 @@ struct JsonConverter: Converter {
     init(config: [String: String], isKey: Bool) throws(ConnectError) {
         let enable = config["schemas.enable"]?.lowercased() ?? "true"
         guard enable == "true" || enable == "false" else {
-            throw .config("Invalid value \(enable) for configuration schemas.enable: Expected value to be either true or false")
+            throw .config(
+                "Invalid value \(enable) for configuration schemas.enable: Expected value to be either true or false"
+            )
         }
         schemasEnabled = enable == "true"
         let decimal = config["decimal.format"]?.uppercased() ?? "BASE64"
         guard decimal == "BASE64" || decimal == "NUMERIC" else {
-            throw .config("Invalid value \(decimal) for configuration decimal.format: String must be one of: BASE64, NUMERIC")
+            throw .config(
+                "Invalid value \(decimal) for configuration decimal.format: String must be one of: BASE64, NUMERIC"
+            )
         }
         decimalNumeric = decimal == "NUMERIC"
     }
 
-    func fromConnectData(topic: String, schema: ConnectSchema?, value: ConnectValue) throws(ConnectError) -> ByteBuffer? {
+    func fromConnectData(topic: String, schema: ConnectSchema?, value: ConnectValue) throws(ConnectError) -> ByteBuffer?
+    {
         if !schemasEnabled && value.isNull { return nil }
         if schemasEnabled && schema == nil && value.isNull { return nil }
         let estimate = if case .string(let text) = value { text.utf8.count + 96 } else { 256 }
@@ -124,7 +129,10 @@ struct JsonConverter: Converter {
         return json
     }
 
-    func toConnectData(topic: String, bytes: ByteBuffer?) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue) {
+    func toConnectData(
+        topic: String,
+        bytes: ByteBuffer?
+    ) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue) {
         guard let bytes, bytes.readableBytes > 0 else { return (nil, .null) }
         guard schemasEnabled else {
             do {
