@@ -33,7 +33,18 @@ public enum FileStreamConnectors {
                 .list,
                 required: true,
                 importance: .high,
-                validator: { ParsedConfig.splitList($0).count == 1 ? nil : "Must be a single topic." },
+                validator: { value in
+                    let topics = ParsedConfig.splitList(value)
+                    guard topics.count == 1 else { return "Must be a single topic." }
+                    do {
+                        try TopicPartition.validateTopicName(topics[0])
+                        return nil
+                    } catch let error as LogError {
+                        return error.message
+                    } catch {
+                        return "\(error)"
+                    }
+                },
                 "The topic to publish data to"
             ),
             ConfigKey(

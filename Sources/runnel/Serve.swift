@@ -18,18 +18,20 @@ import UnixSignals
 import Glibc
 #endif
 
-/// `runnel serve`: the broker core, the REST proxy and the connect port in one process: the composition root.
+/// `runnel serve`: the broker core, the REST proxy and the connect worker in one process: the composition root.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run Runnel: the broker, the REST proxy (Confluent v2 and v3) and the connect port.",
+        abstract: "Run Runnel: the broker, the REST proxy (Confluent v2 and v3) and the Kafka Connect worker.",
         discussion: """
             Every option can also be set with an environment variable: RUNNEL_DATA_DIR, RUNNEL_HOST, \
             RUNNEL_PROXY_PORT, RUNNEL_CONNECT_PORT, RUNNEL_CONFIG, RUNNEL_MAX_REQUEST_BYTES, RUNNEL_IDLE_TIMEOUT_MS, \
             RUNNEL_LOG_LEVEL (a flag wins over its variable). --config reads a Kafka server.properties-style file: \
             broker keys (log.retention.hours, num.partitions, message.max.bytes, ...) and the REST proxy's keys \
             (consumer.instance.timeout.ms, consumer.request.timeout.ms, consumer.request.max.bytes, \
-            fetch.min.bytes, id). SIGINT or SIGTERM shuts down gracefully.
+            fetch.min.bytes, id), and the connect worker's (key.converter, value.converter and their settings, \
+            offset.flush.interval.ms). Connectors are created over Kafka Connect's REST API on the connect port; \
+            their state is kept in connect.db in the data directory. SIGINT or SIGTERM shuts down gracefully.
             """
     )
 
@@ -42,10 +44,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "REST proxy port (RUNNEL_PROXY_PORT; default 8082; 0 picks a free port).")
     var proxyPort: Int?
 
-    @Option(name: .long, help: "Connect REST port (RUNNEL_CONNECT_PORT; default 8083; 0 picks a free port).")
+    @Option(name: .long, help: "Kafka Connect REST port (RUNNEL_CONNECT_PORT; default 8083; 0 picks a free port).")
     var connectPort: Int?
 
-    @Option(name: .long, help: "A server.properties-style file of broker and proxy settings (RUNNEL_CONFIG).")
+    @Option(name: .long, help: "A server.properties-style file of broker, proxy and worker settings (RUNNEL_CONFIG).")
     var config: String?
 
     @Option(name: .long, help: "Largest request body accepted, in bytes (RUNNEL_MAX_REQUEST_BYTES; default 16 MiB).")

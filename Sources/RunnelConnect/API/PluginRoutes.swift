@@ -23,7 +23,7 @@ extension ConnectAPI {
         }
 
         routes.get("/connector-plugins/{plugin}/config") { _, context in
-            let name = context.parameters.get("plugin") ?? ""
+            let name = Self.pathParameter(context, "plugin") ?? ""
             let registry = worker.registry
             let definition: ConfigDef
             if let plugin = registry.connector(name) {
@@ -39,7 +39,7 @@ extension ConnectAPI {
         }
 
         routes.put("/connector-plugins/{plugin}/config/validate") { request, context in
-            let name = context.parameters.get("plugin") ?? ""
+            let name = Self.pathParameter(context, "plugin") ?? ""
             let config = try Self.configMap(try await request.jsonBody(limit: maxRequestBytes))
             guard let className = config["connector.class"], !className.isEmpty else {
                 throw APIError.badRequest("Connector config \(config.keys.sorted()) contains no connector type")
@@ -109,7 +109,7 @@ extension ConnectAPI {
         }
 
         routes.get("/admin/loggers/{logger}") { _, context in
-            let name = context.parameters.get("logger") ?? ""
+            let name = Self.pathParameter(context, "logger") ?? ""
             guard let (level, modified) = loggers.level(named: name) else {
                 throw APIError.notFound("Logger \(name) not found.")
             }
@@ -117,7 +117,7 @@ extension ConnectAPI {
         }
 
         routes.put("/admin/loggers/{logger}") { request, context in
-            let name = context.parameters.get("logger") ?? ""
+            let name = Self.pathParameter(context, "logger") ?? ""
             let body = try await request.jsonBody(limit: maxRequestBytes)
             guard case .object = body, let levelValue = body?["level"], !levelValue.isNull else {
                 throw APIError.badRequest("Desired 'level' parameter was not specified in request.")

@@ -237,6 +237,13 @@ def test_bad_input(server):
     expect_error(requests.get(server.connect + "/admin/loggers/no.such.logger"), 404, 404)
     expect_error(requests.get(server.connect + "/no/such/route"), 404, 404)
     assert requests.delete(url + "/dup").status_code == 204
+    expect_error(requests.post(url, json={"name": "badtopic", "config": {"connector.class": "FileStreamSource", "file": "/tmp/x", "topic": "no spaces!"}}),
+                 400, 400, "configuration topic")
+    # Names with spaces and slashes work, percent-encoded in paths.
+    odd = create(server, "a b/c", good, initial_state="STOPPED")
+    assert odd.headers["Location"].endswith("/connectors/a%20b%2Fc"), odd.headers
+    assert requests.get(url + "/a%20b%2Fc").json()["name"] == "a b/c"
+    assert requests.delete(url + "/a%20b%2Fc").status_code == 204
 
 
 def test_plugins_validate_and_secrets(server):
