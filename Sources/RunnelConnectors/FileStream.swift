@@ -82,14 +82,19 @@ public enum FileStreamConnectors {
 
 /// Reads and writes of a file descriptor, run on NIO's blocking thread pool.
 enum BlockingIO {
+    /// Runs `body` on the pool even when the calling task is cancelled: a stopping task still syncs, truncates and
+    /// closes its file (the pool would refuse work submitted by a cancelled task).
     static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws(ConnectError) -> T {
-        do {
-            return try await NIOThreadPool.singleton.runIfActive(body)
-        } catch let error as ConnectError {
-            throw error
-        } catch {
-            throw .retriable("\(error)")
-        }
+        let result = await Task { () async -> Result<T, ConnectError> in
+            do {
+                return .success(try await NIOThreadPool.singleton.runIfActive(body))
+            } catch let error as ConnectError {
+                return .failure(error)
+            } catch {
+                return .failure(.retriable("\(error)"))
+            }
+        }.value
+        return try result.get()
     }
 
     static func errno(_ what: String, _ path: String) -> ConnectError {
@@ -212,29 +217,40 @@ final class FileStreamSinkConnector: Connector {
 /// offsets' metadata; after a crash, `open` cuts the file back to that length, so the records consumed again are
 /// written once.
 final class FileStreamSinkTask: SinkTask {
-    static let metadataPrefix = "file.length="
     private var path = ""
     private var descriptor: Int32 = -1
     private var length: Int64 = 0
+    /// Which file this is (`<inode>:<path>`): a commit made for another file says nothing about this one.
+    private var identity = ""
 
     func start(config: [String: String], context: any SinkTaskContext) async throws(ConnectError) {
         path = config["file"] ?? ""
         let path = self.path
-        let (descriptor, length) = try await BlockingIO.run { () throws -> (Int32, Int64) in
+        let (descriptor, length, inode) = try await BlockingIO.run { () throws -> (Int32, Int64, UInt64) in
             let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else { throw BlockingIO.errno("Opening", path) }
             let end = lseek(descriptor, 0, SEEK_END)
-            return (descriptor, Int64(end))
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            let inode = (attributes?[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
+            return (descriptor, Int64(end), inode)
         }
         self.descriptor = descriptor
         self.length = length
+        self.identity = "\(inode):\(path)"
+    }
+
+    /// The commit metadata: `file.length=<bytes>;file=<inode>:<path>`.
+    private var metadata: String { "file.length=\(length);file=\(identity)" }
+
+    static func committedLength(_ metadata: String, identity: String) -> Int64? {
+        let parts = metadata.split(separator: ";", maxSplits: 1)
+        guard parts.count == 2, parts[1] == "file=" + identity, parts[0].hasPrefix("file.length=") else { return nil }
+        return Int64(parts[0].dropFirst("file.length=".count))
     }
 
     func open(_ partitions: [TopicPartition], committed: [TopicPartition: CommittedOffset]) async throws(ConnectError) {
-        let lengths = committed.values.compactMap { offset -> Int64? in
-            guard offset.metadata.hasPrefix(Self.metadataPrefix) else { return nil }
-            return Int64(offset.metadata.dropFirst(Self.metadataPrefix.count))
-        }
+        let identity = self.identity
+        let lengths = committed.values.compactMap { Self.committedLength($0.metadata, identity: identity) }
         guard let committedLength = lengths.max(), committedLength < length else { return }
         // Lines written after the last commit are consumed again: drop them first.
         let descriptor = self.descriptor
@@ -285,7 +301,7 @@ final class FileStreamSinkTask: SinkTask {
         try await BlockingIO.run {
             guard fsync(descriptor) == 0 else { throw BlockingIO.errno("Syncing", "file") }
         }
-        let metadata = Self.metadataPrefix + String(length)
+        let metadata = self.metadata
         return consumed.mapValues { CommittedOffset(offset: $0, metadata: metadata) }
     }
 

@@ -42,7 +42,9 @@ extension ConnectAPI {
             let name = Self.pathParameter(context, "plugin") ?? ""
             let config = try Self.configMap(try await request.jsonBody(limit: maxRequestBytes))
             guard let className = config["connector.class"], !className.isEmpty else {
-                throw APIError.badRequest("Connector config \(config.keys.sorted()) contains no connector type")
+                throw APIError.badRequest(
+                    "Connector config \(ConnectWorker.javaMap(config, definition: nil)) contains no connector type"
+                )
             }
             let registry = worker.registry
             guard let plugin = registry.connector(className) else {

@@ -32,10 +32,12 @@ final class AsyncSignal: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
-                    if state.pending || Task.isCancelled {
+                    if state.pending {
                         state.pending = false
                         return true
                     }
+                    // A cancelled waiter leaves a later notification for the next one.
+                    if Task.isCancelled { return true }
                     let previous = state.waiter
                     state.waiter = (id, continuation)
                     previous?.continuation.resume()

@@ -142,18 +142,30 @@ public actor ConnectWorker: Service {
 
     // MARK: For runners
 
-    func desired(_ name: String) -> Desired? {
-        entries[name].map { Desired(config: $0.config, plugin: $0.plugin, targetState: $0.targetState) }
+    /// Whether `runner` is the one running this connector now (a deleted connector's runner may still be stopping
+    /// when a new connector of the same name starts).
+    private func isCurrent(_ name: String, _ runner: ConnectorRunner) -> Bool {
+        entries[name]?.runner === runner
     }
 
-    func taskConfigs(_ name: String) -> [[String: String]] {
-        entries[name]?.taskConfigs ?? []
+    func desired(_ name: String, runner: ConnectorRunner) -> Desired? {
+        guard isCurrent(name, runner), let entry = entries[name] else { return nil }
+        return Desired(config: entry.config, plugin: entry.plugin, targetState: entry.targetState)
+    }
+
+    func taskConfigs(_ name: String, runner: ConnectorRunner) -> [[String: String]] {
+        isCurrent(name, runner) ? entries[name]?.taskConfigs ?? [] : []
+    }
+
+    func taskState(_ name: String, _ task: Int, runner: ConnectorRunner) -> RuntimeState? {
+        isCurrent(name, runner) ? entries[name]?.taskStatuses[task]?.state : nil
     }
 
     /// Records a status, in memory for the API and in the store as the last known one (in order: the store's writes
     /// run in the order they are submitted).
-    func setConnectorStatus(_ name: String, _ state: RuntimeState, trace: String? = nil) async {
-        guard entries[name] != nil else { return }
+    func setConnectorStatus(_ name: String, _ state: RuntimeState, trace: String? = nil, runner: ConnectorRunner) async
+    {
+        guard isCurrent(name, runner) else { return }
         let status = ConnectorStatus(state: state, trace: trace, workerId: workerId)
         entries[name]?.connectorStatus = status
         if state == .failed {
@@ -162,8 +174,14 @@ public actor ConnectWorker: Service {
         try? await store.putStatus(connector: name, task: -1, status)
     }
 
-    func setTaskStatus(_ name: String, _ task: Int, _ state: RuntimeState, trace: String? = nil) async {
-        guard entries[name] != nil else { return }
+    func setTaskStatus(
+        _ name: String,
+        _ task: Int,
+        _ state: RuntimeState,
+        trace: String? = nil,
+        runner: ConnectorRunner
+    ) async {
+        guard isCurrent(name, runner) else { return }
         let status = ConnectorStatus(state: state, trace: trace, workerId: workerId)
         entries[name]?.taskStatuses[task] = status
         if state == .failed {
@@ -175,13 +193,18 @@ public actor ConnectWorker: Service {
         try? await store.putStatus(connector: name, task: task, status)
     }
 
-    func clearTaskStatuses(_ name: String) {
+    func clearTaskStatuses(_ name: String, runner: ConnectorRunner) {
+        guard isCurrent(name, runner) else { return }
         entries[name]?.taskStatuses = [:]
     }
 
     /// Stores new task configs (with the framework's keys added); wakes the runner when they changed.
-    func updateTaskConfigs(_ name: String, _ configs: [[String: String]]) async throws(ConnectError) {
-        guard let entry = entries[name] else { return }
+    func updateTaskConfigs(
+        _ name: String,
+        _ configs: [[String: String]],
+        runner: ConnectorRunner
+    ) async throws(ConnectError) {
+        guard isCurrent(name, runner), let entry = entries[name] else { return }
         let completed = configs.map { config in
             var config = config
             config["task.class"] = entry.plugin.taskClassName
@@ -194,11 +217,10 @@ public actor ConnectWorker: Service {
         }
         guard completed != entry.taskConfigs else { return }
         try await store.putTaskConfigs(name: name, completed)
-        guard entries[name] != nil else { return }
+        guard isCurrent(name, runner) else { return }
         entries[name]?.taskConfigs = completed
-        let count = completed.count
-        let kept = entries[name]?.taskStatuses.filter { $0.key < count } ?? [:]
-        entries[name]?.taskStatuses = kept
+        // New task configs start new tasks: earlier failures no longer apply.
+        entries[name]?.taskStatuses = [:]
         entry.runner.taskSetChanged.notify()
     }
 
@@ -207,6 +229,23 @@ public actor ConnectWorker: Service {
     }
 
     // MARK: Connectors
+
+    private var adminBusy = false
+    private var adminWaiters: [CheckedContinuation<Void, Never>] = []
+
+    /// Changes to connectors run one at a time, in order (each reads the state, writes the store, then updates
+    /// memory; two interleaved at their awaits could leave the store and memory disagreeing).
+    private func serialized<T>(_ body: () async throws(WorkerError) -> T) async throws(WorkerError) -> T {
+        if adminBusy {
+            await withCheckedContinuation { adminWaiters.append($0) }
+        } else {
+            adminBusy = true
+        }
+        defer {
+            if adminWaiters.isEmpty { adminBusy = false } else { adminWaiters.removeFirst().resume() }
+        }
+        return try await body()
+    }
 
     public func connectorNames() -> [String] { entries.keys.sorted() }
 
@@ -236,17 +275,26 @@ public actor ConnectWorker: Service {
         config: [String: String],
         initialState: TargetState = .started
     ) async throws(WorkerError) -> ConnectorInfo {
+        try await serialized { () async throws(WorkerError) in
+            try await createNow(name: rawName, config: config, initialState: initialState)
+        }
+    }
+
+    private func createNow(
+        name rawName: String,
+        config: [String: String],
+        initialState: TargetState
+    ) async throws(WorkerError) -> ConnectorInfo {
         let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
         var config = config
         try checkName(name, config: &config)
         guard entries[name] == nil else { throw .alreadyExists("Connector \(name) already exists") }
         let plugin = try validatedPlugin(config)
         do {
-            try await store.putConnector(name: name, config: config, targetState: initialState)
+            try await store.insertConnector(name: name, config: config, targetState: initialState)
         } catch {
             throw .failed(error.message)
         }
-        guard entries[name] == nil else { throw .alreadyExists("Connector \(name) already exists") }
         add(name: name, config: config, plugin: plugin, targetState: initialState, taskConfigs: [])
         logger.info(
             "Connector created",
@@ -270,7 +318,7 @@ public actor ConnectWorker: Service {
 
     private func validatedPlugin(_ config: [String: String]) throws(WorkerError) -> ConnectorPlugin {
         guard let className = config["connector.class"], !className.isEmpty else {
-            throw .badRequest("Connector config \(config.keys.sorted()) contains no connector type")
+            throw .badRequest("Connector config \(Self.javaMap(config, definition: nil)) contains no connector type")
         }
         guard let plugin = registry.connector(className) else {
             throw .badRequest(
@@ -294,9 +342,16 @@ public actor ConnectWorker: Service {
         _ rawName: String,
         _ config: [String: String]
     ) async throws(WorkerError) -> (created: Bool, info: ConnectorInfo) {
+        try await serialized { () async throws(WorkerError) in try await putConfigNow(rawName, config) }
+    }
+
+    private func putConfigNow(
+        _ rawName: String,
+        _ config: [String: String]
+    ) async throws(WorkerError) -> (created: Bool, info: ConnectorInfo) {
         let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let entry = entries[name] else {
-            return (true, try await create(name: name, config: config))
+            return (true, try await createNow(name: name, config: config, initialState: .started))
         }
         var config = config
         try checkName(name, config: &config)
@@ -307,12 +362,14 @@ public actor ConnectWorker: Service {
         }
         let plugin = try validatedPlugin(config)
         do {
-            try await store.putConnector(name: name, config: config, targetState: entry.targetState)
+            try await store.updateConnectorConfig(name: name, config: config)
         } catch {
             throw .failed(error.message)
         }
         entries[name]?.config = config
         entries[name]?.plugin = plugin
+        // The tasks restart with the new config: earlier failures no longer apply.
+        entries[name]?.taskStatuses = [:]
         entry.runner.changed.notify()
         logger.info("Connector config updated", metadata: ["connector": "\(name)"])
         return (false, try info(name))
@@ -320,6 +377,11 @@ public actor ConnectWorker: Service {
 
     /// Applies a partial config: a nil value removes its key.
     public func patchConfig(_ name: String, _ patch: [(String, String?)]) async throws(WorkerError) -> ConnectorInfo {
+        try await serialized { () async throws(WorkerError) in try await patchConfigNow(name, patch) }
+    }
+
+    private func patchConfigNow(_ name: String, _ patch: [(String, String?)]) async throws(WorkerError) -> ConnectorInfo
+    {
         let entry = try entry(name)
         var config = entry.config
         for (key, value) in patch {
@@ -329,7 +391,7 @@ public actor ConnectWorker: Service {
                 config[key] = nil
             }
         }
-        return try await putConfig(name, config).info
+        return try await putConfigNow(name, config).info
     }
 
     public func status(_ name: String) throws(WorkerError) -> ConnectorStateInfo {
@@ -367,9 +429,10 @@ public actor ConnectWorker: Service {
     public func restart(_ name: String, includeTasks: Bool, onlyFailed: Bool) throws(WorkerError) -> ConnectorStateInfo?
     {
         let entry = try entry(name)
-        let restartConnector = !onlyFailed || entry.connectorStatus.state == .failed
+        // A stopped connector has nothing running to restart; a paused one has no running tasks.
+        let restartConnector = entry.targetState != .stopped && (!onlyFailed || entry.connectorStatus.state == .failed)
         var restartTasks: [Int] = []
-        if includeTasks && entry.targetState != .stopped {
+        if includeTasks && entry.targetState == .started {
             restartTasks = entry.taskConfigs.indices.filter { !onlyFailed || entry.taskStatuses[$0]?.state == .failed }
         }
         if restartConnector { entry.runner.restartConnector() }
@@ -394,11 +457,14 @@ public actor ConnectWorker: Service {
     }
 
     public func setTargetState(_ name: String, _ state: TargetState) async throws(WorkerError) {
+        try await serialized { () async throws(WorkerError) in try await setTargetStateNow(name, state) }
+    }
+
+    private func setTargetStateNow(_ name: String, _ state: TargetState) async throws(WorkerError) {
         let entry = try entry(name)
         guard entry.targetState != state else { return }
         do {
-            try await store.setTargetState(name: name, state)
-            if state == .stopped { try await store.putTaskConfigs(name: name, []) }
+            try await store.setTargetState(name: name, state, clearTasks: state == .stopped)
         } catch {
             throw .failed(error.message)
         }
@@ -412,6 +478,10 @@ public actor ConnectWorker: Service {
     }
 
     public func delete(_ name: String) async throws(WorkerError) {
+        try await serialized { () async throws(WorkerError) in try await deleteNow(name) }
+    }
+
+    private func deleteNow(_ name: String) async throws(WorkerError) {
         let entry = try entry(name)
         do {
             try await store.deleteConnector(name: name)
@@ -495,6 +565,10 @@ public actor ConnectWorker: Service {
 
     /// Alters (or, with a null offset, resets) the offsets of a stopped connector. Returns the message to show.
     public func alterOffsets(_ name: String, _ offsets: [ConnectorOffset]) async throws(WorkerError) -> String {
+        try await serialized { () async throws(WorkerError) in try await alterOffsetsNow(name, offsets) }
+    }
+
+    private func alterOffsetsNow(_ name: String, _ offsets: [ConnectorOffset]) async throws(WorkerError) -> String {
         let entry = try requireStopped(name)
         guard !offsets.isEmpty else { throw .badRequest("The offsets to be altered may not be null or empty") }
         switch entry.plugin.type {
@@ -549,9 +623,13 @@ public actor ConnectWorker: Service {
             do {
                 let group = Self.sinkGroup(name)
                 if !reset.isEmpty {
-                    // Kafka deletes those partitions' offsets; keep the others by committing them again.
+                    // Kafka deletes those partitions' offsets; the group's other offsets are committed again after.
                     let committed = try await broker.fetchCommittedOffsets(groupId: group, partitions: nil)
-                    try? await broker.deleteGroup(group)
+                    do {
+                        try await broker.deleteGroup(group)
+                    } catch {
+                        if error.code != .groupIdNotFound { throw error }
+                    }
                     for (tp, offset) in committed where !reset.contains(tp) && alter[tp] == nil { alter[tp] = offset }
                 }
                 if !alter.isEmpty {
@@ -572,6 +650,10 @@ public actor ConnectWorker: Service {
     }
 
     public func resetOffsets(_ name: String) async throws(WorkerError) -> String {
+        try await serialized { () async throws(WorkerError) in try await resetOffsetsNow(name) }
+    }
+
+    private func resetOffsetsNow(_ name: String) async throws(WorkerError) -> String {
         let entry = try requireStopped(name)
         switch entry.plugin.type {
         case .source:
@@ -590,6 +672,12 @@ public actor ConnectWorker: Service {
             }
             return "The offsets for this connector have been reset successfully"
         }
+    }
+
+    /// A config as Java prints a map (`{k=v, ...}`), secrets hidden: how Kafka quotes a config in its messages.
+    public static func javaMap(_ config: [String: String], definition: ConfigDef?) -> String {
+        let shown = ConnectorConfig.redacted(config, definition: definition)
+        return "{" + shown.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + "}"
     }
 
     static func intValue(_ value: ConnectValue?) -> Int64? {

@@ -38,7 +38,7 @@ final class ConnectorRunner: Sendable {
     }
 
     func run() async {
-        while !Task.isCancelled, let desired = await worker.desired(name) {
+        while !Task.isCancelled, let desired = await worker.desired(name, runner: self) {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.runGeneration(desired) }
                 group.addTask { await self.changed.wait() }
@@ -51,8 +51,8 @@ final class ConnectorRunner: Sendable {
     private func runGeneration(_ desired: ConnectWorker.Desired) async {
         switch desired.targetState {
         case .stopped:
-            await worker.setConnectorStatus(name, .stopped)
-            await worker.clearTaskStatuses(name)
+            await worker.setConnectorStatus(name, .stopped, runner: self)
+            await worker.clearTaskStatuses(name, runner: self)
             await waitForCancellation()
         case .paused, .started:
             await withDiscardingTaskGroup { group in
@@ -75,12 +75,13 @@ final class ConnectorRunner: Sendable {
             )
             if desired.targetState == .paused {
                 // A connector created paused still gets its tasks (shown PAUSED), as Kafka's does.
-                if await worker.taskConfigs(name).isEmpty {
+                if await worker.taskConfigs(name, runner: self).isEmpty {
                     do throws(ConnectError) {
                         try await connector.start(config: parsed, context: context)
                         try await worker.updateTaskConfigs(
                             name,
-                            try await connector.taskConfigs(maxTasks: parsed.int("tasks.max") ?? 1)
+                            try await connector.taskConfigs(maxTasks: parsed.int("tasks.max") ?? 1),
+                            runner: self
                         )
                     } catch {
                         worker.logger.warning(
@@ -90,13 +91,13 @@ final class ConnectorRunner: Sendable {
                     }
                     await connector.stop()
                 }
-                await worker.setConnectorStatus(name, .paused)
+                await worker.setConnectorStatus(name, .paused, runner: self)
                 await connectorWake.wait()
                 continue
             }
             do throws(ConnectError) {
                 try await connector.start(config: parsed, context: context)
-                await worker.setConnectorStatus(name, .running)
+                await worker.setConnectorStatus(name, .running, runner: self)
                 let maxTasks = parsed.int("tasks.max") ?? 1
                 while !Task.isCancelled {
                     let configs = try await connector.taskConfigs(maxTasks: maxTasks)
@@ -105,12 +106,17 @@ final class ConnectorRunner: Sendable {
                             "The connector \(name) has generated \(configs.count) tasks, which is greater than \(maxTasks), the maximum number of tasks it is configured to create."
                         )
                     }
-                    try await worker.updateTaskConfigs(name, configs)
+                    try await worker.updateTaskConfigs(name, configs, runner: self)
                     await connectorWake.wait()
                     if restartPending.withLock({ $0 }) { break }
                 }
             } catch {
-                await worker.setConnectorStatus(name, .failed, trace: Self.trace(error, at: "connector \(name)"))
+                await worker.setConnectorStatus(
+                    name,
+                    .failed,
+                    trace: Self.trace(error, at: "connector \(name)"),
+                    runner: self
+                )
                 await connectorWake.wait()
             }
             await connector.stop()
@@ -120,14 +126,17 @@ final class ConnectorRunner: Sendable {
     /// The tasks of the stored task configs, until those change.
     private func runTasks(_ desired: ConnectWorker.Desired) async {
         while !Task.isCancelled {
-            let configs = await worker.taskConfigs(name)
+            let configs = await worker.taskConfigs(name, runner: self)
             if desired.targetState == .paused {
-                for id in configs.indices { await worker.setTaskStatus(name, id, .paused) }
+                // Failed tasks stay failed until restarted.
+                for id in configs.indices where await worker.taskState(name, id, runner: self) != .failed {
+                    await worker.setTaskStatus(name, id, .paused, runner: self)
+                }
                 await taskSetChanged.wait()
                 continue
             }
             let runners = configs.enumerated().map { id, config in
-                TaskRunner(connector: name, id: id, config: config, desired: desired, worker: worker)
+                TaskRunner(id: id, config: config, desired: desired, parent: self)
             }
             taskRunners.withLock { $0 = Dictionary(uniqueKeysWithValues: runners.map { ($0.id, $0) }) }
             await withTaskGroup(of: Void.self) { group in
@@ -169,44 +178,60 @@ final class TaskRunner: Sendable {
     let config: [String: String]
     let desired: ConnectWorker.Desired
     let worker: ConnectWorker
+    /// The connector's runner: status updates from a runner that is no longer the connector's are ignored.
+    let parent: ConnectorRunner
     let restart = AsyncSignal()
 
-    init(connector: String, id: Int, config: [String: String], desired: ConnectWorker.Desired, worker: ConnectWorker) {
-        self.connector = connector
+    init(id: Int, config: [String: String], desired: ConnectWorker.Desired, parent: ConnectorRunner) {
+        self.connector = parent.name
         self.id = id
         self.config = config
         self.desired = desired
-        self.worker = worker
+        self.worker = parent.worker
+        self.parent = parent
     }
 
     func run() async {
+        // A task that had failed stays failed across pause and resume, until it is restarted (as in Kafka).
+        if await worker.taskState(connector, id, runner: parent) == .failed {
+            await restart.wait()
+            if Task.isCancelled { return }
+        }
         while !Task.isCancelled {
-            await worker.setTaskStatus(connector, id, .running)
+            await worker.setTaskStatus(connector, id, .running, runner: parent)
             let outcome = await withTaskGroup(of: Outcome.self) { group in
                 group.addTask { await self.work() }
                 group.addTask {
                     await self.restart.wait()
                     return Task.isCancelled ? .stopped : .restart
                 }
-                let first = await group.next() ?? .stopped
+                var outcomes: [Outcome] = []
+                if let first = await group.next() { outcomes.append(first) }
                 group.cancelAll()
-                return first
+                for await other in group { outcomes.append(other) }
+                // A restart asked for while the task was failing or stopping wins.
+                if outcomes.contains(where: { if case .restart = $0 { true } else { false } }) {
+                    return Outcome.restart
+                }
+                return outcomes.first ?? .stopped
             }
+            if Task.isCancelled { return }
             switch outcome {
             case .stopped:
                 return
             case .restart:
-                await worker.setTaskStatus(connector, id, .restarting)
+                await worker.setTaskStatus(connector, id, .restarting, runner: parent)
             case .failed(let error):
                 await worker.setTaskStatus(
                     connector,
                     id,
                     .failed,
-                    trace: ConnectorRunner.trace(error, at: "task \(connector)-\(id)")
+                    trace: ConnectorRunner.trace(error, at: "task \(connector)-\(id)"),
+                    runner: parent
                 )
                 await restart.wait()
                 if Task.isCancelled { return }
-                await worker.setTaskStatus(connector, id, .restarting)
+                await worker.setTaskStatus(connector, id, .restarting, runner: parent)
             }
         }
     }

@@ -321,6 +321,10 @@ final class SinkWork {
             _ = await pause(milliseconds: 200)
             return
         }
+        if fetched.allSatisfy({ $0.records.isEmpty }) && fetched.contains(where: { $0.error != nil }) {
+            // Only errors (e.g. a deleted topic): the fetch returned at once; do not spin until the rejoin.
+            _ = await pause(milliseconds: 100)
+        }
         var batch: [ConnectRecord] = []
         for partition in fetched {
             let tp = partition.topicPartition

@@ -173,40 +173,34 @@ struct SourceWork {
                 }
                 let toCommit = offsets.map { (partition: $0.key, offset: Optional($0.value)) }
                 let sendable = batches.map { SendableBatch(topic: $0.topic, records: $0.records) }
-                // Produce and commit as one step that a stop request does not cut in half.
-                try await shielded { () async throws(ConnectError) in
-                    for batch in sendable {
-                        let outcomes = try await policy.retrying { () async throws(ConnectError) in
-                            try await Producing.produce(
+                // Each produce is one step that a stop request does not cut in half, and the last one commits the
+                // offsets with it; retries wait between steps, where a stop request ends them.
+                for (index, batch) in sendable.enumerated() {
+                    let commit = index == sendable.count - 1
+                    try await policy.retrying { () async throws(ConnectError) in
+                        try await shielded { () async throws(ConnectError) in
+                            let outcomes = try await Producing.produce(
                                 broker: broker,
                                 topic: batch.topic,
                                 records: batch.records,
                                 createPartitions: newTopicPartitions
                             )
-                        }
-                        for outcome in outcomes {
-                            if case .failure(let error) = outcome {
-                                let mapped = Producing.map(error)
-                                guard policy.tolerateAll else {
-                                    throw ConnectError(
-                                        mapped.kind == .retriable ? .connect : mapped.kind,
-                                        "Unrecoverable exception from producer send callback: \(mapped.message)"
-                                    )
-                                }
-                                if policy.logErrors {
-                                    logger.connectError(
-                                        mapped,
-                                        stage: .kafkaProduce,
-                                        className: "producer",
-                                        connector: connector,
-                                        taskId: taskId,
-                                        record: nil
-                                    )
-                                }
-                            }
+                            try Self.check(
+                                outcomes,
+                                policy: policy,
+                                logger: logger,
+                                connector: connector,
+                                taskId: taskId
+                            )
+                            if commit { try await store.commitSourceOffsets(connector: connector, toCommit) }
                         }
                     }
-                    try await store.commitSourceOffsets(connector: connector, toCommit)
+                }
+                if sendable.isEmpty {
+                    // Everything was filtered or skipped: the offsets still move on.
+                    try await shielded { () async throws(ConnectError) in
+                        try await store.commitSourceOffsets(connector: connector, toCommit)
+                    }
                 }
                 for batch in batches where !knownTopics.contains(batch.topic) {
                     knownTopics.insert(batch.topic)
@@ -219,6 +213,35 @@ struct SourceWork {
             throw error
         }
         await task.stop()
+    }
+
+    /// Failed records of an acknowledged produce: skipped with `errors.tolerance=all`, else the task fails.
+    static func check(
+        _ outcomes: [ProduceOutcome],
+        policy: ErrorPolicy,
+        logger: Logger,
+        connector: String,
+        taskId: Int
+    ) throws(ConnectError) {
+        for case .failure(let error) in outcomes {
+            let mapped = Producing.map(error)
+            guard policy.tolerateAll else {
+                throw ConnectError(
+                    mapped.kind == .retriable ? .connect : mapped.kind,
+                    "Unrecoverable exception from producer send callback: \(mapped.message)"
+                )
+            }
+            if policy.logErrors {
+                logger.connectError(
+                    mapped,
+                    stage: .kafkaProduce,
+                    className: "producer",
+                    connector: connector,
+                    taskId: taskId,
+                    record: nil
+                )
+            }
+        }
     }
 
     private func tolerate(

@@ -129,26 +129,34 @@ final class ConnectStore: Sendable {
         }
     }
 
-    func putConnector(name: String, config: [String: String], targetState: TargetState) async throws(ConnectError) {
+    /// Stores a new connector; fails if the name is taken.
+    func insertConnector(name: String, config: [String: String], targetState: TargetState) async throws(ConnectError) {
         let text = Self.encode(config)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         try await write { db in
             try db.execute(
-                sql: """
-                    INSERT INTO connector (name, config, target_state, created_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(name) DO UPDATE SET config = excluded.config, target_state = excluded.target_state
-                    """,
+                sql: "INSERT INTO connector (name, config, target_state, created_at) VALUES (?, ?, ?, ?)",
                 arguments: [name, text, targetState.rawValue, now]
             )
         }
     }
 
-    func setTargetState(name: String, _ state: TargetState) async throws(ConnectError) {
+    func updateConnectorConfig(name: String, config: [String: String]) async throws(ConnectError) {
+        let text = Self.encode(config)
+        try await write { db in
+            try db.execute(sql: "UPDATE connector SET config = ? WHERE name = ?", arguments: [text, name])
+        }
+    }
+
+    /// Sets the target state; stopping also removes the task configs (a stopped connector has no tasks), in the same
+    /// transaction.
+    func setTargetState(name: String, _ state: TargetState, clearTasks: Bool) async throws(ConnectError) {
         try await write { db in
             try db.execute(
                 sql: "UPDATE connector SET target_state = ? WHERE name = ?",
                 arguments: [state.rawValue, name]
             )
+            if clearTasks { try db.execute(sql: "DELETE FROM task_config WHERE connector = ?", arguments: [name]) }
         }
     }
 

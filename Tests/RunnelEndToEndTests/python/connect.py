@@ -175,10 +175,47 @@ def test_lifecycle(server):
         "connector.class": "FileStreamSink", "file": os.path.join(work, "copy.txt"), "topics": "life"})
     assert made.status_code == 201 and made.headers["Location"].endswith("/connectors/life-copy"), made.text
     assert wait_lines(os.path.join(work, "copy.txt"), 302)[:3] == ["line 0", "line 1", "line 2"]
+    # Pause and resume release what a task holds: no file descriptor is left behind.
+    fds = lambda: len(os.listdir(f"/proc/{server.process.pid}/fd"))
+    before = fds()
+    for _ in range(5):
+        assert requests.put(server.connect + "/connectors/life-copy/pause").status_code == 202
+        wait_state(server, "life-copy", "PAUSED", ["PAUSED"])
+        assert requests.put(server.connect + "/connectors/life-copy/resume").status_code == 202
+        wait_state(server, "life-copy", "RUNNING", ["RUNNING"])
+    assert fds() <= before + 2, (before, fds())
     for name in ("life-src", "life-sink", "life-copy"):
         assert requests.delete(f"{server.connect}/connectors/{name}").status_code == 204
         expect_error(requests.get(f"{server.connect}/connectors/{name}"), 404, 404, "not found")
     assert "life-src" not in requests.get(server.connect + "/connectors").json()
+
+    # Deleted and at once created again under the same name: only the new connector runs.
+    first, second = os.path.join(work, "first.txt"), os.path.join(work, "second.txt")
+    create(server, "again", {"connector.class": "FileStreamSink", "file": first, "topics": "life"})
+    wait_lines(first, 302)
+    assert requests.delete(server.connect + "/connectors/again").status_code == 204
+    create(server, "again", {"connector.class": "FileStreamSink", "file": second, "topics": "life"})
+    wait_state(server, "again", "RUNNING", ["RUNNING"])
+    append(source_file, ["after re-create"])
+    create(server, "life-src2", {"connector.class": "FileStreamSource", "file": source_file, "topic": "life"})
+    wait_for(lambda: "after re-create" in lines(second), what="the new connector to write")
+    time.sleep(1)
+    assert "after re-create" not in lines(first), "the deleted connector still runs"
+    assert requests.get(server.connect + "/connectors/again/status").json()["tasks"][0]["state"] == "RUNNING"
+
+    # A sink pointed at another, existing file leaves that file's content alone.
+    assert requests.put(server.connect + "/connectors/again/stop").status_code == 204
+    other = os.path.join(work, "other.txt")
+    append(other, [f"keep {i}" for i in range(1000)])
+    patched = requests.patch(server.connect + "/connectors/again/config", json={"file": other})
+    assert patched.status_code == 200, patched.text
+    assert requests.put(server.connect + "/connectors/again/resume").status_code == 202
+    wait_state(server, "again", "RUNNING", ["RUNNING"])
+    append(source_file, ["into the other file"])
+    wait_for(lambda: "into the other file" in lines(other), what="the sink to write the other file")
+    assert lines(other)[:1000] == [f"keep {i}" for i in range(1000)], lines(other)[:5]
+    for name in ("again", "life-src2"):
+        requests.delete(f"{server.connect}/connectors/{name}")
 
 
 def test_bad_input(server):
@@ -358,6 +395,11 @@ def test_converters(server):
     status = requests.get(server.connect + "/connectors/conv-fail/status").json()
     assert "DataException" in status["tasks"][0]["trace"] and "schemas.enable" in status["tasks"][0]["trace"], status
     assert requests.get(server.connect + "/connectors/conv-fail/tasks/0/status").json()["trace"], status
+    # A failed task stays failed across pause and resume, until it is restarted or reconfigured.
+    assert requests.put(server.connect + "/connectors/conv-fail/pause").status_code == 202
+    wait_state(server, "conv-fail", "PAUSED", ["FAILED"])
+    assert requests.put(server.connect + "/connectors/conv-fail/resume").status_code == 202
+    wait_state(server, "conv-fail", "RUNNING", ["FAILED"])
     requests.patch(server.connect + "/connectors/conv-fail/config", json={"value.converter.schemas.enable": "false"})
     wait_state(server, "conv-fail", "RUNNING", ["RUNNING"])
     assert wait_lines(os.path.join(work, "fail.txt"), 2) == ["{a=1, b=x}", "[1, 2]"]
