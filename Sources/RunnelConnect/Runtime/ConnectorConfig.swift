@@ -305,6 +305,16 @@ public enum ConnectorConfig {
         }
     }
 
+    /// A converter's Kafka class name (as error logs and the dead letter queue's headers show it).
+    static func className(of converter: any Converter) -> String {
+        switch converter {
+        case is JsonConverter: "org.apache.kafka.connect.json.JsonConverter"
+        case is StringConverter: "org.apache.kafka.connect.storage.StringConverter"
+        case is ByteArrayConverter: "org.apache.kafka.connect.converters.ByteArrayConverter"
+        default: "\(type(of: converter))"
+        }
+    }
+
     /// Whether a key's value is a secret: declared as a password, or named like one.
     public static func isSecret(_ key: String, definition: ConfigDef?) -> Bool {
         let lower = key.lowercased()

@@ -390,7 +390,7 @@ final class SinkWork {
             try await reporter.handle(
                 error,
                 stage: .keyConverter,
-                className: Self.className(keyConverter),
+                className: ConnectorConfig.className(of: keyConverter),
                 original: consumed,
                 tolerated: policy.tolerates(error, in: .keyConverter)
             )
@@ -402,7 +402,7 @@ final class SinkWork {
             try await reporter.handle(
                 error,
                 stage: .valueConverter,
-                className: Self.className(valueConverter),
+                className: ConnectorConfig.className(of: valueConverter),
                 original: consumed,
                 tolerated: policy.tolerates(error, in: .valueConverter)
             )
@@ -431,15 +431,6 @@ final class SinkWork {
                 tolerated: policy.tolerates(error.error, in: .transformation)
             )
             return nil
-        }
-    }
-
-    static func className(_ converter: any Converter) -> String {
-        switch converter {
-        case is JsonConverter: "org.apache.kafka.connect.json.JsonConverter"
-        case is StringConverter: "org.apache.kafka.connect.storage.StringConverter"
-        case is ByteArrayConverter: "org.apache.kafka.connect.converters.ByteArrayConverter"
-        default: "\(type(of: converter))"
         }
     }
 }

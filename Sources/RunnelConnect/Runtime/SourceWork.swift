@@ -123,40 +123,25 @@ struct SourceWork {
                         )
                         continue
                     }
-                    let key: ByteBuffer?
-                    let value: ByteBuffer?
-                    do {
-                        key = try keyConverter.fromConnectData(
-                            topic: transformed.topic,
-                            schema: transformed.keySchema,
-                            value: transformed.key
-                        )
-                    } catch {
-                        try tolerate(
-                            error,
-                            stage: .keyConverter,
-                            className: "\(type(of: keyConverter))",
-                            policy: policy,
-                            logger: logger
-                        )
-                        continue
-                    }
-                    do {
-                        value = try valueConverter.fromConnectData(
-                            topic: transformed.topic,
-                            schema: transformed.valueSchema,
-                            value: transformed.value
-                        )
-                    } catch {
-                        try tolerate(
-                            error,
-                            stage: .valueConverter,
-                            className: "\(type(of: valueConverter))",
-                            policy: policy,
-                            logger: logger
-                        )
-                        continue
-                    }
+                    let key = try convert(
+                        keyConverter,
+                        .keyConverter,
+                        transformed.keySchema,
+                        transformed.key,
+                        topic: transformed.topic,
+                        policy: policy,
+                        logger: logger
+                    )
+                    let value = try convert(
+                        valueConverter,
+                        .valueConverter,
+                        transformed.valueSchema,
+                        transformed.value,
+                        topic: transformed.topic,
+                        policy: policy,
+                        logger: logger
+                    )
+                    guard let key, let value else { continue }
                     let record = ProducerRecord(
                         key: key,
                         value: value,
@@ -241,6 +226,30 @@ struct SourceWork {
                     record: nil
                 )
             }
+        }
+    }
+
+    /// A key's or value's bytes (`.some(nil)` for null); nil when the conversion failed and the failure is tolerated.
+    private func convert(
+        _ converter: any Converter,
+        _ stage: Stage,
+        _ schema: ConnectSchema?,
+        _ data: ConnectValue,
+        topic: String,
+        policy: ErrorPolicy,
+        logger: Logger
+    ) throws(ConnectError) -> ByteBuffer?? {
+        do {
+            return .some(try converter.fromConnectData(topic: topic, schema: schema, value: data))
+        } catch {
+            try tolerate(
+                error,
+                stage: stage,
+                className: ConnectorConfig.className(of: converter),
+                policy: policy,
+                logger: logger
+            )
+            return nil
         }
     }
 

@@ -6,13 +6,12 @@ import base64
 import json
 import os
 import signal
-import sys
 import tempfile
 import time
 
 import requests
 
-from rest_proxy import V2_BINARY, Server, consumer, create_topic, expect_error, post, produce_json, read_until, run
+from rest_proxy import V2_BINARY, Server, consumer, create_topic, expect_error, post, produce_json, read_until, run_suite
 
 
 def wait_for(condition, seconds=30, what="condition"):
@@ -639,20 +638,7 @@ OWN_SERVER = [test_restart_and_kill]
 
 
 def main():
-    selected = set(sys.argv[2:])
-    failures = 0
-    shared = [t for t in SHARED if not selected or t.__name__ in selected]
-    own = [t for t in OWN_SERVER if not selected or t.__name__ in selected]
-    if shared:
-        server = Server()
-        try:
-            for test in shared:
-                failures += run(test, server)
-        finally:
-            server.close()
-    for test in own:
-        failures += run(test)
-    sys.exit(1 if failures else 0)
+    run_suite(SHARED, OWN_SERVER)
 
 
 if __name__ == "__main__":

@@ -791,13 +791,15 @@ SHARED = [
 OWN_SERVER = [test_instance_expiry, test_environment_and_config, test_restart_and_kill]
 
 
-def main():
+def run_suite(shared_tests, own_server_tests, make_server=Server):
+    """Runs the tests named on the command line (all when none is): `shared_tests` on one server, the others on
+    their own; exits non-zero when any fails."""
     selected = set(sys.argv[2:])
     failures = 0
-    shared = [t for t in SHARED if not selected or t.__name__ in selected]
-    own = [t for t in OWN_SERVER if not selected or t.__name__ in selected]
+    shared = [t for t in shared_tests if not selected or t.__name__ in selected]
+    own = [t for t in own_server_tests if not selected or t.__name__ in selected]
     if shared:
-        server = Server(extra=["--max-request-bytes", "1048576", "--idle-timeout-ms", "1000"])
+        server = make_server()
         try:
             for test in shared:
                 failures += run(test, server)
@@ -806,6 +808,10 @@ def main():
     for test in own:
         failures += run(test)
     sys.exit(1 if failures else 0)
+
+
+def main():
+    run_suite(SHARED, OWN_SERVER, lambda: Server(extra=["--max-request-bytes", "1048576", "--idle-timeout-ms", "1000"]))
 
 
 def run(test, *args):
