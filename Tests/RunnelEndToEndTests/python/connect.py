@@ -516,6 +516,31 @@ def test_transforms(server):
         "transforms.c.type": T + "Cast$Value"}}), 400, 400, "transforms.c.spec")
 
 
+def test_topics_regex(server):
+    """A sink with topics.regex reads every matching topic, including ones created after it started."""
+    work = tempfile.mkdtemp(prefix="connect-regex-")
+    out = os.path.join(work, "out.txt")
+    create_topic(server, "metrics.cpu")
+    produce_json(server, "metrics.cpu", [{"value": "cpu 1"}])
+    create(server, "regex-sink", {"connector.class": "FileStreamSink", "topics.regex": r"metrics\..*", "file": out,
+                                  "value.converter.schemas.enable": "false"})
+    assert wait_lines(out, 1) == ['cpu 1']
+    create_topic(server, "metrics.disk", partitions=2)
+    create_topic(server, "other")
+    produce_json(server, "metrics.disk", [{"value": "disk 1"}, {"value": "disk 2"}])
+    produce_json(server, "other", [{"value": "not mine"}])
+    assert sorted(wait_lines(out, 3)) == ["cpu 1", "disk 1", "disk 2"]
+    time.sleep(0.5)
+    assert "not mine" not in lines(out)
+    topics = requests.get(server.connect + "/connectors/regex-sink/topics").json()["regex-sink"]["topics"]
+    assert topics == ["metrics.cpu", "metrics.disk"], topics
+    assert requests.put(server.connect + "/connectors/regex-sink/topics/reset").status_code == 202
+    assert requests.get(server.connect + "/connectors/regex-sink/topics").json() == {"regex-sink": {"topics": []}}
+    expect_error(requests.post(server.connect + "/connectors", json={"name": "both", "config": {
+        "connector.class": "FileStreamSink", "topics": "a", "topics.regex": "b", "file": out}}), 400, 400, "mutually exclusive")
+    requests.delete(server.connect + "/connectors/regex-sink")
+
+
 def test_dead_letter_queue(server):
     """errors.tolerance=all skips records a converter or transform cannot handle; they land in the DLQ as consumed,
     with __connect.errors.* headers saying why."""
@@ -636,7 +661,7 @@ def test_restart_and_kill():
 
 
 SHARED = [test_lifecycle, test_bad_input, test_plugins_validate_and_secrets, test_converters, test_transforms,
-          test_dead_letter_queue, test_kafka_connect_py]
+          test_topics_regex, test_dead_letter_queue, test_kafka_connect_py]
 OWN_SERVER = [test_restart_and_kill]
 
 
