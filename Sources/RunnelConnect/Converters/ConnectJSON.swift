@@ -157,22 +157,15 @@ public enum ConnectJSON {
         return (negative ? "-" : "") + digits
     }
 
-    public static func writeSchema(_ schema: ConnectSchema, to writer: inout JSONWriter) {
+    /// A schema as the JSON converter writes it; a struct's fields are schemas with their name as `"field"`.
+    public static func writeSchema(_ schema: ConnectSchema, field: String? = nil, to writer: inout JSONWriter) {
         writer.raw("{\"type\":")
         writer.string(schema.type.rawValue)
         if schema.type == .struct {
             writer.raw(",\"fields\":[")
-            for (index, field) in schema.fields.enumerated() {
+            for (index, member) in schema.fields.enumerated() {
                 if index > 0 { writer.raw(",") }
-                var inner = JSONWriter()
-                writeSchema(field.schema, to: &inner)
-                // The field's schema with its name added as "field".
-                var text = String(buffer: inner.buffer)
-                text.removeLast()
-                writer.rawText(text)
-                writer.raw(",\"field\":")
-                writer.string(field.name)
-                writer.raw("}")
+                writeSchema(member.schema, field: member.name, to: &writer)
             }
             writer.raw("]")
         }
@@ -215,6 +208,10 @@ public enum ConnectJSON {
             plain.defaultValue = nil
             plain.optional = true
             try? writeValue(defaultValue, schema: plain, to: &writer)
+        }
+        if let field {
+            writer.raw(",\"field\":")
+            writer.string(field)
         }
         writer.raw("}")
     }

@@ -697,8 +697,7 @@ public actor ConnectWorker: Service {
     /// predicates, with its value and errors.
     public nonisolated func validate(config: [String: String], plugin: ConnectorPlugin) -> ConfigInfos {
         var infos: [ConfigInfos.Entry] = []
-        let framework = ConnectorConfig.definition(for: plugin.type)
-        let all = framework + plugin.configDef
+        let all = plugin.connectorConfigDef
         let errors = all.validate(config)
         for key in all.keys {
             infos.append(.init(key: key, value: config[key.name], errors: errors[key.name] ?? []))

@@ -15,7 +15,6 @@ final class ConnectorRunner: Sendable {
     private let connectorWake = AsyncSignal()
     private let restartPending = Mutex(false)
     private let taskRunners = Mutex<[Int: TaskRunner]>([:])
-    private let pendingTaskRestarts = Mutex<Set<Int>>([])
 
     init(name: String, worker: ConnectWorker) {
         self.name = name
@@ -63,19 +62,16 @@ final class ConnectorRunner: Sendable {
     }
 
     /// The connector instance: start it, store its task configs, recompute them when it asks, restart it when
-    /// asked. A paused connector has no instance.
+    /// asked. A paused connector runs no instance (it starts one once, only to get its first task configs).
     private func runConnectorInstance(_ desired: ConnectWorker.Desired) async {
         let context = RunnerConnectorContext(connectorName: name, runner: self)
         while !Task.isCancelled {
             restartPending.withLock { $0 = false }
-            let connector = desired.plugin.makeConnector()
-            let parsed = ParsedConfig(
-                definition: ConnectorConfig.definition(for: desired.plugin.type) + desired.plugin.configDef,
-                values: desired.config
-            )
+            let parsed = desired.plugin.parse(desired.config)
             if desired.targetState == .paused {
                 // A connector created paused still gets its tasks (shown PAUSED), as Kafka's does.
                 if await worker.taskConfigs(name, runner: self).isEmpty {
+                    let connector = desired.plugin.makeConnector()
                     do throws(ConnectError) {
                         try await connector.start(config: parsed, context: context)
                         try await worker.updateTaskConfigs(
@@ -95,6 +91,7 @@ final class ConnectorRunner: Sendable {
                 await connectorWake.wait()
                 continue
             }
+            let connector = desired.plugin.makeConnector()
             do throws(ConnectError) {
                 try await connector.start(config: parsed, context: context)
                 await worker.setConnectorStatus(name, .running, runner: self)
@@ -260,7 +257,7 @@ final class TaskRunner: Sendable {
     }
 }
 
-/// What a task's loop needs: its identity, configs, converters, transforms and error policy.
+/// What a task's loop needs: its identity, its configs and its worker.
 struct TaskSettings: Sendable {
     let connector: String
     let taskId: Int
@@ -269,10 +266,24 @@ struct TaskSettings: Sendable {
     let plugin: ConnectorPlugin
     let worker: ConnectWorker
 
-    var parsed: ParsedConfig {
-        ParsedConfig(
-            definition: ConnectorConfig.definition(for: plugin.type) + plugin.configDef,
-            values: connectorConfig
+    var parsed: ParsedConfig { plugin.parse(connectorConfig) }
+
+    /// The converters, transforms and error policy the connector's config asks for.
+    func pipeline() throws(ConnectError) -> TaskPipeline {
+        let defaults = worker.configuration.converterDefaults
+        return TaskPipeline(
+            keyConverter: try ConnectorConfig.converter(connectorConfig, isKey: true, defaults: defaults),
+            valueConverter: try ConnectorConfig.converter(connectorConfig, isKey: false, defaults: defaults),
+            chain: try TransformChain(config: connectorConfig, registry: worker.registry),
+            policy: ErrorPolicy(config: parsed)
         )
     }
+}
+
+/// How a task's records are converted and transformed, and what it does when that fails.
+struct TaskPipeline: Sendable {
+    let keyConverter: any Converter
+    let valueConverter: any Converter
+    let chain: TransformChain
+    let policy: ErrorPolicy
 }

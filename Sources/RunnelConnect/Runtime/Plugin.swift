@@ -152,4 +152,12 @@ public struct ConnectorPlugin: Sendable {
     }
 
     public func answers(to name: String) -> Bool { name == className || aliases.contains(name) }
+
+    /// Every key a connector of this plugin takes: the framework's (for its type) and its own.
+    public var connectorConfigDef: ConfigDef { ConnectorConfig.definition(for: type) + configDef }
+
+    /// A connector config read through ``connectorConfigDef``.
+    public func parse(_ config: [String: String]) -> ParsedConfig {
+        ParsedConfig(definition: connectorConfigDef, values: config)
+    }
 }

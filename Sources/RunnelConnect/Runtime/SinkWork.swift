@@ -124,18 +124,11 @@ final class SinkWork {
         let worker = settings.worker
         let parsed = settings.parsed
         broker = worker.broker
-        keyConverter = try ConnectorConfig.converter(
-            settings.connectorConfig,
-            isKey: true,
-            defaults: worker.configuration.converterDefaults
-        )
-        valueConverter = try ConnectorConfig.converter(
-            settings.connectorConfig,
-            isKey: false,
-            defaults: worker.configuration.converterDefaults
-        )
-        chain = try TransformChain(config: settings.connectorConfig, registry: worker.registry)
-        policy = ErrorPolicy(config: parsed)
+        let pipeline = try settings.pipeline()
+        keyConverter = pipeline.keyConverter
+        valueConverter = pipeline.valueConverter
+        chain = pipeline.chain
+        policy = pipeline.policy
         let dlqTopic = parsed.nonEmpty("errors.deadletterqueue.topic.name")
         self.dlqTopic = dlqTopic
         let broker = worker.broker

@@ -57,18 +57,11 @@ struct SourceWork {
     func run() async throws(ConnectError) {
         let worker = settings.worker
         let parsed = settings.parsed
-        let keyConverter = try ConnectorConfig.converter(
-            settings.connectorConfig,
-            isKey: true,
-            defaults: worker.configuration.converterDefaults
-        )
-        let valueConverter = try ConnectorConfig.converter(
-            settings.connectorConfig,
-            isKey: false,
-            defaults: worker.configuration.converterDefaults
-        )
-        let chain = try TransformChain(config: settings.connectorConfig, registry: worker.registry)
-        let policy = ErrorPolicy(config: parsed)
+        let pipeline = try settings.pipeline()
+        let keyConverter = pipeline.keyConverter
+        let valueConverter = pipeline.valueConverter
+        let chain = pipeline.chain
+        let policy = pipeline.policy
         let newTopicPartitions = parsed.int("topic.creation.default.partitions").flatMap { $0 > 0 ? Int32($0) : nil }
         let context = StoredSourceContext(
             connectorName: settings.connector,
@@ -99,7 +92,7 @@ struct SourceWork {
                 // Records without a timestamp get the time they were polled (the producer would stamp them at send
                 // time anyway), so transforms that route or convert by timestamp see one.
                 let polledAt = Int64(Date().timeIntervalSince1970 * 1000)
-                var batches: [(topic: String, records: [ProducerRecord])] = []
+                var batches: [TopicBatch] = []
                 var batchIndex: [String: Int] = [:]
                 var offsets: [String: String] = [:]
                 for source in records {
@@ -153,15 +146,14 @@ struct SourceWork {
                         batches[index].records.append(record)
                     } else {
                         batchIndex[transformed.topic] = batches.count
-                        batches.append((transformed.topic, [record]))
+                        batches.append(TopicBatch(topic: transformed.topic, records: [record]))
                     }
                 }
                 let toCommit = offsets.map { (partition: $0.key, offset: Optional($0.value)) }
-                let sendable = batches.map { SendableBatch(topic: $0.topic, records: $0.records) }
                 // Each produce is one step that a stop request does not cut in half, and the last one commits the
                 // offsets with it; retries wait between steps, where a stop request ends them.
-                for (index, batch) in sendable.enumerated() {
-                    let commit = index == sendable.count - 1
+                for (index, batch) in batches.enumerated() {
+                    let commit = index == batches.count - 1
                     try await policy.retrying { () async throws(ConnectError) in
                         try await shielded { () async throws(ConnectError) in
                             let outcomes = try await Producing.produce(
@@ -181,7 +173,7 @@ struct SourceWork {
                         }
                     }
                 }
-                if sendable.isEmpty {
+                if batches.isEmpty {
                     // Everything was filtered or skipped: the offsets still move on.
                     try await shielded { () async throws(ConnectError) in
                         try await store.commitSourceOffsets(connector: connector, toCommit)
@@ -274,7 +266,8 @@ struct SourceWork {
     }
 }
 
-struct SendableBatch: Sendable {
+/// The records of one poll going to one topic, in order.
+struct TopicBatch: Sendable {
     var topic: String
     var records: [ProducerRecord]
 }
