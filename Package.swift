@@ -105,7 +105,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The connectors shipped in the binary.
+        // The connectors shipped in the binary: file source/sink, SQLite source, S3-layout sink.
         .target(
             name: "RunnelConnectors",
             dependencies: [
@@ -114,6 +114,10 @@ let package = Package(
                 "RunnelLog",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: swiftSettings
         ),

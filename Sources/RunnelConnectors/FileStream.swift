@@ -316,5 +316,7 @@ final class FileStreamSinkTask: SinkTask {
 
 /// The connectors this binary ships.
 public enum BuiltinConnectors {
-    public static let all: [ConnectorPlugin] = [FileStreamConnectors.source, FileStreamConnectors.sink]
+    public static let all: [ConnectorPlugin] = [
+        FileStreamConnectors.source, FileStreamConnectors.sink, SqliteSource.plugin, S3Sink.plugin,
+    ]
 }

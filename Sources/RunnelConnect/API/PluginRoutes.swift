@@ -55,7 +55,7 @@ extension ConnectAPI {
             guard plugin.answers(to: name) else {
                 throw APIError.badRequest("Included connector type \(className) does not match request type \(name)")
             }
-            return .json(Self.configInfos(worker.validate(config: config, plugin: plugin)))
+            return .json(Self.configInfos(await worker.validate(config: config, plugin: plugin)))
         }
     }
 

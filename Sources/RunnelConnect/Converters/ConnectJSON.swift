@@ -144,6 +144,19 @@ public enum ConnectJSON {
         }
     }
 
+    /// Appends a value as plain JSON, as JsonConverter writes it with `schemas.enable=false`.
+    public static func append(
+        _ value: ConnectValue,
+        schema: ConnectSchema?,
+        decimalNumeric: Bool = false,
+        to buffer: inout ByteBuffer
+    ) throws(ConnectError) {
+        var writer = JSONWriter(buffer: buffer)
+        buffer = ByteBuffer()  // the writer holds the only reference: no copy on write
+        defer { buffer = writer.buffer }
+        try writeValue(value, schema: schema, decimalNumeric: decimalNumeric, to: &writer)
+    }
+
     /// A big-endian two's-complement unscaled value with its scale, as decimal text.
     static func decimalText(_ bytes: [UInt8], scale: Int) -> String {
         guard bytes.count <= 8 else { return "0" }

@@ -70,9 +70,9 @@ struct ByteArrayConverter: Converter {
 /// `org.apache.kafka.connect.json.JsonConverter`: JSON, by default in the `{"schema":…,"payload":…}` envelope
 /// (`schemas.enable`); plain JSON without it. Records of a topic mostly share one schema, so the converter keeps
 /// the last schema it wrote (as JSON) and the last it read (parsed), like Kafka's `schemas.cache.size`.
-struct JsonConverter: Converter {
-    let schemasEnabled: Bool
-    let decimalNumeric: Bool
+public struct JsonConverter: Converter {
+    public let schemasEnabled: Bool
+    public let decimalNumeric: Bool
     private let cache = SchemaCache()
 
     /// The last schema written and its JSON; the last schema read, by its JSON bytes.
@@ -81,7 +81,7 @@ struct JsonConverter: Converter {
         let read = Mutex<(ByteBuffer, ConnectSchema)?>(nil)
     }
 
-    init(config: [String: String], isKey: Bool) throws(ConnectError) {
+    public init(config: [String: String], isKey: Bool) throws(ConnectError) {
         let enable = config["schemas.enable"]?.lowercased() ?? "true"
         guard enable == "true" || enable == "false" else {
             throw .config(
@@ -98,8 +98,11 @@ struct JsonConverter: Converter {
         decimalNumeric = decimal == "NUMERIC"
     }
 
-    func fromConnectData(topic: String, schema: ConnectSchema?, value: ConnectValue) throws(ConnectError) -> ByteBuffer?
-    {
+    public func fromConnectData(
+        topic: String,
+        schema: ConnectSchema?,
+        value: ConnectValue
+    ) throws(ConnectError) -> ByteBuffer? {
         if !schemasEnabled && value.isNull { return nil }
         if schemasEnabled && schema == nil && value.isNull { return nil }
         let estimate = if case .string(let text) = value { text.utf8.count + 96 } else { 256 }
@@ -129,7 +132,7 @@ struct JsonConverter: Converter {
         return json
     }
 
-    func toConnectData(
+    public func toConnectData(
         topic: String,
         bytes: ByteBuffer?
     ) throws(ConnectError) -> (schema: ConnectSchema?, value: ConnectValue) {

@@ -38,6 +38,14 @@ public actor ConnectWorker: Service {
     nonisolated let registry: PluginRegistry
     nonisolated let configuration: WorkerConfiguration
     nonisolated let logger: Logger
+
+    /// The worker's logger for a connector instance (`task` nil) or one of its tasks.
+    nonisolated func taskLogger(_ connector: String, _ task: Int?) -> Logger {
+        var logger = self.logger
+        logger[metadataKey: "connector"] = "\(connector)"
+        if let task { logger[metadataKey: "task"] = "\(task)" }
+        return logger
+    }
     let store: ConnectStore
     private var entries: [String: Entry] = [:]
     private var workerId = "127.0.0.1:8083"
@@ -289,7 +297,7 @@ public actor ConnectWorker: Service {
         var config = config
         try checkName(name, config: &config)
         guard entries[name] == nil else { throw .alreadyExists("Connector \(name) already exists") }
-        let plugin = try validatedPlugin(config)
+        let plugin = try await validatedPlugin(config)
         do {
             try await store.insertConnector(name: name, config: config, targetState: initialState)
         } catch {
@@ -316,7 +324,7 @@ public actor ConnectWorker: Service {
         config["name"] = name
     }
 
-    private func validatedPlugin(_ config: [String: String]) throws(WorkerError) -> ConnectorPlugin {
+    private func validatedPlugin(_ config: [String: String]) async throws(WorkerError) -> ConnectorPlugin {
         guard let className = config["connector.class"], !className.isEmpty else {
             throw .badRequest("Connector config \(Self.javaMap(config, definition: nil)) contains no connector type")
         }
@@ -325,7 +333,7 @@ public actor ConnectWorker: Service {
                 "Failed to find any class that implements Connector and which name matches \(className), available connectors are: \(registry.connectors.map(\.className).joined(separator: ", "))"
             )
         }
-        let result = validate(config: config, plugin: plugin)
+        let result = await validate(config: config, plugin: plugin)
         let errors = result.configs.flatMap(\.errors)
         if !errors.isEmpty {
             throw .badRequest(
@@ -360,7 +368,7 @@ public actor ConnectWorker: Service {
         where value == "[hidden]" && ConnectorConfig.isSecret(key, definition: entry.plugin.configDef) {
             config[key] = entry.config[key]
         }
-        let plugin = try validatedPlugin(config)
+        let plugin = try await validatedPlugin(config)
         do {
             try await store.updateConnectorConfig(name: name, config: config)
         } catch {
@@ -695,7 +703,7 @@ public actor ConnectWorker: Service {
 
     /// `PUT /connector-plugins/{plugin}/config/validate`: every key of the framework, the plugin, its transforms and
     /// predicates, with its value and errors.
-    public nonisolated func validate(config: [String: String], plugin: ConnectorPlugin) -> ConfigInfos {
+    public nonisolated func validate(config: [String: String], plugin: ConnectorPlugin) async -> ConfigInfos {
         var infos: [ConfigInfos.Entry] = []
         let all = plugin.connectorConfigDef
         let errors = all.validate(config)
@@ -740,7 +748,7 @@ public actor ConnectWorker: Service {
         }
         // The plugin's own checks across keys.
         if errors.values.allSatisfy(\.isEmpty) {
-            for (key, problems) in plugin.makeConnector().validate(config: config) where !problems.isEmpty {
+            for (key, problems) in await plugin.makeConnector().validate(config: config) where !problems.isEmpty {
                 if let index = infos.firstIndex(where: { $0.key.name == key }) {
                     infos[index].errors += problems
                 } else {

@@ -64,7 +64,12 @@ final class ConnectorRunner: Sendable {
     /// The connector instance: start it, store its task configs, recompute them when it asks, restart it when
     /// asked. A paused connector runs no instance (it starts one once, only to get its first task configs).
     private func runConnectorInstance(_ desired: ConnectWorker.Desired) async {
-        let context = RunnerConnectorContext(connectorName: name, runner: self)
+        let context = RunnerConnectorContext(
+            connectorName: name,
+            dataDirectory: worker.configuration.dataDirectory,
+            logger: worker.taskLogger(name, nil),
+            runner: self
+        )
         while !Task.isCancelled {
             restartPending.withLock { $0 = false }
             let parsed = desired.plugin.parse(desired.config)
@@ -154,6 +159,8 @@ final class ConnectorRunner: Sendable {
 
 struct RunnerConnectorContext: ConnectorContext {
     let connectorName: String
+    let dataDirectory: String
+    let logger: Logger
     let runner: ConnectorRunner
 
     func requestTaskReconfiguration() {

@@ -1,3 +1,4 @@
+public import Logging
 public import RunnelBroker
 public import RunnelLog
 
@@ -11,6 +12,9 @@ public enum ConnectorType: String, Sendable, Hashable {
 /// What a running connector can ask of the worker.
 public protocol ConnectorContext: Sendable {
     var connectorName: String { get }
+    /// The worker's data directory, where plugins that write files keep them unless told otherwise.
+    var dataDirectory: String { get }
+    var logger: Logger { get }
     /// Asks the worker to call ``Connector/taskConfigs(maxTasks:)`` again (e.g. the set of tables changed).
     func requestTaskReconfiguration()
 }
@@ -21,12 +25,13 @@ public protocol Connector: AnyObject {
     /// At most `maxTasks` task configs; each becomes one task.
     func taskConfigs(maxTasks: Int) async throws(ConnectError) -> [[String: String]]
     func stop() async
-    /// Problems across keys that the config definition cannot see alone, per key (added to `/config/validate`).
-    func validate(config: [String: String]) -> [String: [String]]
+    /// Problems across keys that the config definition cannot see alone, per key (added to `/config/validate`);
+    /// it may look at the system the connector talks to (e.g. whether a database and its tables exist).
+    func validate(config: [String: String]) async -> [String: [String]]
 }
 
 extension Connector {
-    public func validate(config: [String: String]) -> [String: [String]] { [:] }
+    public func validate(config: [String: String]) async -> [String: [String]] { [:] }
 }
 
 // MARK: Source
@@ -48,6 +53,8 @@ public struct SourceRecord: Sendable, Hashable {
 public protocol SourceTaskContext: Sendable {
     var connectorName: String { get }
     var taskId: Int { get }
+    var dataDirectory: String { get }
+    var logger: Logger { get }
     /// The last committed offset of a source partition.
     func offset(for partition: ConnectObject) async throws(ConnectError) -> ConnectObject?
 }
@@ -77,6 +84,8 @@ public protocol ErrantRecordReporter: Sendable {
 public protocol SinkTaskContext: Sendable {
     var connectorName: String { get }
     var taskId: Int { get }
+    var dataDirectory: String { get }
+    var logger: Logger { get }
     var errantRecordReporter: any ErrantRecordReporter { get }
 }
 
@@ -85,6 +94,8 @@ public protocol SinkTask: AnyObject {
     /// The task now owns these partitions; `committed` holds their committed offsets with the metadata this
     /// task committed them with (see ``preCommit(_:)``), which lets a task repair its output after a crash.
     func open(_ partitions: [TopicPartition], committed: [TopicPartition: CommittedOffset]) async throws(ConnectError)
+    /// The next records, in offset order per partition. It is also called with no records when a fetch found
+    /// none, so that a task can act on the passing of time (e.g. rotate files on a schedule).
     func put(_ records: [ConnectRecord]) async throws(ConnectError)
     /// Makes everything put so far durable and returns the offsets to commit (the next offset to read per
     /// partition, with metadata). `consumed` holds the next offset after the last record put, per partition.

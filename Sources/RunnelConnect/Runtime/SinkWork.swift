@@ -79,6 +79,8 @@ final class SinkErrantRecordReporter: ErrantRecordReporter {
 struct SinkContext: SinkTaskContext {
     let connectorName: String
     let taskId: Int
+    let dataDirectory: String
+    let logger: Logger
     let errantRecordReporter: any ErrantRecordReporter
 }
 
@@ -184,6 +186,8 @@ final class SinkWork {
             context: SinkContext(
                 connectorName: settings.connector,
                 taskId: settings.taskId,
+                dataDirectory: settings.worker.configuration.dataDirectory,
+                logger: settings.worker.taskLogger(settings.connector, settings.taskId),
                 errantRecordReporter: reporter
             )
         )
@@ -340,9 +344,13 @@ final class SinkWork {
                 await settings.worker.noteActiveTopic(settings.connector, tp.topic)
             }
         }
-        guard !batch.isEmpty else { return }
-        reporter.originals.withLock { $0 = fetched }
         let task = self.task
+        guard !batch.isEmpty else {
+            // Nothing to put: the task still hears that time passed.
+            try await task.put([])
+            return
+        }
+        reporter.originals.withLock { $0 = fetched }
         try await policy.retrying { () async throws(ConnectError) in try await task.put(batch) }
         reporter.originals.withLock { $0 = [] }
     }

@@ -35,6 +35,8 @@ extension ConnectHeader {
 struct StoredSourceContext: SourceTaskContext {
     let connectorName: String
     let taskId: Int
+    let dataDirectory: String
+    let logger: Logger
     let store: ConnectStore
 
     func offset(for partition: ConnectObject) async throws(ConnectError) -> ConnectObject? {
@@ -66,6 +68,8 @@ struct SourceWork {
         let context = StoredSourceContext(
             connectorName: settings.connector,
             taskId: settings.taskId,
+            dataDirectory: worker.configuration.dataDirectory,
+            logger: worker.taskLogger(settings.connector, settings.taskId),
             store: worker.store
         )
         let broker = worker.broker
