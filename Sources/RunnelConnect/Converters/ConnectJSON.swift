@@ -116,16 +116,17 @@ public enum ConnectJSON {
         case .object(let object):
             writer.raw("{")
             if let schema, schema.type == .struct {
-                for (index, field) in schema.fields.enumerated() {
+                let fields = schema.fields
+                let members = object.members
+                for index in fields.indices {
                     if index > 0 { writer.raw(",") }
-                    writer.string(field.name)
+                    writer.string(fields[index].name)
                     writer.raw(":")
-                    try writeValue(
-                        object[field.name] ?? .null,
-                        schema: field.schema,
-                        decimalNumeric: decimalNumeric,
-                        to: &writer
-                    )
+                    // Members usually come in the schema's order: look by position first.
+                    let value =
+                        index < members.count && members[index].name == fields[index].name
+                        ? members[index].value : (object[fields[index].name] ?? .null)
+                    try writeValue(value, schema: fields[index].schema, decimalNumeric: decimalNumeric, to: &writer)
                 }
             } else {
                 for (index, member) in object.members.enumerated() {

@@ -98,12 +98,11 @@ struct SourceWork {
                 let polledAt = Int64(Date().timeIntervalSince1970 * 1000)
                 var batches: [TopicBatch] = []
                 var batchIndex: [String: Int] = [:]
-                var offsets: [String: String] = [:]
+                // The last offset of each source partition (serialized once per batch, not per record).
+                var offsets: [ConnectObject: ConnectObject] = [:]
                 for source in records {
                     // Offsets advance past records that are filtered or skipped too.
-                    offsets[ConnectJSON.canonicalText(source.sourcePartition)] = ConnectJSON.canonicalText(
-                        source.sourceOffset
-                    )
+                    offsets[source.sourcePartition] = source.sourceOffset
                     let transformed: ConnectRecord
                     var polled = source.record
                     if polled.timestamp == nil { polled.timestamp = polledAt }
@@ -153,7 +152,12 @@ struct SourceWork {
                         batches.append(TopicBatch(topic: transformed.topic, records: [record]))
                     }
                 }
-                let toCommit = offsets.map { (partition: $0.key, offset: Optional($0.value)) }
+                let toCommit = offsets.map {
+                    (
+                        partition: ConnectJSON.canonicalText($0.key),
+                        offset: Optional(ConnectJSON.canonicalText($0.value))
+                    )
+                }
                 // Each produce is one step that a stop request does not cut in half, and the last one commits the
                 // offsets with it; retries wait between steps, where a stop request ends them.
                 for (index, batch) in batches.enumerated() {

@@ -21,7 +21,7 @@ protocol ObjectStore: Sendable {
     func put(key: String, stagedFile: String) throws(ConnectError)
 }
 
-/// A bucket that is a folder: `<root>/<bucket>/<key>`. Staged files live in `<root>/.runnel-staging/<bucket>/`, so a
+/// A bucket that is a folder: `<root>/<bucket>/<key>`. Staged files live in `<root>/.runnel-staging/<bucket>/<task>/`, so a
 /// listing of the bucket never shows a partial object, and a rename publishes one.
 final class LocalBucketStore: ObjectStore {
     let root: String
@@ -54,6 +54,10 @@ final class LocalBucketStore: ObjectStore {
         let staging = realRoot + "/.runnel-staging/" + bucket + "/" + stagingName
         do {
             try manager.createDirectory(atPath: staging, withIntermediateDirectories: true)
+            // The folder is this task's alone: what a stopped or crashed run left there is never published.
+            for leftover in try manager.contentsOfDirectory(atPath: staging) {
+                try manager.removeItem(atPath: staging + "/" + leftover)
+            }
         } catch {
             throw .failure("Cannot create the staging folder \(staging): \(error.localizedDescription)")
         }
@@ -101,7 +105,7 @@ enum Staging {
         var path: String
         /// The first write of this staged file: start it empty (a leftover of a crashed run may be there).
         var truncate: Bool
-        var bytes: [UInt8]
+        var bytes: ByteBuffer
     }
 
     struct Publish: Sendable {
@@ -145,11 +149,12 @@ enum Staging {
         }
     }
 
-    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], path: String) throws(ConnectError) {
+    static func writeAll(_ descriptor: Int32, _ bytes: ByteBuffer, path: String) throws(ConnectError) {
         var written = 0
-        while written < bytes.count {
-            let count = bytes.withUnsafeBytes {
-                Glibc.write(descriptor, $0.baseAddress?.advanced(by: written), bytes.count - written)
+        let total = bytes.readableBytes
+        while written < total {
+            let count = bytes.withUnsafeReadableBytes {
+                Glibc.write(descriptor, $0.baseAddress?.advanced(by: written), total - written)
             }
             if count < 0 && Glibc.errno == EINTR { continue }
             guard count > 0 else { throw errno("Writing", path) }
@@ -196,17 +201,17 @@ enum Staging {
                 while source.readableBytes > 0 {
                     target.clear(minimumCapacity: compressor.maxSize(from: source))
                     try compressor.streamDeflate(from: &source, to: &target, flush: .no)
-                    try writeAll(descriptor, Array(target.readableBytesView), path: output)
+                    try writeAll(descriptor, target, path: output)
                 }
             }
             while true {
                 target.clear(minimumCapacity: 64 * 1024)
                 do {
                     try compressor.finishDeflate(to: &target)
-                    try writeAll(descriptor, Array(target.readableBytesView), path: output)
+                    try writeAll(descriptor, target, path: output)
                     break
                 } catch let error as CompressNIOError where error == .bufferOverflow {
-                    try writeAll(descriptor, Array(target.readableBytesView), path: output)
+                    try writeAll(descriptor, target, path: output)
                 }
             }
             try compressor.finishStream()

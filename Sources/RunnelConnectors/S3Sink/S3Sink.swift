@@ -69,12 +69,18 @@ final class S3SinkTask: SinkTask {
     private var reporter: (any ErrantRecordReporter)?
     private var logger = Logger(label: "runnel.connect")
     private var plan = Staging.Plan()
+    /// The writer of the previous record: records come in runs of one partition.
+    private var lastWriter: PartitionWriter?
+    /// A record's formatted value, key and headers, reused from record to record.
+    private var valueBytes = ByteBuffer()
+    private var keyBytes = ByteBuffer()
+    private var headerBytes = ByteBuffer()
 
     /// One open file: its object key, its staged path, and the bytes formatted since the last flush.
     final class OpenFile {
         let key: String
         let staged: String
-        var pending: [UInt8] = []
+        var pending = ByteBuffer()
         var created = false
 
         init(key: String, staged: String) {
@@ -128,7 +134,7 @@ final class S3SinkTask: SinkTask {
             throw error.connectError
         }
         self.config = config
-        let stagingName = Staging.stagedName(context.connectorName)
+        let stagingName = Staging.stagedName(context.connectorName) + "/task-\(context.taskId)"
         store = try await BlockingIO.run { () throws -> LocalBucketStore in
             try LocalBucketStore(root: config.root, bucket: config.bucket, stagingName: stagingName)
         }
@@ -156,8 +162,7 @@ final class S3SinkTask: SinkTask {
 
     private func write(_ record: ConnectRecord, config: S3SinkConfig) async throws(ConnectError) {
         guard let partition = record.kafkaPartition, let offset = record.kafkaOffset,
-            let topicPartition = try? TopicPartition(topic: record.topic, partition: partition),
-            let writer = writers[topicPartition]
+            let writer = writer(record.topic, partition)
         else {
             throw .failure(
                 "A record of \(record.topic)-\(record.kafkaPartition.map(String.init) ?? "?"), which this task does not own: transforms that change the topic or partition cannot be used with this sink"
@@ -166,9 +171,9 @@ final class S3SinkTask: SinkTask {
         let tombstone = record.value.isNull
         let encoded: String
         let time: Int64?
-        var value: [UInt8] = []
-        var key: [UInt8] = []
-        var headers: [UInt8] = []
+        valueBytes.clear()
+        keyBytes.clear()
+        headerBytes.clear()
         do throws(ConnectError) {
             if tombstone {
                 switch config.nullValues {
@@ -184,11 +189,11 @@ final class S3SinkTask: SinkTask {
             }
             time = config.isTimeBased || config.rotateIntervalMs > 0 ? try timestamp(of: record, config: config) : nil
             encoded = tombstone ? "tombstone" : try encodedPartition(record, time: time, config: config)
-            try format(record.value, schema: record.valueSchema, as: config.format, config: config, into: &value)
+            try format(record.value, schema: record.valueSchema, as: config.format, config: config, into: &valueBytes)
             if config.storeKeys {
-                try format(record.key, schema: record.keySchema, as: config.keysFormat, config: config, into: &key)
+                try format(record.key, schema: record.keySchema, as: config.keysFormat, config: config, into: &keyBytes)
             }
-            if config.storeHeaders { try formatHeaders(record.headers, into: &headers) }
+            if config.storeHeaders { try formatHeaders(record.headers, into: &headerBytes) }
         } catch {
             if error.kind == .data, let reporter {
                 try await reporter.report(record, error: error)
@@ -216,9 +221,9 @@ final class S3SinkTask: SinkTask {
             writer.sets[encoded] = set
             writer.order.append(encoded)
         }
-        set.values.pending += value
-        set.keys?.pending += key
-        set.headers?.pending += headers
+        set.values.pending.writeImmutableBuffer(valueBytes)
+        set.keys?.pending.writeImmutableBuffer(keyBytes)
+        set.headers?.pending.writeImmutableBuffer(headerBytes)
         if writer.count == 0 {
             writer.firstOffset = offset
             writer.baseTime = time
@@ -278,9 +283,9 @@ final class S3SinkTask: SinkTask {
 
     /// Moves a file's formatted bytes into the plan.
     private func stage(_ file: OpenFile) {
-        guard !file.pending.isEmpty || !file.created else { return }
+        guard file.pending.readableBytes > 0 || !file.created else { return }
         plan.appends.append(Staging.Append(path: file.staged, truncate: !file.created, bytes: file.pending))
-        file.pending = []
+        file.pending = ByteBuffer()
         file.created = true
     }
 
@@ -288,7 +293,7 @@ final class S3SinkTask: SinkTask {
     private func flush() async throws(ConnectError) {
         for writer in writers.values {
             for set in writer.sets.values {
-                for file in set.files where !file.pending.isEmpty { stage(file) }
+                for file in set.files where file.pending.readableBytes > 0 { stage(file) }
             }
         }
         guard !plan.isEmpty, let store, let config else { return }
@@ -314,6 +319,7 @@ final class S3SinkTask: SinkTask {
     func close(_ partitions: [TopicPartition]) async throws(ConnectError) {
         for partition in partitions {
             guard let writer = writers.removeValue(forKey: partition) else { continue }
+            if writer === lastWriter { lastWriter = nil }
             discard(writer)
         }
         try? await flush()
@@ -329,6 +335,7 @@ final class S3SinkTask: SinkTask {
     func stop() async {
         for writer in writers.values { discard(writer) }
         writers = [:]
+        lastWriter = nil
         plan.appends = []
         plan.publishes = []
         if !plan.removals.isEmpty, let store {
@@ -435,38 +442,44 @@ final class S3SinkTask: SinkTask {
         schema: ConnectSchema?,
         as format: S3SinkConfig.Format,
         config: S3SinkConfig,
-        into bytes: inout [UInt8]
+        into bytes: inout ByteBuffer
     ) throws(ConnectError) {
         switch format {
         case .json:
-            var buffer = ByteBuffer()
             if value.isNull {
-                buffer.writeString("null")
+                bytes.writeStaticString("null")
             } else {
-                try ConnectJSON.append(value, schema: schema, decimalNumeric: config.decimalNumeric, to: &buffer)
+                try ConnectJSON.append(value, schema: schema, decimalNumeric: config.decimalNumeric, to: &bytes)
             }
-            bytes += buffer.readableBytesView
-            bytes.append(UInt8(ascii: "\n"))
+            bytes.writeInteger(UInt8(ascii: "\n"))
         case .byteArray:
             switch value {
             case .null: break
-            case .bytes(let raw): bytes += raw
-            case .string(let text): bytes += text.utf8
+            case .bytes(let raw): bytes.writeBytes(raw)
+            case .string(let text): bytes.writeString(text)
             default:
                 throw .data("ByteArrayFormat writes bytes or strings, not a \(value.typeName) value (use JsonFormat)")
             }
-            bytes += config.byteArraySeparator
+            bytes.writeBytes(config.byteArraySeparator)
         }
     }
 
     /// One JSON line per record: `[{"key":…,"value":…},…]`.
-    private func formatHeaders(_ headers: [ConnectHeader], into bytes: inout [UInt8]) throws(ConnectError) {
+    private func formatHeaders(_ headers: [ConnectHeader], into bytes: inout ByteBuffer) throws(ConnectError) {
         let array = ConnectValue.array(
             headers.map { .object(ConnectObject([("key", .string($0.key)), ("value", $0.value)])) }
         )
-        var buffer = ByteBuffer()
-        try ConnectJSON.append(array, schema: nil, to: &buffer)
-        bytes += buffer.readableBytesView
-        bytes.append(UInt8(ascii: "\n"))
+        try ConnectJSON.append(array, schema: nil, to: &bytes)
+        bytes.writeInteger(UInt8(ascii: "\n"))
+    }
+
+    /// The writer of a record's partition, nil when this task does not own it.
+    private func writer(_ topic: String, _ partition: Int32) -> PartitionWriter? {
+        if let lastWriter, lastWriter.topicPartition.partition == partition, lastWriter.topicPartition.topic == topic {
+            return lastWriter
+        }
+        guard let topicPartition = try? TopicPartition(topic: topic, partition: partition) else { return nil }
+        lastWriter = writers[topicPartition]
+        return lastWriter
     }
 }

@@ -47,9 +47,13 @@ struct SqliteColumn: Sendable, Hashable {
 
 /// What the connector reads from a database's schema. Names are compared the way SQLite does (case-insensitive).
 enum SqliteCatalog {
-    /// Opens the database read-only: the connector never writes to it nor takes a write lock, and waits briefly
-    /// when a writer holds an exclusive lock (rollback-journal databases).
-    static func open(_ path: String) throws(ConnectError) -> DatabaseQueue {
+    /// Opens the database read-only (on the blocking pool): the connector never writes to it nor takes a write
+    /// lock, and waits briefly when a writer holds an exclusive lock (rollback-journal databases).
+    static func open(_ path: String) async throws(ConnectError) -> DatabaseQueue {
+        try await BlockingIO.run { try openNow(path) }
+    }
+
+    private static func openNow(_ path: String) throws(ConnectError) -> DatabaseQueue {
         guard FileManager.default.fileExists(atPath: path) else {
             throw .config("The SQLite database \(path) does not exist")
         }

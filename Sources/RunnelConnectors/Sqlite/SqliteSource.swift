@@ -39,7 +39,7 @@ final class SqliteSourceConnector: Connector {
             throw error.connectError
         }
         self.config = config
-        let database = try SqliteCatalog.open(config.path)
+        let database = try await SqliteCatalog.open(config.path)
         guard config.query == nil else { return }
         let found = try await Self.readableTables(database, config: config, logger: context.logger)
         if found.isEmpty {
@@ -151,7 +151,7 @@ final class SqliteSourceConnector: Connector {
         }
         let database: DatabaseQueue
         do {
-            database = try SqliteCatalog.open(config.path)
+            database = try await SqliteCatalog.open(config.path)
         } catch {
             return ["connection.url": [error.message]]
         }
@@ -199,6 +199,8 @@ final class SqliteSourceTask: SourceTask {
     private var database: DatabaseQueue?
     private var queriers: [SqliteQuerier] = []
     private var due: [ContinuousClock.Instant] = []
+    /// The next batch of a querier (by index), read ahead while the previous one is produced.
+    private var prefetch: (index: Int, task: Task<Result<SqliteQuerier.Batch, any Error>, Never>)?
     private var logger = Logger(label: "runnel.connect")
 
     func start(config values: [String: String], context: any SourceTaskContext) async throws(ConnectError) {
@@ -210,7 +212,7 @@ final class SqliteSourceTask: SourceTask {
             throw error.connectError
         }
         self.config = config
-        let database = try SqliteCatalog.open(config.path)
+        let database = try await SqliteCatalog.open(config.path)
         self.database = database
         var tables: [String?] = []
         if config.query != nil {
@@ -259,18 +261,22 @@ final class SqliteSourceTask: SourceTask {
             try? await Task.sleep(for: min(due[next] - now, .seconds(1)))
             return []
         }
-        let querier = queriers[next]
-        let wallClock = Int64(Date().timeIntervalSince1970 * 1000)
+        let result: Result<SqliteQuerier.Batch, any Error>
+        if let prefetch, prefetch.index == next {
+            result = await prefetch.task.value
+        } else {
+            result = await Self.read(queriers[next], from: database)
+        }
+        prefetch = nil
         do {
-            let batch = try await database.read { db in
-                do {
-                    return try querier.read(db, now: wallClock)
-                } catch is SqliteQuerier.SchemaChanged {
-                    return try querier.refreshed(db).read(db, now: wallClock)
-                }
-            }
+            let batch = try result.get()
             queriers[next] = batch.querier
             due[next] = batch.exhausted ? .now + .milliseconds(config.pollIntervalMs) : .now
+            if !batch.exhausted {
+                // Read the next batch while this one is converted and produced.
+                let querier = batch.querier
+                prefetch = (next, Self.readAhead(querier, from: database))
+            }
             return batch.records
         } catch let error as ConnectError {
             throw error
@@ -280,6 +286,34 @@ final class SqliteSourceTask: SourceTask {
             return []
         } catch {
             return try handle(error, at: next)
+        }
+    }
+
+    private static func readAhead(
+        _ querier: SqliteQuerier,
+        from database: DatabaseQueue
+    ) -> Task<Result<SqliteQuerier.Batch, any Error>, Never> {
+        Task { await read(querier, from: database) }
+    }
+
+    /// One batch of a querier, in one read transaction; a querier whose table changed columns is remade first.
+    private static func read(
+        _ querier: SqliteQuerier,
+        from database: DatabaseQueue
+    ) async -> Result<SqliteQuerier.Batch, any Error> {
+        let wallClock = Int64(Date().timeIntervalSince1970 * 1000)
+        do {
+            return .success(
+                try await database.read { db in
+                    do {
+                        return try querier.read(db, now: wallClock)
+                    } catch is SqliteQuerier.SchemaChanged {
+                        return try querier.refreshed(db).read(db, now: wallClock)
+                    }
+                }
+            )
+        } catch {
+            return .failure(error)
         }
     }
 
@@ -299,6 +333,7 @@ final class SqliteSourceTask: SourceTask {
                 )
                 queriers.remove(at: index)
                 due.remove(at: index)
+                prefetch = nil
                 return []
             }
         }
@@ -308,6 +343,11 @@ final class SqliteSourceTask: SourceTask {
     }
 
     func stop() async {
+        if let prefetch {
+            prefetch.task.cancel()
+            _ = await prefetch.task.value
+            self.prefetch = nil
+        }
         queriers = []
         due = []
         if let database {
