@@ -7,7 +7,7 @@ import Testing
     static let tests = [
         "test_lifecycle", "test_bad_input", "test_plugins_validate_and_secrets", "test_converters", "test_transforms",
         "test_topics_regex", "test_dead_letter_queue", "test_kafka_connect_py", "test_worker_config",
-        "test_restart_and_kill",
+        "test_restart_and_kill", "test_templates",
     ]
 
     @Test(arguments: tests)

@@ -84,18 +84,23 @@ final class LocalBucketStore: ObjectStore {
         try Staging.syncFolder(folder)
     }
 
-    /// `mkdir -p`, then checks that the folder resolves inside the bucket (no symbolic link leads out).
+    /// `mkdir -p` one folder at a time below the bucket, refusing any existing folder (a symbolic link) that
+    /// resolves outside it before creating anything beneath.
     private func makeFolder(_ folder: String) throws(ConnectError) {
         if checked.withLock({ $0.contains(folder) }) { return }
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw .retriable("Cannot create the folder \(folder): \(error.localizedDescription)")
+        guard folder.hasPrefix(bucketDirectory + "/") else {
+            throw .config("The folder \(folder) is outside the bucket \(bucketDirectory)")
         }
-        guard let real = Self.realPath(folder), real == bucketDirectory || real.hasPrefix(bucketDirectory + "/") else {
-            throw .config("The folder \(folder) resolves outside the bucket \(bucketDirectory) (a symbolic link?)")
+        var path = bucketDirectory
+        for component in folder.dropFirst(bucketDirectory.count + 1).split(separator: "/") {
+            path += "/" + component
+            if checked.withLock({ $0.contains(path) }) { continue }
+            if mkdir(path, 0o755) != 0 && Glibc.errno != EEXIST { throw Staging.errno("Creating the folder", path) }
+            guard let real = Self.realPath(path), real.hasPrefix(bucketDirectory + "/") else {
+                throw .config("The folder \(path) resolves outside the bucket \(bucketDirectory) (a symbolic link?)")
+            }
+            checked.withLock { _ = $0.insert(path) }
         }
-        checked.withLock { _ = $0.insert(folder) }
     }
 }
 

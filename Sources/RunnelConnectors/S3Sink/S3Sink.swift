@@ -146,18 +146,24 @@ final class S3SinkTask: SinkTask {
         }
     }
 
+    /// A failure here fails the task, even a retriable one: part of the batch is already in the open files, so
+    /// the batch cannot be put again; the restarted task reads again from the committed offsets.
     func put(_ records: [ConnectRecord]) async throws(ConnectError) {
         guard let config else { return }
-        for record in records {
-            try await write(record, config: config)
-        }
-        if config.rotateScheduleIntervalMs > 0 {
-            let now = Self.wallClock()
-            for writer in writers.values where writer.count > 0 {
-                if let due = writer.scheduledRotation, now >= due { publish(writer) }
+        do throws(ConnectError) {
+            for record in records {
+                try await write(record, config: config)
             }
+            if config.rotateScheduleIntervalMs > 0 {
+                let now = Self.wallClock()
+                for writer in writers.values where writer.count > 0 {
+                    if let due = writer.scheduledRotation, now >= due { publish(writer) }
+                }
+            }
+            try await flush()
+        } catch {
+            throw error.kind == .retriable ? .failure(error.message) : error
         }
-        try await flush()
     }
 
     private func write(_ record: ConnectRecord, config: S3SinkConfig) async throws(ConnectError) {

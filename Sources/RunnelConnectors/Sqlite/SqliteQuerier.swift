@@ -144,7 +144,12 @@ struct SqliteQuerier: Sendable {
         }
         if let table, config.mode == .bulk {
             // Tables declared WITHOUT ROWID (and views) are paged by count instead.
-            bulkByRowid = (try? db.makeStatement(sql: "SELECT rowid FROM \(SqliteCatalog.quote(table)) LIMIT 0")) != nil
+            let isTable =
+                (try? String.fetchOne(db, sql: "SELECT type FROM sqlite_schema WHERE name = ?", arguments: [table]))
+                == "table"
+            bulkByRowid =
+                isTable
+                && (try? db.makeStatement(sql: "SELECT rowid FROM \(SqliteCatalog.quote(table)) LIMIT 0")) != nil
         } else {
             bulkByRowid = false
         }

@@ -709,9 +709,54 @@ def test_worker_config():
     assert bad.returncode != 0 and "offset.flush.interval.ms" in bad.stderr, (bad.returncode, bad.stderr)
 
 
+def test_templates():
+    """Every body in connectors/ validates against its plugin and creates a running connector, run from a folder
+    holding the files they name (as connectors/README.md does): the SQLite rows reach the bucket."""
+    import glob
+    import sqlite3
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "connectors")
+    paths = sorted(glob.glob(os.path.join(folder, "*.json")))
+    assert [os.path.basename(p) for p in paths] == ["file-sink.json", "file-source.json", "s3-sink.json",
+                                                    "sqlite-source.json"], paths
+    work = tempfile.mkdtemp(prefix="connect-templates-")
+    database = sqlite3.connect(os.path.join(work, "shop.db"))
+    database.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT NOT NULL, quantity INTEGER NOT NULL, "
+                     "updated_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+    database.executemany("INSERT INTO orders (item, quantity) VALUES (?, ?)", [(f"item-{i}", i) for i in range(1000)])
+    database.commit()
+    append(os.path.join(work, "test.txt"), ["hello", "world"])
+    previous = os.getcwd()
+    os.chdir(work)
+    try:
+        server = Server()
+    finally:
+        os.chdir(previous)
+    try:
+        for path in paths:
+            with open(path) as file:
+                body = json.load(file)
+            config = {**body["config"], "name": body["name"]}
+            response = requests.put(f"{server.connect}/connector-plugins/{config['connector.class']}/config/validate",
+                                    json=config)
+            assert response.status_code == 200 and response.json()["error_count"] == 0, (path, response.text)
+            response = requests.post(server.connect + "/connectors", data=open(path, "rb").read(),
+                                     headers={"Content-Type": "application/json"})
+            assert response.status_code == 201, (path, response.text)
+            wait_state(server, body["name"], "RUNNING", ["RUNNING"])
+        wait_lines(os.path.join(work, "test.sink.txt"), 2)
+        bucket = os.path.join(server.data_dir, "buckets", "lake", "topics", "shop-orders", "partition=0")
+        first = os.path.join(bucket, "shop-orders+0+0000000000.json")
+        wait_for(lambda: os.path.exists(first), what=first)
+        with open(first) as file:
+            rows = [json.loads(line) for line in file]
+        assert [row["id"] for row in rows] == list(range(1, 1001)), rows[:3]
+    finally:
+        server.close()
+
+
 SHARED = [test_lifecycle, test_bad_input, test_plugins_validate_and_secrets, test_converters, test_transforms,
           test_topics_regex, test_dead_letter_queue, test_kafka_connect_py]
-OWN_SERVER = [test_worker_config, test_restart_and_kill]
+OWN_SERVER = [test_worker_config, test_restart_and_kill, test_templates]
 
 
 def main():
