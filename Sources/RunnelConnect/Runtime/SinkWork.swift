@@ -119,6 +119,8 @@ final class SinkWork {
     private var owned: [TopicPartition] = []
     private var topics: [String: Int] = [:]
     private var knownTopics: Set<String> = []
+    /// The next fetch, started while the task puts the previous batch; used when the next request is the same.
+    private var readAhead: (request: FetchRequest, task: Task<Result<[FetchedPartition], BrokerError>, Never>)?
 
     init(settings: TaskSettings, task: any SinkTask) throws(ConnectError) {
         self.settings = settings
@@ -205,6 +207,7 @@ final class SinkWork {
     }
 
     private func leave() async {
+        cancelReadAhead()
         if !memberId.isEmpty { try? await broker.leaveGroup(groupId: group, memberId: memberId) }
         await task.stop()
     }
@@ -284,6 +287,7 @@ final class SinkWork {
             }
         }
         // Leaving this generation: make the data durable and commit, even when stopping.
+        cancelReadAhead()
         if !session.consumed.isEmpty { try await commit(session) }
         try await task.close(session.assigned)
         return Task.isCancelled ? .stop : exit
@@ -302,22 +306,53 @@ final class SinkWork {
         }
     }
 
-    private func fetchAndPut(_ session: inout Session) async throws(ConnectError) {
-        let request = FetchRequest(
+    private static func fetchRequest(_ session: Session) -> FetchRequest {
+        FetchRequest(
             partitions: session.assigned.map { FetchRequest.Partition($0, offset: session.positions[$0] ?? 0) },
             maxWaitMs: 500,
             minBytes: 1,
             maxBytes: 8 << 20
         )
+    }
+
+    private static func startFetch(
+        _ broker: any Broker,
+        _ request: FetchRequest
+    ) -> Task<Result<[FetchedPartition], BrokerError>, Never> {
+        Task {
+            do throws(BrokerError) {
+                return .success(try await broker.fetch(request))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    private func cancelReadAhead() {
+        readAhead?.task.cancel()
+        readAhead = nil
+    }
+
+    private func fetchAndPut(_ session: inout Session) async throws(ConnectError) {
+        let request = Self.fetchRequest(session)
         let fetched: [FetchedPartition]
         do {
-            fetched = try await broker.fetch(request)
+            if let readAhead, readAhead.request == request {
+                self.readAhead = nil
+                fetched = try await readAhead.task.value.get()
+            } else {
+                cancelReadAhead()
+                fetched = try await broker.fetch(request)
+            }
         } catch {
             let mapped = Producing.map(error)
             if mapped.kind != .retriable { throw mapped }
             _ = await pause(milliseconds: 200)
             return
         }
+        // A task told to stop puts nothing more: what the fetch returned is read again by the next owner, from
+        // the offsets committed on the way out.
+        if Task.isCancelled { return }
         if fetched.allSatisfy({ $0.records.isEmpty }) && fetched.contains(where: { $0.error != nil }) {
             // Only errors (e.g. a deleted topic): the fetch returned at once; do not spin until the rejoin.
             _ = await pause(milliseconds: 100)
@@ -351,6 +386,9 @@ final class SinkWork {
             return
         }
         reporter.originals.withLock { $0 = fetched }
+        // Fetch the next records while these are put.
+        let next = Self.fetchRequest(session)
+        readAhead = (next, Self.startFetch(broker, next))
         try await policy.retrying { () async throws(ConnectError) in try await task.put(batch) }
         reporter.originals.withLock { $0 = [] }
     }
