@@ -80,7 +80,13 @@ final class LocalBucketStore: ObjectStore {
         let destination = bucketDirectory + "/" + key
         let folder = String(destination[..<(destination.lastIndex(of: "/") ?? destination.endIndex)])
         try makeFolder(folder)
-        guard rename(stagedFile, destination) == 0 else { throw Staging.errno("Publishing", destination) }
+        if rename(stagedFile, destination) != 0 {
+            // Folders made earlier may have been removed since (a bucket cleaned up): make them again.
+            guard Glibc.errno == ENOENT else { throw Staging.errno("Publishing", destination) }
+            checked.withLock { $0.removeAll() }
+            try makeFolder(folder)
+            guard rename(stagedFile, destination) == 0 else { throw Staging.errno("Publishing", destination) }
+        }
         try Staging.syncFolder(folder)
     }
 

@@ -434,6 +434,12 @@ struct S3SinkConfig: Sendable {
             guard !fields.isEmpty else {
                 throw ConfigProblem("partition.field.name", "FieldPartitioner needs partition.field.name")
             }
+            if let bad = fields.first(where: { $0.contains("/") || $0.contains("\\") || $0.contains("..") }) {
+                throw ConfigProblem(
+                    "partition.field.name",
+                    "Invalid field name \(bad): a field name is one folder name"
+                )
+            }
             partitioner = .field(fields)
         case let name? where ["TimeBasedPartitioner", "DailyPartitioner", "HourlyPartitioner"].contains(name):
             var pathFormat = config.string("path.format") ?? ""

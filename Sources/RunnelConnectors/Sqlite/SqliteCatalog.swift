@@ -122,7 +122,7 @@ enum SqliteCatalog {
 
     /// The columns a query returns, with the types SQLite declares for them (nullability unknown: all nullable).
     static func columns(_ db: Database, query: String) throws -> [SqliteColumn] {
-        let statement = try db.makeStatement(sql: "SELECT * FROM (\(query)) LIMIT 0")
+        let statement = try db.makeStatement(sql: "SELECT * FROM (\n\(query)\n) LIMIT 0")
         return (0..<statement.columnCount).map { index in
             let declared = sqlite3_column_decltype(statement.sqliteStatement, Int32(index)).map { String(cString: $0) }
             return SqliteColumn(

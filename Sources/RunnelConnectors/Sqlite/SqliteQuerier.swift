@@ -161,7 +161,7 @@ struct SqliteQuerier: Sendable {
 
     private var source: String {
         if let table { return SqliteCatalog.quote(table) }
-        return "(\(query ?? "")) AS \"runnel_query\""
+        return "(\n\(query ?? "")\n) AS \"runnel_query\""
     }
 
     private var timestampExpression: String {
@@ -172,6 +172,9 @@ struct SqliteQuerier: Sendable {
 
     /// The next batch, read in one transaction of `db`.
     func read(_ db: Database, now: Int64) throws -> Batch {
+        // Reading the schema table starts the read transaction and makes the connection notice schema changes made
+        // by other connections since its last read (statements prepared afterwards see the current columns).
+        _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_schema")
         let limit = config.batchMaxRows
         var next = self
         switch config.mode {
@@ -299,7 +302,9 @@ struct SqliteQuerier: Sendable {
         _ arguments: [any DatabaseValueConvertible],
         prefix: Int
     ) throws -> [Fetched] {
-        let statement = try db.cachedStatement(sql: sql)
+        // Prepared afresh: a statement kept from an earlier batch would not see columns another connection added,
+        // renamed or dropped since.
+        let statement = try db.makeStatement(sql: sql)
         statement.arguments = StatementArguments(arguments)
         let expected = columns.map(\.name)
         let names = Array(statement.columnNames.dropFirst(prefix))

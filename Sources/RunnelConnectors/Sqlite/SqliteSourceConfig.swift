@@ -294,14 +294,17 @@ struct SqliteSourceConfig: Sendable {
         incrementingColumn = config.nonEmpty("incrementing.column.name") ?? ""
         timestampColumns = config.list("timestamp.column.name")
         if mode.usesTimestamp && timestampColumns.isEmpty {
-            throw ConfigProblem("timestamp.column.name", "Must name at least one column in \(mode.rawValue) mode")
+            throw ConfigProblem(
+                "timestamp.column.name",
+                "timestamp.column.name must name at least one column in \(mode.rawValue) mode"
+            )
         }
         let initial = config.int64("timestamp.initial")
         timestampInitial =
             initial == -1 ? Int64(Date().timeIntervalSince1970 * 1000) : initial
         timestampDelayMs = config.int64("timestamp.delay.interval.ms") ?? 0
         validateNonNull = config.bool("validate.non.null")
-        query = config.nonEmpty("query")
+        query = config.nonEmpty("query").map(Self.trimmedQuery)
         topicPrefix = config.string("topic.prefix")?.trimmingCharacters(in: .whitespaces) ?? ""
         pollIntervalMs = Int64(config.int("poll.interval.ms") ?? 5000)
         batchMaxRows = config.int("batch.max.rows") ?? 1000
@@ -370,6 +373,16 @@ struct SqliteSourceConfig: Sendable {
             throw .config("An in-memory database cannot be read by another process: name a database file")
         }
         return rest
+    }
+
+    /// A query without the `;` that may end it (it is used inside another statement).
+    static func trimmedQuery(_ query: String) -> String {
+        var text = query.trimmingCharacters(in: .whitespacesAndNewlines)
+        while text.hasSuffix(";") {
+            text.removeLast()
+            text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return text
     }
 
     /// Why `name` is not a valid topic name, or nil.
