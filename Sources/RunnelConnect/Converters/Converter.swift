@@ -79,6 +79,9 @@ public struct JsonConverter: Converter {
     final class SchemaCache: Sendable {
         let written = Mutex<(ConnectSchema, ByteBuffer)?>(nil)
         let read = Mutex<(ByteBuffer, ConnectSchema)?>(nil)
+        /// The JSON of the field names of the struct fields last written (`"name":`, after a comma but for the
+        /// first). The fields array is held, so the address of its storage identifies it.
+        let fieldNames = Mutex<(fields: [ConnectSchema.Field], names: [ByteBuffer])?>(nil)
     }
 
     public init(config: [String: String], isKey: Bool) throws(ConnectError) {
@@ -115,12 +118,63 @@ public struct JsonConverter: Converter {
                 writer.raw("null")
             }
             writer.raw(",\"payload\":")
-            try ConnectJSON.writeValue(value, schema: schema, decimalNumeric: decimalNumeric, to: &writer)
+            try writePayload(value, schema: schema, to: &writer)
             writer.raw("}")
         } else {
-            try ConnectJSON.writeValue(value, schema: schema, decimalNumeric: decimalNumeric, to: &writer)
+            try writePayload(value, schema: schema, to: &writer)
         }
         return writer.buffer
+    }
+
+    /// The value; a struct (records of a source mostly share one) with its field names written once and reused.
+    private func writePayload(
+        _ value: ConnectValue,
+        schema: ConnectSchema?,
+        to writer: inout JSONWriter
+    ) throws(ConnectError) {
+        guard let schema, schema.type == .struct, case .object(let object) = value else {
+            try ConnectJSON.writeValue(value, schema: schema, decimalNumeric: decimalNumeric, to: &writer)
+            return
+        }
+        let fields = schema.fields
+        let names = fieldNames(fields)
+        let members = object.members
+        writer.raw("{")
+        for index in fields.indices {
+            writer.raw(names[index])
+            // Members usually come in the schema's order: look by position first.
+            let member =
+                index < members.count && members[index].name == fields[index].name
+                ? members[index].value : (object[fields[index].name] ?? .null)
+            try ConnectJSON.writeValue(
+                member,
+                schema: fields[index].schema,
+                decimalNumeric: decimalNumeric,
+                to: &writer
+            )
+        }
+        writer.raw("}")
+    }
+
+    private func fieldNames(_ fields: [ConnectSchema.Field]) -> [ByteBuffer] {
+        cache.fieldNames.withLock { cached in
+            if let cached, cached.fields.count == fields.count,
+                cached.fields.withUnsafeBufferPointer({ held in
+                    fields.withUnsafeBufferPointer { held.baseAddress == $0.baseAddress }
+                })
+            {
+                return cached.names
+            }
+            let names = fields.enumerated().map { index, field in
+                var writer = JSONWriter()
+                if index > 0 { writer.raw(",") }
+                writer.string(field.name)
+                writer.raw(":")
+                return writer.buffer
+            }
+            cached = (fields, names)
+            return names
+        }
     }
 
     private func schemaJSON(_ schema: ConnectSchema) -> ByteBuffer {

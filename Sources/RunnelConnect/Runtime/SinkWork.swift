@@ -357,7 +357,8 @@ final class SinkWork {
             // Only errors (e.g. a deleted topic): the fetch returned at once; do not spin until the rejoin.
             _ = await pause(milliseconds: 100)
         }
-        var batch: [ConnectRecord] = []
+        // Move past what was fetched, and fetch what follows while these records are converted and put.
+        var progressed = false
         for partition in fetched {
             let tp = partition.topicPartition
             if let error = partition.error {
@@ -366,17 +367,40 @@ final class SinkWork {
                 }
                 continue
             }
-            for consumed in partition.records {
-                guard let record = try await convert(consumed) else { continue }
-                batch.append(record)
-            }
             if partition.nextOffset > (session.positions[tp] ?? 0) {
                 session.positions[tp] = partition.nextOffset
                 session.consumed[tp] = partition.nextOffset
+                progressed = true
             }
-            if !partition.records.isEmpty && !knownTopics.contains(tp.topic) {
-                knownTopics.insert(tp.topic)
-                await settings.worker.noteActiveTopic(settings.connector, tp.topic)
+        }
+        if progressed {
+            let next = Self.fetchRequest(session)
+            readAhead = (next, Self.startFetch(broker, next))
+        }
+        var batch: [ConnectRecord] = []
+        for partition in fetched where partition.error == nil {
+            for consumed in partition.records {
+                let record: ConnectRecord
+                switch convert(consumed) {
+                case .record(let converted): record = converted
+                case .dropped: continue
+                case .failed(let error, let stage, let className):
+                    // Logged and sent to the DLQ when tolerated; otherwise the task fails.
+                    try await reporter.handle(
+                        error,
+                        stage: stage,
+                        className: className,
+                        original: consumed,
+                        tolerated: policy.tolerates(error, in: stage)
+                    )
+                    continue
+                }
+                batch.append(record)
+            }
+            let topic = partition.topicPartition.topic
+            if !partition.records.isEmpty && !knownTopics.contains(topic) {
+                knownTopics.insert(topic)
+                await settings.worker.noteActiveTopic(settings.connector, topic)
             }
         }
         let task = self.task
@@ -386,9 +410,6 @@ final class SinkWork {
             return
         }
         reporter.originals.withLock { $0 = fetched }
-        // Fetch the next records while these are put.
-        let next = Self.fetchRequest(session)
-        readAhead = (next, Self.startFetch(broker, next))
         try await policy.retrying { () async throws(ConnectError) in try await task.put(batch) }
         reporter.originals.withLock { $0 = [] }
     }
@@ -419,33 +440,27 @@ final class SinkWork {
         }
     }
 
-    /// Converts and transforms one consumed record; nil when it is dropped or its failure tolerated.
-    private func convert(_ consumed: ConsumerRecord) async throws(ConnectError) -> ConnectRecord? {
+    /// A consumed record converted and transformed: the record, nothing (a transform dropped it), or a failure and
+    /// where it happened (handled, asynchronously, by the caller).
+    private enum Converted {
+        case record(ConnectRecord)
+        case dropped
+        case failed(ConnectError, stage: Stage, className: String)
+    }
+
+    /// Converts and transforms one consumed record, without suspending.
+    private func convert(_ consumed: ConsumerRecord) -> Converted {
         let key: (schema: ConnectSchema?, value: ConnectValue)
         let value: (schema: ConnectSchema?, value: ConnectValue)
         do {
             key = try keyConverter.toConnectData(topic: consumed.topic, bytes: consumed.key)
         } catch {
-            try await reporter.handle(
-                error,
-                stage: .keyConverter,
-                className: ConnectorConfig.className(of: keyConverter),
-                original: consumed,
-                tolerated: policy.tolerates(error, in: .keyConverter)
-            )
-            return nil
+            return .failed(error, stage: .keyConverter, className: ConnectorConfig.className(of: keyConverter))
         }
         do {
             value = try valueConverter.toConnectData(topic: consumed.topic, bytes: consumed.value)
         } catch {
-            try await reporter.handle(
-                error,
-                stage: .valueConverter,
-                className: ConnectorConfig.className(of: valueConverter),
-                original: consumed,
-                tolerated: policy.tolerates(error, in: .valueConverter)
-            )
-            return nil
+            return .failed(error, stage: .valueConverter, className: ConnectorConfig.className(of: valueConverter))
         }
         let record = ConnectRecord(
             topic: consumed.topic,
@@ -458,18 +473,12 @@ final class SinkWork {
             headers: consumed.headers.map(ConnectHeader.init),
             kafkaOffset: consumed.offset
         )
-        if chain.isEmpty { return record }
+        if chain.isEmpty { return .record(record) }
         do {
-            return try chain.apply(record)
+            guard let transformed = try chain.apply(record) else { return .dropped }
+            return .record(transformed)
         } catch {
-            try await reporter.handle(
-                error.error,
-                stage: .transformation,
-                className: error.className,
-                original: consumed,
-                tolerated: policy.tolerates(error.error, in: .transformation)
-            )
-            return nil
+            return .failed(error.error, stage: .transformation, className: error.className)
         }
     }
 }

@@ -152,7 +152,9 @@ final class S3SinkTask: SinkTask {
         guard let config else { return }
         do throws(ConnectError) {
             for record in records {
-                try await write(record, config: config)
+                guard let problem = try write(record, config: config) else { continue }
+                guard let reporter else { throw problem }
+                try await reporter.report(record, error: problem)
             }
             if config.rotateScheduleIntervalMs > 0 {
                 let now = Self.wallClock()
@@ -166,7 +168,8 @@ final class S3SinkTask: SinkTask {
         }
     }
 
-    private func write(_ record: ConnectRecord, config: S3SinkConfig) async throws(ConnectError) {
+    /// Adds a record to its open file; returns the data error of a record that cannot be written (for the DLQ).
+    private func write(_ record: ConnectRecord, config: S3SinkConfig) throws(ConnectError) -> ConnectError? {
         guard let partition = record.kafkaPartition, let offset = record.kafkaOffset,
             let writer = writer(record.topic, partition)
         else {
@@ -188,7 +191,7 @@ final class S3SinkTask: SinkTask {
                         "Null valued records are not writeable with current behavior.on.null.values 'fail' setting (record \(record.topic)-\(partition)@\(offset))"
                     )
                 case .ignore:
-                    return
+                    return nil
                 case .write:
                     break
                 }
@@ -201,10 +204,7 @@ final class S3SinkTask: SinkTask {
             }
             if config.storeHeaders { try formatHeaders(record.headers, into: &headerBytes) }
         } catch {
-            if error.kind == .data, let reporter {
-                try await reporter.report(record, error: error)
-                return
-            }
+            if error.kind == .data { return error }
             throw error
         }
 
@@ -244,6 +244,7 @@ final class S3SinkTask: SinkTask {
         writer.currentPartition = encoded
         writer.lastWasTombstone = tombstone
         if writer.count >= config.flushSize { publish(writer) }
+        return nil
     }
 
     private func newFileSet(
