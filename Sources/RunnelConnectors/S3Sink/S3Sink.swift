@@ -67,7 +67,6 @@ final class S3SinkTask: SinkTask {
     private var store: LocalBucketStore?
     private var writers: [TopicPartition: PartitionWriter] = [:]
     private var reporter: (any ErrantRecordReporter)?
-    private var logger = Logger(label: "runnel.connect")
     private var plan = Staging.Plan()
     /// The writer of the previous record: records come in runs of one partition.
     private var lastWriter: PartitionWriter?
@@ -125,7 +124,6 @@ final class S3SinkTask: SinkTask {
     }
 
     func start(config values: [String: String], context: any SinkTaskContext) async throws(ConnectError) {
-        logger = context.logger
         reporter = context.errantRecordReporter
         let config: S3SinkConfig
         do {
