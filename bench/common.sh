@@ -5,6 +5,7 @@
 #   BINARIES         name → runnel binary: "runnel", plus "baseline" with BASELINE_RUNNEL
 #   record N V U     prints a measurement and appends it to $RESULTS (JSON lines)
 #   json_field J F   field F of the JSON object J
+#   print_medians    the median of each measurement over its rounds (names ending in .round<N>)
 
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d "$PWD/bench-data.XXXXXX")}
 mkdir -p "$BENCH_DIR"
@@ -23,4 +24,17 @@ record() { # name value unit
 
 json_field() { # json field
     python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"
+}
+
+print_medians() {
+    python3 - "$RESULTS" <<'PY'
+import json, statistics, sys, collections
+values = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    item = json.loads(line)
+    values[item["name"].rsplit(".round", 1)[0]].append(item["value"])
+print("medians:")
+for name, numbers in sorted(values.items()):
+    print(f"  {name:44s} {statistics.median(numbers):14.2f}")
+PY
 }

@@ -96,13 +96,4 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-python3 - "$RESULTS" <<'PY'
-import json, statistics, sys, collections
-values = collections.defaultdict(list)
-for line in open(sys.argv[1]):
-    item = json.loads(line)
-    values[item["name"].rsplit(".round", 1)[0]].append(item["value"])
-print("medians:")
-for name, numbers in sorted(values.items()):
-    print(f"  {name:44s} {statistics.median(numbers):14.2f}")
-PY
+print_medians
