@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Hardware-accelerated CRC-32C (SSE4.2 / ARMv8 CRC) with a portable table fallback.
@@ -54,6 +56,7 @@ let package = Package(
             name: "RunnelBroker",
             dependencies: [
                 "RunnelLog",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -65,6 +68,7 @@ let package = Package(
         .target(
             name: "RunnelHTTP",
             dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -93,6 +97,7 @@ let package = Package(
             name: "RunnelConnect",
             dependencies: [
                 "RunnelBroker",
+                .product(name: "Metrics", package: "swift-metrics"),
                 "RunnelLog",
                 "RunnelHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -121,9 +126,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The console: /metrics in Prometheus's text format (swift-metrics through swift-prometheus, plus the
+        // cluster's state read at scrape time).
+        .target(
+            name: "RunnelConsole",
+            dependencies: [
+                "RunnelBroker",
+                "RunnelLog",
+                "RunnelHTTP",
+                "RunnelConnect",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "runnel",
             dependencies: [
+                "RunnelConsole",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "RunnelLog",
                 "RunnelBroker",
                 "RunnelHTTP",
@@ -210,6 +236,8 @@ let package = Package(
             name: "RunnelEndToEndTests",
             dependencies: [
                 "runnel",
+                "RunnelConsole",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "CMallocTuning",
                 "RunnelLog",
                 "RunnelBroker",

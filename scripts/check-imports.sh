@@ -24,8 +24,10 @@ forbid RunnelRestProxy RunnelConnect GRDB ArgumentParser
 forbid RunnelConnect RunnelRestProxy RunnelConnectors ArgumentParser
 # Connector plugins are written against the connect SPI: no HTTP, no other front end, no command line.
 forbid RunnelConnectors Hummingbird HummingbirdCore RunnelHTTP RunnelRestProxy ArgumentParser
+# The console reads the broker and the worker through their APIs; it serves no other module.
+forbid RunnelConsole RunnelRestProxy RunnelConnectors ArgumentParser
 # The front ends use the `Broker` seam, never the embedded broker itself (they must work against a Kafka cluster too).
-for module in RunnelRestProxy RunnelConnect RunnelConnectors; do
+for module in RunnelRestProxy RunnelConnect RunnelConnectors RunnelConsole; do
     if grep -rn "EmbeddedBroker" "Sources/$module"; then
         echo "error: Sources/$module must use the Broker protocol, not EmbeddedBroker" >&2
         status=1

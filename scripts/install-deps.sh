@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, when they are missing:
-# zlib headers (gzip batches, via compress-nio), SQLite headers (the metadata catalog, via GRDB) and Python's venv
-# module (end-to-end tests).
+# zlib headers (gzip batches, via compress-nio), SQLite headers (the metadata catalog, via GRDB), Python's venv
+# module (end-to-end tests) and promtool (from Debian's prometheus package: the test that checks /metrics).
 set -euo pipefail
 
 missing=()
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 [ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v promtool >/dev/null || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 public import RunnelLog
 
@@ -41,6 +42,8 @@ extension EmbeddedBroker {
         options: ProduceOptions = ProduceOptions()
     ) async throws(BrokerError) -> [ProduceOutcome] {
         guard !records.isEmpty else { return [] }
+        let started = ContinuousClock.now
+        defer { BrokerMetrics.produceDuration.recordInterval(since: started) }
         let state = try await stateForProduce(topic)
         guard !state.stored.isInternal else {
             throw BrokerError(.invalidTopic, "Producing to the internal topic \(topic) is not allowed")
@@ -130,6 +133,11 @@ extension EmbeddedBroker {
             guard let append = appends[partition] else { continue }
             switch result {
             case .success(let appended):
+                var bytes = 0
+                for index in append.indexes {
+                    bytes += (records[index].key?.readableBytes ?? 0) + (records[index].value?.readableBytes ?? 0)
+                }
+                BrokerMetrics.recordIn(topic: topic, messages: append.indexes.count, bytes: bytes)
                 for (position, index) in append.indexes.enumerated() {
                     let timestamp = logAppendTime ? appended.logAppendTime : (records[index].timestamp ?? now)
                     outcomes[index] = .success(
@@ -233,6 +241,7 @@ extension EmbeddedBroker {
     }
 
     public func fetch(_ request: FetchRequest) async throws(BrokerError) -> [FetchedPartition] {
+        let started = ContinuousClock.now
         let deadline = clock.nowMilliseconds() + max(0, request.maxWaitMs)
         var logs: [PartitionLog?] = []
         for partition in request.partitions {
@@ -247,6 +256,10 @@ extension EmbeddedBroker {
             if bytes >= max(1, request.minBytes) || results.contains(where: { $0.partition.error != nil })
                 || now >= deadline || Task.isCancelled
             {
+                BrokerMetrics.fetchDuration.recordInterval(since: started)
+                for result in results where result.bytes > 0 {
+                    BrokerMetrics.recordOut(topic: result.partition.topicPartition.topic, bytes: result.bytes)
+                }
                 return results.map(\.partition)
             }
             // Wait for any partition to grow past what this pass saw, or for the deadline; no polling.

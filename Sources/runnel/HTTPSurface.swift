@@ -2,11 +2,12 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import RunnelConnect
+import RunnelConsole
 import RunnelHTTP
 import RunnelRestProxy
 
 /// The routes of the two listeners: the REST proxy's port and the connect port, each also serving the OpenAPI
-/// document of the whole surface. Built here once, for `runnel serve` and for the test that checks every route is
+/// document of the whole surface and the process's metrics, and counting its requests. Built here once, for `runnel serve` and for the test that checks every route is
 /// in openapi.yaml.
 struct HTTPSurface {
     let proxyRouter: Router<BasicRequestContext>
@@ -14,7 +15,12 @@ struct HTTPSurface {
     let proxyRoutes: [RouteTable<BasicRequestContext>.Route]
     let connectRoutes: [RouteTable<BasicRequestContext>.Route]
 
-    init(proxy: RestProxy, connect: ConnectAPI, openAPIDocument: [UInt8] = PackageResources.openapi_yaml) {
+    init(
+        proxy: RestProxy,
+        connect: ConnectAPI,
+        metrics: MetricsEndpoint,
+        openAPIDocument: [UInt8] = PackageResources.openapi_yaml
+    ) {
         let document = ByteBuffer(bytes: openAPIDocument)
         func serveDocument(_ routes: RouteTable<BasicRequestContext>) {
             routes.get("/openapi.yaml") { _, _ in
@@ -25,18 +31,22 @@ struct HTTPSurface {
         }
 
         proxyRouter = Router()
+        proxyRouter.middlewares.add(RequestMetricsMiddleware(listener: "proxy"))
         proxyRouter.middlewares.add(APIErrorMiddleware())
         let proxyTable = RouteTable(router: proxyRouter)
         proxy.addRoutes(to: proxyTable)
         serveDocument(proxyTable)
+        metrics.addRoute(to: proxyTable)
         proxyRouter.middlewares.add(proxyTable.methodNotAllowedMiddleware())
         proxyRoutes = proxyTable.routes
 
         connectRouter = Router()
+        connectRouter.middlewares.add(RequestMetricsMiddleware(listener: "connect"))
         connectRouter.middlewares.add(APIErrorMiddleware())
         let connectTable = RouteTable(router: connectRouter)
         connect.addRoutes(to: connectTable)
         serveDocument(connectTable)
+        metrics.addRoute(to: connectTable)
         connectRouter.middlewares.add(connectTable.methodNotAllowedMiddleware())
         connectRoutes = connectTable.routes
     }

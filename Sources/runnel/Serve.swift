@@ -4,10 +4,13 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import Logging
+import Metrics
 import NIOCore
+import Prometheus
 import RunnelBroker
 import RunnelConnect
 import RunnelConnectors
+import RunnelConsole
 import RunnelHTTP
 import RunnelRestProxy
 import ServiceLifecycle
@@ -98,6 +101,9 @@ struct Serve: AsyncParsableCommand {
             LevelledLogHandler(base: StreamLogHandler.standardError(label: label), label: label, levels: loggerLevels)
         }
         let logger = Logger(label: "runnel")
+        // Counters and timers recorded through swift-metrics land in this registry, served at GET /metrics.
+        let metricsRegistry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(RunnelMetricsFactory(registry: metricsRegistry))
 
         // Settings: the file's broker keys, then the proxy's keys; anything neither knows is reported.
         var properties: [String: String] = [:]
@@ -154,7 +160,11 @@ struct Serve: AsyncParsableCommand {
             commit: RunnelVersion.commit,
             maxRequestBytes: maxRequestBytes
         )
-        let surface = HTTPSurface(proxy: proxy, connect: connect)
+        let surface = HTTPSurface(
+            proxy: proxy,
+            connect: connect,
+            metrics: MetricsEndpoint(registry: metricsRegistry, broker: broker, worker: worker)
+        )
         let listening = Listening(logger: logger, dataDirectory: dataDir, clusterId: broker.clusterId)
         let http = HTTP1Channel.Configuration(idleTimeout: .milliseconds(idleTimeoutMs))
         let proxyApp = Application(

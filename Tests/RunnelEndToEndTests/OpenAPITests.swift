@@ -1,7 +1,9 @@
 import Foundation
 import Logging
+import Prometheus
 import RunnelBroker
 import RunnelConnect
+import RunnelConsole
 import RunnelHTTP
 import RunnelRestProxy
 import RunnelTestSupport
@@ -56,6 +58,7 @@ import Testing
         let surface = HTTPSurface(
             proxy: RestProxy(broker: broker, logger: quietLogger),
             connect: connect,
+            metrics: MetricsEndpoint(registry: PrometheusCollectorRegistry(), broker: broker, worker: worker),
             openAPIDocument: []
         )
         let served = Set((surface.proxyRoutes + surface.connectRoutes).map { "\($0.method) \($0.path)" })

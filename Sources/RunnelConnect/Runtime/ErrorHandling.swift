@@ -108,6 +108,7 @@ struct DeadLetterQueue: Sendable {
         )
         let outcomes = try await Producing.produce(broker: broker, topic: topic, records: [record], createPartitions: 1)
         for case .failure(let error) in outcomes { throw Producing.map(error) }
+        ConnectMetrics.deadLettered(connector)
     }
 }
 

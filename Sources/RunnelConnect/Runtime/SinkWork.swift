@@ -56,6 +56,7 @@ final class SinkErrantRecordReporter: ErrantRecordReporter {
         original: ConsumerRecord?,
         tolerated: Bool
     ) async throws(ConnectError) {
+        ConnectMetrics.recordError(connector)
         guard tolerated else { throw error }
         if policy.logErrors {
             let record = original.map { "topic=\($0.topic) partition=\($0.partition) offset=\($0.offset)" }
@@ -410,6 +411,7 @@ final class SinkWork {
             return
         }
         reporter.originals.withLock { $0 = fetched }
+        ConnectMetrics.records(settings.connector, .sink, batch.count)
         try await policy.retrying { () async throws(ConnectError) in try await task.put(batch) }
         reporter.originals.withLock { $0 = [] }
     }
@@ -420,6 +422,8 @@ final class SinkWork {
         let assigned = Set(session.assigned)
         let toCommit = offsets.filter { assigned.contains($0.key) }
         guard !toCommit.isEmpty else { return }
+        let started = ContinuousClock.now
+        defer { ConnectMetrics.offsetCommit(settings.connector, since: started) }
         do {
             _ = try await broker.commitOffsets(
                 OffsetCommitRequest(

@@ -93,6 +93,7 @@ struct SourceWork {
                     guard await pause(milliseconds: 100) else { break }
                     continue
                 }
+                ConnectMetrics.records(connector, .source, records.count)
                 // Records without a timestamp get the time they were polled (the producer would stamp them at send
                 // time anyway), so transforms that route or convert by timestamp see one.
                 let polledAt = Int64(Date().timeIntervalSince1970 * 1000)
@@ -177,7 +178,11 @@ struct SourceWork {
                                 connector: connector,
                                 taskId: taskId
                             )
-                            if commit { try await store.commitSourceOffsets(connector: connector, toCommit) }
+                            if commit {
+                                let started = ContinuousClock.now
+                                try await store.commitSourceOffsets(connector: connector, toCommit)
+                                ConnectMetrics.offsetCommit(connector, since: started)
+                            }
                         }
                     }
                 }
@@ -209,6 +214,7 @@ struct SourceWork {
         taskId: Int
     ) throws(ConnectError) {
         for case .failure(let error) in outcomes {
+            ConnectMetrics.recordError(connector)
             let mapped = Producing.map(error)
             guard policy.tolerateAll else {
                 throw ConnectError(
@@ -260,6 +266,7 @@ struct SourceWork {
         policy: ErrorPolicy,
         logger: Logger
     ) throws(ConnectError) {
+        ConnectMetrics.recordError(settings.connector)
         guard policy.tolerates(error, in: stage) else { throw error }
         if policy.logErrors {
             logger.connectError(

@@ -1,0 +1,15 @@
+import Foundation
+import Testing
+
+/// The console (python/console.py): GET /metrics on both ports read as Prometheus reads it, its values following
+/// produce, consume, commits and connectors, and Prometheus's own `promtool check metrics` on the exposition.
+@Suite struct ConsoleTests {
+    static let tests = ["test_metrics_follow_the_data", "test_process_metrics", "test_promtool_accepts_the_exposition"]
+
+    @Test(arguments: tests)
+    func console(_ name: String) throws {
+        let output = try runProcess(try pythonInterpreter(), [pythonScript("console.py"), runnelPath, name])
+        #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
+        #expect(output.stdout.hasPrefix("PASS \(name)"), "\(output.stdout)")
+    }
+}

@@ -1,0 +1,148 @@
+"""End-to-end tests of the console: GET /metrics on both ports, read the way Prometheus reads it. Usage:
+console.py RUNNEL_BINARY [TEST_NAME...]; prints one line per test and exits non-zero when any fails."""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import requests
+
+from rest_proxy import Server, consumer, create_topic, post, produce_json, read_until, run_suite
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def scrape(base):
+    """{(name, frozenset(labels)): value} of an exposition, checking its content type."""
+    response = requests.get(base + "/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("text/plain"), response.headers
+    samples = {}
+    for line in response.text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = SAMPLE.match(line)
+        assert match, f"not a sample line: {line!r}"
+        labels = frozenset(LABEL.findall(match.group(2) or ""))
+        samples[(match.group(1), labels)] = float(match.group(3))
+    return samples, response.text
+
+
+def value(samples, name, **labels):
+    return samples.get((name, frozenset((k, str(v)) for k, v in labels.items())))
+
+
+def wait_for(condition, seconds=30, what="condition"):
+    deadline = time.time() + seconds
+    last = None
+    while time.time() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}: {last!r}")
+
+
+def test_metrics_follow_the_data(server):
+    """Produce, consume with a group that commits part of the way, run a connector: the metrics say so."""
+    before, _ = scrape(server.url)
+    create_topic(server, "metered", partitions=2)
+    produce_json(server, "metered", [{"value": {"n": i}, "partition": i % 2} for i in range(10)])
+    samples, _ = scrape(server.url)
+    assert value(samples, "runnel_broker_messages_in_total", topic="metered") == 10, samples
+    assert value(samples, "runnel_broker_bytes_in_total", topic="metered") > 0
+    assert value(samples, "runnel_topics") == (value(before, "runnel_topics") or 0) + 1
+    assert value(samples, "runnel_partition_log_end_offset", topic="metered", partition=0) == 5
+    assert value(samples, "runnel_partition_log_end_offset", topic="metered", partition=1) == 5
+    assert value(samples, "runnel_broker_produce_request_duration_seconds_count") >= 1
+    # Requests are counted by route template, never by raw path.
+    produced = value(samples, "runnel_http_requests_total", listener="proxy", method="POST",
+                     route="/topics/{topic_name}", status=200)
+    assert produced == 1, [k for k in samples if k[0] == "runnel_http_requests_total"]
+    assert not any("metered" in dict(k[1]).get("route", "") for k in samples), "a raw path became a label"
+
+    # A group that read everything but committed only 2 records of partition 0 (v2 commits name the last record
+    # consumed: the committed offset is one more).
+    base = consumer(server, "metering", "c", format="json", **{"auto.offset.reset": "earliest"})
+    post(base + "/subscription", {"topics": ["metered"]})
+    read_until(base, 10)
+    assert post(base + "/offsets", {"offsets": [{"topic": "metered", "partition": 0, "offset": 1},
+                                                {"topic": "metered", "partition": 1, "offset": 4}]}).status_code == 200
+    samples, _ = scrape(server.url)
+    lags = {k: v for k, v in samples.items() if k[0] == "runnel_consumer_group_lag"}
+    assert value(samples, "runnel_consumer_group_lag", group="metering", topic="metered", partition=0) == 3, lags
+    assert value(samples, "runnel_consumer_group_lag", group="metering", topic="metered", partition=1) == 0
+    assert value(samples, "runnel_consumer_group_members", group="metering") == 1
+    assert value(samples, "runnel_consumer_group_state", group="metering", state="Stable") == 1
+    assert value(samples, "runnel_broker_bytes_out_total", topic="metered") > 0
+    requests.delete(base)
+
+    # A sink connector: its status, its records, and its offset commits.
+    work = tempfile.mkdtemp(prefix="console-")
+    response = requests.post(server.connect + "/connectors", json={"name": "metered-sink", "config": {
+        "connector.class": "FileStreamSink", "file": os.path.join(work, "out.txt"), "topics": "metered",
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter", "offset.flush.interval.ms": "200"}})
+    assert response.status_code == 201, response.text
+    samples = wait_for(lambda: (lambda s: s if value(s, "runnel_connect_sink_records_put_total",
+                                                     connector="metered-sink") == 10 else None)(scrape(server.connect)[0]),
+                       what="10 records put by the sink")
+    assert value(samples, "runnel_connector_status", connector="metered-sink", type="sink", state="RUNNING") == 1
+    assert value(samples, "runnel_connector_task_status", connector="metered-sink", task=0, state="RUNNING") == 1
+    wait_for(lambda: value(scrape(server.connect)[0], "runnel_connect_offset_commit_duration_seconds_count",
+                           connector="metered-sink"), what="an offset commit")
+    # A connector whose records fail conversion: its errors are counted and its task shows FAILED.
+    response = requests.post(server.connect + "/connectors", json={"name": "metered-bad", "config": {
+        "connector.class": "FileStreamSink", "file": os.path.join(work, "bad.txt"), "topics": "metered"}})
+    assert response.status_code == 201, response.text
+    samples = wait_for(lambda: (lambda s: s if value(s, "runnel_connector_task_status", connector="metered-bad",
+                                                     task=0, state="FAILED") else None)(scrape(server.connect)[0]),
+                       what="the failing connector's task to show FAILED")
+    assert value(samples, "runnel_connect_record_errors_total", connector="metered-bad") >= 1
+    for name in ("metered-sink", "metered-bad"):
+        requests.delete(f"{server.connect}/connectors/{name}")
+    samples, _ = scrape(server.connect)
+    assert not any(dict(k[1]).get("connector") == "metered-sink" and k[0] == "runnel_connector_status"
+                   for k in samples), "a deleted connector still has a status"
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def test_process_metrics(server):
+    samples, _ = scrape(server.connect)
+    assert value(samples, "process_resident_memory_bytes") > 1_000_000
+    assert value(samples, "process_open_fds") > 3
+    assert value(samples, "process_cpu_seconds_total") >= 0
+    first = value(samples, "runnel_uptime_seconds")
+    time.sleep(1.1)
+    assert value(scrape(server.url)[0], "runnel_uptime_seconds") > first
+    assert abs(value(samples, "process_start_time_seconds") - time.time()) < 3600
+
+
+def test_promtool_accepts_the_exposition(server):
+    """`promtool check metrics` (Prometheus's own linter) on both ports, after traffic of every kind."""
+    create_topic(server, "linted", partitions=1)
+    produce_json(server, "linted", [{"value": {"n": 1}}])
+    requests.get(server.url + "/topics/does-not-exist")
+    requests.get(server.url + "/no/such/route")
+    for base in (server.url, server.connect):
+        _, text = scrape(base)
+        result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+    samples, _ = scrape(server.url)
+    assert value(samples, "runnel_http_requests_total", listener="proxy", method="GET", route="NotFound",
+                 status=404) >= 1, [k for k in samples if k[0] == "runnel_http_requests_total"]
+
+
+SHARED = [test_metrics_follow_the_data, test_process_metrics, test_promtool_accepts_the_exposition]
+OWN_SERVER = []
+
+
+def main():
+    run_suite(SHARED, OWN_SERVER)
+
+
+if __name__ == "__main__":
+    main()
