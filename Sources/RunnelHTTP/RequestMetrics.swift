@@ -1,6 +1,7 @@
 import HTTPTypes
 public import Hummingbird
 import Metrics
+import Synchronization
 
 /// Counts requests and times them by listener, method, route template and status (`runnel_http_requests_total`,
 /// `runnel_http_request_duration_seconds`). The route is the template a request matched (`/topics/{topic}`), never
@@ -8,6 +9,19 @@ import Metrics
 /// router's name for it).
 public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let listener: String
+    private let handlers = Handlers()
+
+    /// The counter and timer of each (route, method, status) seen, made once: a lookup here costs less than asking
+    /// the metrics factory on every request.
+    final class Handlers: Sendable {
+        struct Key: Hashable {
+            var route: String
+            var method: String
+            var status: Int
+        }
+
+        let entries = Mutex<[Key: (Counter, Timer)]>([:])
+    }
 
     public init(listener: String) {
         self.listener = listener
@@ -33,16 +47,32 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
     }
 
     private func record(_ request: Request, context: Context, status: Int, since start: ContinuousClock.Instant) {
-        let route = context.endpointPath ?? "NotFound"
-        let method = request.method.rawValue
-        Counter(
-            label: "runnel_http_requests_total",
-            dimensions: [("listener", listener), ("method", method), ("route", route), ("status", String(status))]
-        ).increment()
-        Timer(
-            label: "runnel_http_request_duration_seconds",
-            dimensions: [("listener", listener), ("method", method), ("route", route)]
-        ).recordInterval(since: start)
+        let key = Handlers.Key(
+            route: context.endpointPath ?? "NotFound",
+            method: request.method.rawValue,
+            status: status
+        )
+        let listener = self.listener
+        let (counter, timer) = handlers.entries.withLock { entries in
+            if let found = entries[key] { return found }
+            let made = (
+                Counter(
+                    label: "runnel_http_requests_total",
+                    dimensions: [
+                        ("listener", listener), ("method", key.method), ("route", key.route),
+                        ("status", String(status)),
+                    ]
+                ),
+                Timer(
+                    label: "runnel_http_request_duration_seconds",
+                    dimensions: [("listener", listener), ("method", key.method), ("route", key.route)]
+                )
+            )
+            entries[key] = made
+            return made
+        }
+        counter.increment()
+        timer.recordInterval(since: start)
     }
 }
 
