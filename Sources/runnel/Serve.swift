@@ -68,6 +68,12 @@ struct Serve: AsyncParsableCommand {
     )
     var logLevel: String?
 
+    @Option(
+        name: .long,
+        help: "Log lines as text, or as json (one object per line, for log shippers) (RUNNEL_LOG_FORMAT; default text)."
+    )
+    var logFormat: String?
+
     private static func setting<T: LosslessStringConvertible>(_ flag: T?, _ variable: String, _ fallback: T) throws -> T
     {
         if let flag { return flag }
@@ -90,6 +96,10 @@ struct Serve: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
             throw ValidationError("Unknown log level \(levelName)")
         }
+        let format = try Self.setting(logFormat, "RUNNEL_LOG_FORMAT", "text").lowercased()
+        guard format == "text" || format == "json" else {
+            throw ValidationError("Unknown log format \(format): use text or json")
+        }
         for (name, port) in [("proxy", proxyPort), ("connect", connectPort)] where !(0...65_535).contains(port) {
             throw ValidationError("The \(name) port must be between 0 and 65535, not \(port)")
         }
@@ -98,7 +108,9 @@ struct Serve: AsyncParsableCommand {
         // Levels can change at runtime through the connect port's /admin/loggers.
         let loggerLevels = LoggerLevels(root: level, loggers: ["runnel", "runnel.connect"])
         LoggingSystem.bootstrap { label in
-            LevelledLogHandler(base: StreamLogHandler.standardError(label: label), label: label, levels: loggerLevels)
+            let base: any LogHandler =
+                format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            return LevelledLogHandler(base: base, label: label, levels: loggerLevels)
         }
         let logger = Logger(label: "runnel")
         // Counters and timers recorded through swift-metrics land in this registry, served at GET /metrics.
@@ -253,7 +265,7 @@ private final class Listening: Sendable {
 
 /// A log handler whose level follows ``LoggerLevels`` (so `/admin/loggers` changes it at runtime).
 struct LevelledLogHandler: LogHandler {
-    var base: StreamLogHandler
+    var base: any LogHandler
     let label: String
     let levels: LoggerLevels
 

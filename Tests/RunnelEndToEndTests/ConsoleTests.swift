@@ -2,9 +2,13 @@ import Foundation
 import Testing
 
 /// The console (python/console.py): GET /metrics on both ports read as Prometheus reads it, its values following
-/// produce, consume, commits and connectors, and Prometheus's own `promtool check metrics` on the exposition.
+/// produce, consume, commits and connectors, Prometheus's own `promtool check metrics` on the exposition, and the
+/// server's `--log-format json` lines.
 @Suite struct ConsoleTests {
-    static let tests = ["test_metrics_follow_the_data", "test_process_metrics", "test_promtool_accepts_the_exposition"]
+    static let tests = [
+        "test_metrics_follow_the_data", "test_process_metrics", "test_promtool_accepts_the_exposition",
+        "test_json_logs",
+    ]
 
     @Test(arguments: tests)
     func console(_ name: String) throws {

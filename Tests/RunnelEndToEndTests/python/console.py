@@ -1,4 +1,5 @@
-"""End-to-end tests of the console: GET /metrics on both ports, read the way Prometheus reads it. Usage:
+"""End-to-end tests of the console: GET /metrics on both ports, read the way Prometheus reads it, and the server's
+JSON logs. Usage:
 console.py RUNNEL_BINARY [TEST_NAME...]; prints one line per test and exits non-zero when any fails."""
 
 import os
@@ -136,8 +137,49 @@ def test_promtool_accepts_the_exposition(server):
                  status=404) >= 1, [k for k in samples if k[0] == "runnel_http_requests_total"]
 
 
+def test_json_logs():
+    """--log-format json: every line of standard error is one JSON object with the fields log shippers key on, the
+    lifecycle lines included; an unknown format is refused before anything starts."""
+    import json
+    import signal
+    from rest_proxy import RUNNEL
+    data = tempfile.mkdtemp(prefix="console-logs-")
+    process = subprocess.Popen([RUNNEL, "serve", "--data-dir", data + "/data", "--proxy-port", "0", "--connect-port",
+                                "0", "--log-format", "json"], stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            line = process.stderr.readline()
+            assert line, "the server ended: " + "".join(lines)
+            lines.append(line)
+            if json.loads(line)["message"] == "Runnel is listening":
+                break
+        listening = json.loads(lines[-1])
+        assert listening["level"] == "info" and listening["logger"] == "runnel", listening
+        assert listening["proxy"].startswith("http://") and listening["connect"].startswith("http://"), listening
+        assert requests.get(listening["proxy"] + "/v3/clusters").status_code == 200
+        process.send_signal(signal.SIGTERM)
+        _, rest = process.communicate(timeout=60)
+        lines += rest.splitlines(keepends=True)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, lines[-5:]
+    for line in lines:
+        entry = json.loads(line)
+        assert set(entry) >= {"time", "level", "logger", "message", "source"}, entry
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", entry["time"]), entry
+    assert json.loads(lines[-1])["message"] == "Runnel stopped", lines[-3:]
+    refused = subprocess.run([RUNNEL, "serve", "--data-dir", data + "/other", "--log-format", "xml"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "Unknown log format xml" in refused.stderr, refused
+    assert not os.path.exists(data + "/other"), "a refused start created its data directory"
+    shutil.rmtree(data, ignore_errors=True)
+
+
 SHARED = [test_metrics_follow_the_data, test_process_metrics, test_promtool_accepts_the_exposition]
-OWN_SERVER = []
+OWN_SERVER = [test_json_logs]
 
 
 def main():

@@ -1,0 +1,49 @@
+import Foundation
+import Logging
+import NIOCore
+import RunnelHTTP
+
+/// `--log-format json`: one JSON object per line on standard error, for log shippers: `time` (ISO-8601, UTC, with
+/// milliseconds), `level`, `logger`, `message`, `source` (the module), then the metadata's keys.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var writer = JSONWriter()
+        writer.raw("{\"time\":")
+        writer.string(Self.timestamp(Date()))
+        writer.raw(",\"level\":")
+        writer.string(event.level.rawValue)
+        writer.raw(",\"logger\":")
+        writer.string(label)
+        writer.raw(",\"message\":")
+        writer.string(event.message.description)
+        writer.raw(",\"source\":")
+        writer.string(event.source)
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        for key in merged.keys.sorted() where !["time", "level", "logger", "message", "source"].contains(key) {
+            guard let value = merged[key] else { continue }
+            writer.raw(",")
+            writer.string(key)
+            writer.raw(":")
+            writer.string(value.description)
+        }
+        writer.raw("}\n")
+        // One write per line: lines from several threads never interleave.
+        FileHandle.standardError.write(Data(writer.buffer.readableBytesView))
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)
+        )
+    }
+}
