@@ -64,6 +64,11 @@ public protocol Broker: Sendable {
     func deleteGroup(_ groupId: String) async throws(BrokerError)
     /// The lag of each partition a group has a committed offset for or is assigned.
     func groupLag(_ groupId: String) async throws(BrokerError) -> [PartitionLag]
+
+    // MARK: Storage
+
+    /// Every partition's log: offsets, size on disk and segments (for metrics and dashboards).
+    func partitionStorage() async throws(BrokerError) -> [PartitionStorage]
 }
 
 // MARK: - Cluster and topics
@@ -423,6 +428,29 @@ public struct GroupDescription: Sendable, Hashable {
     public var leaderId: String?
     public var members: [GroupMemberDescription]
     public var coordinator: Int32
+}
+
+public struct PartitionStorage: Sendable, Hashable {
+    public var topicPartition: TopicPartition
+    public var logStartOffset: Int64
+    public var logEndOffset: Int64
+    /// Bytes of its segments' log files.
+    public var sizeInBytes: Int
+    public var segments: Int
+
+    public init(
+        topicPartition: TopicPartition,
+        logStartOffset: Int64,
+        logEndOffset: Int64,
+        sizeInBytes: Int,
+        segments: Int
+    ) {
+        self.topicPartition = topicPartition
+        self.logStartOffset = logStartOffset
+        self.logEndOffset = logEndOffset
+        self.sizeInBytes = sizeInBytes
+        self.segments = segments
+    }
 }
 
 public struct PartitionLag: Sendable, Hashable {

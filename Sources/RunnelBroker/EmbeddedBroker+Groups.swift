@@ -104,3 +104,17 @@ public struct GroupCoordinatorService: Service, CustomStringConvertible {
         }
     }
 }
+
+extension EmbeddedBroker {
+    public func partitionStorage() async throws(BrokerError) -> [PartitionStorage] {
+        logManager.logs.map { log in
+            PartitionStorage(
+                topicPartition: log.topicPartition,
+                logStartOffset: log.logStartOffset,
+                logEndOffset: log.logEndOffset,
+                sizeInBytes: log.sizeInBytes,
+                segments: log.segmentCount
+            )
+        }
+    }
+}

@@ -72,22 +72,31 @@ public struct MetricsEndpoint: Sendable {
         text.family("runnel_partitions", .gauge, "Partitions of those topics.")
         text.sample("runnel_partitions", [], Double(topics.reduce(0) { $0 + $1.partitions.count }))
 
-        var starts: [(TopicPartition, Int64)] = []
-        var ends: [(TopicPartition, Int64)] = []
-        for topic in topics {
-            for partition in topic.partitions {
-                guard let tp = try? TopicPartition(topic: topic.name, partition: partition.partition) else { continue }
-                if let end = try? await broker.listOffset(tp, at: .latest) { ends.append((tp, end.offset)) }
-                if let start = try? await broker.listOffset(tp, at: .earliest) { starts.append((tp, start.offset)) }
-            }
-        }
+        let names = Set(topics.map(\.name))
+        let storage = ((try? await broker.partitionStorage()) ?? []).filter { names.contains($0.topicPartition.topic) }
         text.family("runnel_partition_log_end_offset", .gauge, "The offset of the next record of a partition.")
-        for (tp, offset) in ends {
-            text.sample("runnel_partition_log_end_offset", tp.labels, Double(offset))
+        for partition in storage {
+            text.sample(
+                "runnel_partition_log_end_offset",
+                partition.topicPartition.labels,
+                Double(partition.logEndOffset)
+            )
         }
         text.family("runnel_partition_log_start_offset", .gauge, "The first offset still in a partition's log.")
-        for (tp, offset) in starts {
-            text.sample("runnel_partition_log_start_offset", tp.labels, Double(offset))
+        for partition in storage {
+            text.sample(
+                "runnel_partition_log_start_offset",
+                partition.topicPartition.labels,
+                Double(partition.logStartOffset)
+            )
+        }
+        text.family("runnel_partition_size_bytes", .gauge, "Bytes of a partition's log segments on disk.")
+        for partition in storage {
+            text.sample("runnel_partition_size_bytes", partition.topicPartition.labels, Double(partition.sizeInBytes))
+        }
+        text.family("runnel_partition_segments", .gauge, "Log segments of a partition.")
+        for partition in storage {
+            text.sample("runnel_partition_segments", partition.topicPartition.labels, Double(partition.segments))
         }
 
         let groups = ((try? await broker.listGroups()) ?? []).sorted { $0.groupId < $1.groupId }

@@ -24,6 +24,7 @@ public struct RunnelMetricsFactory: MetricsFactory {
             "Records of a connector that failed in a converter, a transform, the task or the producer.",
         "runnel_connect_dlq_records_total": "Records of a sink connector sent to its dead letter queue.",
         "runnel_connect_offset_commit_duration_seconds": "Time to commit a connector's offsets.",
+        "runnel_log_flush_duration_seconds": "Time to fsync a log segment (the group commit of appends).",
     ]
 
     static let buckets: [Duration] = [

@@ -1,3 +1,4 @@
+import Metrics
 import NIOCore
 
 #if canImport(Glibc)
@@ -176,15 +177,21 @@ final class FileHandle: Sendable {
         return total
     }
 
-    /// Flushes the file's data to stable storage (`fdatasync`).
+    /// Flushes the file's data to stable storage (`fdatasync`), timed as `runnel_log_flush_duration_seconds`.
     func sync() throws(LogError) {
+        let started = ContinuousClock.now
         #if canImport(Darwin)
         let rc = fsync(descriptor)
         #else
         let rc = fdatasync(descriptor)
         #endif
         guard rc == 0 else { throw FileHandle.error("fdatasync", path) }
+        let (seconds, attoseconds) = (ContinuousClock.now - started).components
+        Self.flushDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
+
+    /// Through swift-metrics; nowhere until the process bootstraps a metrics system.
+    static let flushDuration = Timer(label: "runnel_log_flush_duration_seconds")
 
     func truncate(to size: Int) throws(LogError) {
         guard ftruncate(descriptor, off_t(size)) == 0 else { throw FileHandle.error("ftruncate", path) }

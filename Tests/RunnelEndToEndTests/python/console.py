@@ -60,6 +60,12 @@ def test_metrics_follow_the_data(server):
     assert value(samples, "runnel_partition_log_end_offset", topic="metered", partition=0) == 5
     assert value(samples, "runnel_partition_log_end_offset", topic="metered", partition=1) == 5
     assert value(samples, "runnel_broker_produce_request_duration_seconds_count") >= 1
+    assert value(samples, "runnel_partition_size_bytes", topic="metered", partition=0) > 0
+    assert value(samples, "runnel_partition_segments", topic="metered", partition=0) == 1
+    # A topic that fsyncs every append (flush.messages=1): the fsyncs are timed.
+    create_topic(server, "synced", partitions=1, configs=[("flush.messages", "1")])
+    produce_json(server, "synced", [{"value": {"n": 1}}])
+    assert value(scrape(server.url)[0], "runnel_log_flush_duration_seconds_count") >= 1
     # Requests are counted by route template, never by raw path.
     produced = value(samples, "runnel_http_requests_total", listener="proxy", method="POST",
                      route="/topics/{topic_name}", status=200)
