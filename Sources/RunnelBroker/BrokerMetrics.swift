@@ -41,11 +41,3 @@ enum BrokerMetrics {
         counters(topic).bytesOut.increment(by: bytes)
     }
 }
-
-extension Timer {
-    /// Records the time elapsed since `start`.
-    func recordInterval(since start: ContinuousClock.Instant) {
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

@@ -43,7 +43,7 @@ extension EmbeddedBroker {
     ) async throws(BrokerError) -> [ProduceOutcome] {
         guard !records.isEmpty else { return [] }
         let started = ContinuousClock.now
-        defer { BrokerMetrics.produceDuration.recordInterval(since: started) }
+        defer { BrokerMetrics.produceDuration.record(duration: ContinuousClock.now - started) }
         let state = try await stateForProduce(topic)
         guard !state.stored.isInternal else {
             throw BrokerError(.invalidTopic, "Producing to the internal topic \(topic) is not allowed")
@@ -256,7 +256,7 @@ extension EmbeddedBroker {
             if bytes >= max(1, request.minBytes) || results.contains(where: { $0.partition.error != nil })
                 || now >= deadline || Task.isCancelled
             {
-                BrokerMetrics.fetchDuration.recordInterval(since: started)
+                BrokerMetrics.fetchDuration.record(duration: ContinuousClock.now - started)
                 for result in results where result.bytes > 0 {
                     BrokerMetrics.recordOut(topic: result.partition.topicPartition.topic, bytes: result.bytes)
                 }

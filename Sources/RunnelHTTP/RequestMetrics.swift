@@ -72,15 +72,6 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
             return made
         }
         counter.increment()
-        timer.recordInterval(since: start)
-    }
-}
-
-extension Timer {
-    /// Records the time elapsed since `start`.
-    func recordInterval(since start: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - start
-        let (seconds, attoseconds) = elapsed.components
-        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        timer.record(duration: ContinuousClock.now - start)
     }
 }

@@ -21,8 +21,7 @@ enum ConnectMetrics {
     }
 
     static func offsetCommit(_ connector: String, since start: ContinuousClock.Instant) {
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
         Timer(label: "runnel_connect_offset_commit_duration_seconds", dimensions: [("connector", connector)])
-            .recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+            .record(duration: ContinuousClock.now - start)
     }
 }

@@ -186,8 +186,7 @@ final class FileHandle: Sendable {
         let rc = fdatasync(descriptor)
         #endif
         guard rc == 0 else { throw FileHandle.error("fdatasync", path) }
-        let (seconds, attoseconds) = (ContinuousClock.now - started).components
-        Self.flushDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        Self.flushDuration.record(duration: ContinuousClock.now - started)
     }
 
     /// Through swift-metrics; nowhere until the process bootstraps a metrics system.
