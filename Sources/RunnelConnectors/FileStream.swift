@@ -36,14 +36,7 @@ public enum FileStreamConnectors {
                 validator: { value in
                     let topics = ParsedConfig.splitList(value)
                     guard topics.count == 1 else { return "Must be a single topic." }
-                    do {
-                        try TopicPartition.validateTopicName(topics[0])
-                        return nil
-                    } catch let error as LogError {
-                        return error.message
-                    } catch {
-                        return "\(error)"
-                    }
+                    return TopicNames.problem(topics[0])
                 },
                 "The topic to publish data to"
             ),

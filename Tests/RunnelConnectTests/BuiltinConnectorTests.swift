@@ -41,13 +41,13 @@ import Testing
     }
 
     @Test func isoTimestamps() {
-        #expect(SqliteCatalog.parseISO8601("2024-06-01 13:45:00") == 1_717_249_500_000)
-        #expect(SqliteCatalog.parseISO8601("2024-06-01T13:45:00.250Z") == 1_717_249_500_250)
-        #expect(SqliteCatalog.parseISO8601("2024-06-01T15:45:00+02:00") == 1_717_249_500_000)
-        #expect(SqliteCatalog.parseISO8601("2024-06-01") == 1_717_200_000_000)
-        #expect(SqliteCatalog.parseISO8601("1970-01-01 00:00:00") == 0)
-        #expect(SqliteCatalog.parseISO8601("yesterday") == nil)
-        #expect(SqliteCatalog.parseISO8601("2024-13-01") == nil)
+        #expect(Timestamps.parseISO8601("2024-06-01 13:45:00") == 1_717_249_500_000)
+        #expect(Timestamps.parseISO8601("2024-06-01T13:45:00.250Z") == 1_717_249_500_250)
+        #expect(Timestamps.parseISO8601("2024-06-01T15:45:00+02:00") == 1_717_249_500_000)
+        #expect(Timestamps.parseISO8601("2024-06-01") == 1_717_200_000_000)
+        #expect(Timestamps.parseISO8601("1970-01-01 00:00:00") == 0)
+        #expect(Timestamps.parseISO8601("yesterday") == nil)
+        #expect(Timestamps.parseISO8601("2024-13-01") == nil)
     }
 
     @Test func fieldValuesStayOneFolder() {

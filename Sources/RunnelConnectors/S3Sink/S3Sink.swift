@@ -371,7 +371,7 @@ final class S3SinkTask: SinkTask {
             case .int(let millis): return millis
             case .double(let millis): return Int64(millis)
             case .string(let text):
-                if let millis = SqliteCatalog.parseISO8601(text) ?? Int64(text) { return millis }
+                if let millis = Timestamps.parseISO8601(text) ?? Int64(text) { return millis }
                 throw .data(
                     "Field \(config.timestampField) holds \(text), which is not a timestamp (ISO-8601 or epoch milliseconds)"
                 )

@@ -60,7 +60,7 @@ struct SqliteQuerier: Sendable {
             if let table {
                 columns = try SqliteCatalog.columns(db, table: table)
                 topic = config.topic(for: table)
-                if let problem = SqliteSourceConfig.topicProblem(topic) {
+                if let problem = TopicNames.problem(topic) {
                     throw ConfigProblem(
                         "topic.prefix",
                         "The topic of table \(table), \(topic), is not valid: \(problem)"
@@ -393,8 +393,8 @@ struct SqliteQuerier: Sendable {
                 }
             case .text: return .string(text)
             case .blob: return .bytes(Array(text.utf8))
-            case .timestamp: return SqliteCatalog.parseISO8601(text).map(ConnectValue.int) ?? .string(text)
-            case .date: return SqliteCatalog.parseISO8601(text).map(days) ?? .string(text)
+            case .timestamp: return Timestamps.parseISO8601(text).map(ConnectValue.int) ?? .string(text)
+            case .date: return Timestamps.parseISO8601(text).map(days) ?? .string(text)
             }
         case .blob(let data):
             if kind == .text, let text = String(validating: data, as: UTF8.self) { return .string(text) }

@@ -106,7 +106,7 @@ final class SqliteSourceConnector: Connector {
             throw .retriable("Cannot list the tables of \(config.path): \(SqliteCatalog.describe(error))")
         }
         return names.filter { name in
-            guard let problem = SqliteSourceConfig.topicProblem(config.topic(for: name)) else { return true }
+            guard let problem = TopicNames.problem(config.topic(for: name)) else { return true }
             logger.error(
                 "Skipping a table whose topic name is not valid",
                 metadata: ["table": "\(name)", "topic": "\(config.topic(for: name))", "error": "\(problem)"]

@@ -346,7 +346,7 @@ struct SqliteSourceConfig: Sendable {
         } else {
             filter = .all
         }
-        if query != nil, let problem = Self.topicProblem(topicPrefix) {
+        if query != nil, let problem = TopicNames.problem(topicPrefix) {
             throw ConfigProblem(
                 "topic.prefix",
                 "With query, topic.prefix is the whole topic name and must be valid: \(problem)"
@@ -383,16 +383,6 @@ struct SqliteSourceConfig: Sendable {
             text = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         return text
-    }
-
-    /// Why `name` is not a valid topic name, or nil.
-    static func topicProblem(_ name: String) -> String? {
-        do {
-            try TopicPartition.validateTopicName(name)
-            return nil
-        } catch {
-            return error.message
-        }
     }
 
     /// The topic of a table.
