@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Hardware-accelerated CRC-32C (SSE4.2 / ARMv8 CRC) with a portable table fallback.
@@ -128,7 +129,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The console: /metrics in Prometheus's text format (swift-metrics through swift-prometheus, plus the
-        // cluster's state read at scrape time).
+        // cluster's state read at scrape time) and the dashboard at /ui (its page, and the JSON it polls).
         .target(
             name: "RunnelConsole",
             dependencies: [
@@ -142,6 +143,14 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            // The dashboard's page, and the connector templates of connectors/ (links to them).
+            resources: [
+                .embedInCode("UI/index.html"), .embedInCode("UI/app.js"), .embedInCode("UI/app.css"),
+                .embedInCode("UI/favicon.svg"), .embedInCode("Templates/sqlite-source.json"),
+                .embedInCode("Templates/s3-sink.json"), .embedInCode("Templates/file-source.json"),
+                .embedInCode("Templates/file-sink.json"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -164,6 +173,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "CMallocTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -2,16 +2,20 @@ import Metrics
 import Synchronization
 
 /// The broker's counters and timers, through swift-metrics (Prometheus names: `runnel_broker_…`). Per-topic series
-/// are as many as the topics.
+/// are as many as the topics. The same totals are kept as plain numbers for `BrokerTraffic`, which the dashboard
+/// samples without going through a metrics backend.
 enum BrokerMetrics {
     static let produceDuration = Timer(label: "runnel_broker_produce_request_duration_seconds")
     static let fetchDuration = Timer(label: "runnel_broker_fetch_request_duration_seconds")
 
     /// The counters of each topic, made once.
-    private struct TopicCounters {
+    final class TopicCounters: Sendable {
         let messagesIn: Counter
         let bytesIn: Counter
         let bytesOut: Counter
+        let messagesInTotal = Atomic<Int>(0)
+        let bytesInTotal = Atomic<Int>(0)
+        let bytesOutTotal = Atomic<Int>(0)
 
         init(_ topic: String) {
             messagesIn = Counter(label: "runnel_broker_messages_in_total", dimensions: [("topic", topic)])
@@ -20,7 +24,7 @@ enum BrokerMetrics {
         }
     }
 
-    private static let topics = Mutex<[String: TopicCounters]>([:])
+    static let topics = Mutex<[String: TopicCounters]>([:])
 
     private static func counters(_ topic: String) -> TopicCounters {
         topics.withLock { topics in
@@ -35,9 +39,41 @@ enum BrokerMetrics {
         let counters = counters(topic)
         counters.messagesIn.increment(by: messages)
         counters.bytesIn.increment(by: bytes)
+        counters.messagesInTotal.add(messages, ordering: .relaxed)
+        counters.bytesInTotal.add(bytes, ordering: .relaxed)
     }
 
     static func recordOut(topic: String, bytes: Int) {
-        counters(topic).bytesOut.increment(by: bytes)
+        let counters = counters(topic)
+        counters.bytesOut.increment(by: bytes)
+        counters.bytesOutTotal.add(bytes, ordering: .relaxed)
+    }
+}
+
+/// What this process's brokers have written and served since it started, per topic: monotonic totals, read by
+/// whoever wants rates (the dashboard's sampler takes differences).
+public enum BrokerTraffic {
+    public struct Totals: Sendable, Equatable {
+        public var messagesIn: Int
+        public var bytesIn: Int
+        public var bytesOut: Int
+
+        public init(messagesIn: Int = 0, bytesIn: Int = 0, bytesOut: Int = 0) {
+            self.messagesIn = messagesIn
+            self.bytesIn = bytesIn
+            self.bytesOut = bytesOut
+        }
+    }
+
+    /// The totals of every topic that has seen traffic.
+    public static func totals() -> [String: Totals] {
+        let counters = BrokerMetrics.topics.withLock { $0 }
+        return counters.mapValues {
+            Totals(
+                messagesIn: $0.messagesInTotal.load(ordering: .relaxed),
+                bytesIn: $0.bytesInTotal.load(ordering: .relaxed),
+                bytesOut: $0.bytesOutTotal.load(ordering: .relaxed)
+            )
+        }
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import HTTPTypes
 public import Hummingbird
 import NIOCore
@@ -20,7 +20,7 @@ public struct MetricsEndpoint: Sendable {
     public let registry: PrometheusCollectorRegistry
     let broker: any Broker
     let worker: ConnectWorker?
-    let started = Date()
+    public let started = Date()
 
     public init(registry: PrometheusCollectorRegistry, broker: any Broker, worker: ConnectWorker?) {
         self.registry = registry

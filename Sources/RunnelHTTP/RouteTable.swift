@@ -12,10 +12,13 @@ public final class RouteTable<Context: RequestContext> {
     }
 
     public let router: Router<Context>
+    /// Put before every path registered through this table (`/connect` mounts the connect API on the proxy port).
+    public let prefix: String
     private var registered: [Route] = []
 
-    public init(router: Router<Context>) {
+    public init(router: Router<Context>, prefix: String = "") {
         self.router = router
+        self.prefix = prefix
     }
 
     public var routes: [Route] { registered.sorted() }
@@ -25,8 +28,9 @@ public final class RouteTable<Context: RequestContext> {
         method: HTTPRequest.Method,
         use handler: @escaping @Sendable (Request, Context) async throws -> Response
     ) {
-        registered.append(Route(method: method.rawValue, path: path))
-        router.on(RouterPath(path), method: method, use: handler)
+        let full = path == "/" && !prefix.isEmpty ? prefix : prefix + path
+        registered.append(Route(method: method.rawValue, path: full))
+        router.on(RouterPath(full), method: method, use: handler)
     }
 
     public func get(_ path: String, use handler: @escaping @Sendable (Request, Context) async throws -> Response) {
@@ -61,7 +65,7 @@ extension RouteTable {
 public struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
     private let templates: [(method: String, segments: [Substring])]
 
-    init(routes: [RouteTable<Context>.Route]) {
+    public init(routes: [RouteTable<Context>.Route]) {
         templates = routes.map { ($0.method, $0.path.split(separator: "/")) }
     }
 

@@ -7,8 +7,10 @@ import RunnelHTTP
 import RunnelRestProxy
 
 /// The routes of the two listeners: the REST proxy's port and the connect port, each also serving the OpenAPI
-/// document of the whole surface and the process's metrics, and counting its requests. Built here once, for `runnel serve` and for the test that checks every route is
-/// in openapi.yaml.
+/// document of the whole surface and the process's metrics, and counting its requests. The proxy port also serves
+/// the dashboard, and the connect API under `/connect` (so the dashboard, and anyone behind one forwarded port,
+/// reaches everything through one origin). Built here once, for `runnel serve` and for the test that checks every
+/// route is in openapi.yaml.
 struct HTTPSurface {
     let proxyRouter: Router<BasicRequestContext>
     let connectRouter: Router<BasicRequestContext>
@@ -19,6 +21,7 @@ struct HTTPSurface {
         proxy: RestProxy,
         connect: ConnectAPI,
         metrics: MetricsEndpoint,
+        dashboard: Dashboard,
         openAPIDocument: [UInt8] = PackageResources.openapi_yaml
     ) {
         let document = ByteBuffer(bytes: openAPIDocument)
@@ -37,8 +40,11 @@ struct HTTPSurface {
         proxy.addRoutes(to: proxyTable)
         serveDocument(proxyTable)
         metrics.addRoute(to: proxyTable)
-        proxyRouter.middlewares.add(proxyTable.methodNotAllowedMiddleware())
-        proxyRoutes = proxyTable.routes
+        dashboard.addRoutes(to: proxyTable)
+        let connectMount = RouteTable(router: proxyRouter, prefix: "/connect")
+        connect.addRoutes(to: connectMount)
+        proxyRoutes = (proxyTable.routes + connectMount.routes).sorted()
+        proxyRouter.middlewares.add(MethodNotAllowedMiddleware(routes: proxyRoutes))
 
         connectRouter = Router()
         connectRouter.middlewares.add(RequestMetricsMiddleware(listener: "connect"))

@@ -172,10 +172,20 @@ struct Serve: AsyncParsableCommand {
             commit: RunnelVersion.commit,
             maxRequestBytes: maxRequestBytes
         )
+        let metrics = MetricsEndpoint(registry: metricsRegistry, broker: broker, worker: worker)
+        let sampler = TrafficSampler(broker: broker)
         let surface = HTTPSurface(
             proxy: proxy,
             connect: connect,
-            metrics: MetricsEndpoint(registry: metricsRegistry, broker: broker, worker: worker)
+            metrics: metrics,
+            dashboard: Dashboard(
+                broker: broker,
+                worker: worker,
+                sampler: sampler,
+                started: metrics.started,
+                version: RunnelVersion.current,
+                assetDirectory: ProcessInfo.processInfo.environment["RUNNEL_UI_DIR"]
+            )
         )
         let listening = Listening(logger: logger, dataDirectory: dataDir, clusterId: broker.clusterId)
         let http = HTTP1Channel.Configuration(idleTimeout: .milliseconds(idleTimeoutMs))
@@ -202,7 +212,7 @@ struct Serve: AsyncParsableCommand {
         // their offsets), then the proxy's consumers, then the broker.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: (broker.services + proxy.services + [worker, proxyApp, connectApp]).map {
+                services: (broker.services + proxy.services + [worker, sampler, proxyApp, connectApp]).map {
                     ServiceGroupConfiguration.ServiceConfiguration(service: $0)
                 },
                 gracefulShutdownSignals: [.sigterm, .sigint],

@@ -13,10 +13,12 @@ import Testing
 
 /// openapi.yaml stays true: every route either listener answers is in it, and it documents no route that is not.
 @Suite struct OpenAPITests {
-    /// The operations of openapi.yaml's `paths` as "METHOD /path" (its paths are keys two spaces in, methods four).
+    /// The operations of openapi.yaml's `paths` as "METHOD /path" (its paths are keys two spaces in, methods four; a
+    /// path whose item is a `$ref` to another path has that path's methods).
     static func documentedOperations() throws -> Set<String> {
         let text = try String(contentsOfFile: packageRoot + "/openapi.yaml", encoding: .utf8)
-        var operations = Set<String>()
+        var methodsOfPath: [String: Set<String>] = [:]
+        var references: [String: String] = [:]
         var inPaths = false
         var path: String?
         let methods: Set<String> = ["get", "post", "put", "patch", "delete", "head", "options"]
@@ -30,10 +32,16 @@ import Testing
                 path = String(line.dropFirst(2).dropLast()).trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
             } else if line.hasPrefix("    ") && !line.hasPrefix("     "), let path {
                 let key = line.dropFirst(4).prefix { $0 != ":" }
-                if methods.contains(String(key)) { operations.insert("\(key.uppercased()) \(path)") }
+                if methods.contains(String(key)) { methodsOfPath[path, default: []].insert(key.uppercased()) }
+                if key == "$ref" {
+                    let pointer = line.split(separator: "'").dropFirst().first ?? ""
+                    references[path] = String(pointer.dropFirst("#/paths/".count))
+                        .replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+                }
             }
         }
-        return operations
+        for (path, target) in references { methodsOfPath[path] = methodsOfPath[target] ?? [] }
+        return Set(methodsOfPath.flatMap { path, methods in methods.map { "\($0) \(path)" } })
     }
 
     @Test func everyRouteIsDocumentedAndEveryDocumentedRouteExists() async throws {
@@ -59,6 +67,13 @@ import Testing
             proxy: RestProxy(broker: broker, logger: quietLogger),
             connect: connect,
             metrics: MetricsEndpoint(registry: PrometheusCollectorRegistry(), broker: broker, worker: worker),
+            dashboard: Dashboard(
+                broker: broker,
+                worker: worker,
+                sampler: TrafficSampler(broker: broker),
+                started: Date(),
+                version: "test"
+            ),
             openAPIDocument: []
         )
         let served = Set((surface.proxyRoutes + surface.connectRoutes).map { "\($0.method) \($0.path)" })
