@@ -4,7 +4,7 @@ SWIFT ?= swift
 VENV := .venv
 PYTHON := $(VENV)/bin/python3
 
-.PHONY: run test lint build release deps venv bench bench-rest bench-connect bench-pipeline clean
+.PHONY: run test lint build release deps venv bench bench-rest bench-connect bench-pipeline bench-cli clean
 
 ## Quick start: the broker and REST proxy on 127.0.0.1:8082, the connect worker on 8083, data in ./runnel-data.
 run:
@@ -48,6 +48,10 @@ bench-rest: release
 ## The connect worker benchmark: file source → topic → file sink (see bench/README.md).
 bench-connect: release
 	bench/connect.sh
+
+## The CLI benchmark: runnel produce of a 1 M line file, runnel consume of it back (see bench/README.md).
+bench-cli: release
+	bench/cli.sh
 
 ## The built-in connectors benchmark: SQLite → topic → bucket, next to sqlite3 and cat (see bench/README.md).
 bench-pipeline: release

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, when they are missing:
 # zlib headers (gzip batches, via compress-nio), SQLite headers (the metadata catalog, via GRDB), Python's venv
-# module (end-to-end tests) and promtool (from Debian's prometheus package: the test that checks /metrics).
+# module (end-to-end tests), promtool (from Debian's prometheus package: the test that checks /metrics) and
+# Chromium (the browser Playwright drives in the dashboard's test, python/dashboard.py).
 set -euo pipefail
 
 missing=()
@@ -9,6 +10,7 @@ missing=()
 [ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -18,7 +18,7 @@ public final class TrafficSampler: Service, Sendable {
         public var time: Int64
         public var cluster: Rates
         public var topics: [String: Rates]
-        /// Total lag of each group's committed partitions.
+        /// Total lag of each group's committed partitions (groups that have committed nothing are left out).
         public var groupLag: [String: Int64]
     }
 
@@ -72,8 +72,10 @@ public final class TrafficSampler: Service, Sendable {
         var lags: [String: Int64] = [:]
         let groups = ((try? await broker.listGroups()) ?? []).map(\.groupId).sorted().prefix(Self.maximumGroups)
         for group in groups {
+            // Partitions without a committed offset have no lag; a group with none has no point.
             guard let partitions = try? await broker.groupLag(group) else { continue }
-            lags[group] = partitions.reduce(0) { $0 + max($1.lag ?? 0, 0) }
+            let known = partitions.compactMap(\.lag)
+            if !known.isEmpty { lags[group] = known.reduce(0) { $0 + max($1, 0) } }
         }
         let time = Int64(Date().timeIntervalSince1970 * 1000)
         state.withLock { state in

@@ -74,6 +74,15 @@ struct Serve: AsyncParsableCommand {
     )
     var logFormat: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Also append the server's log lines (as JSON objects) to this topic, created if missing; a sink connector can ship them to a bucket (RUNNEL_LOG_TOPIC; default: off).",
+            valueName: "topic"
+        )
+    )
+    var logTopic: String?
+
     private static func setting<T: LosslessStringConvertible>(_ flag: T?, _ variable: String, _ fallback: T) throws -> T
     {
         if let flag { return flag }
@@ -107,9 +116,12 @@ struct Serve: AsyncParsableCommand {
 
         // Levels can change at runtime through the connect port's /admin/loggers.
         let loggerLevels = LoggerLevels(root: level, loggers: ["runnel", "runnel.connect"])
+        let logTopic = try Self.setting(logTopic, "RUNNEL_LOG_TOPIC", "")
+        let logLines = logTopic.isEmpty ? nil : LogLines()
         LoggingSystem.bootstrap { label in
-            let base: any LogHandler =
+            var base: any LogHandler =
                 format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            if let logLines { base = MultiplexLogHandler([base, logLines.handler(label: label)]) }
             return LevelledLogHandler(base: base, label: label, levels: loggerLevels)
         }
         let logger = Logger(label: "runnel")
@@ -150,6 +162,18 @@ struct Serve: AsyncParsableCommand {
         brokerConfiguration.advertisedHost = host
         brokerConfiguration.advertisedPort = proxyPort
         let broker = try await EmbeddedBroker.open(brokerConfiguration, logger: logger)
+
+        var logPublisher: [LogTopicPublisher] = []
+        if let logLines {
+            let publisher = LogTopicPublisher(topic: logTopic, lines: logLines, broker: broker, logger: logger)
+            do {
+                try await publisher.prepare()
+            } catch {
+                try? await broker.close()
+                throw ServeError("--log-topic \(logTopic): \(error.message)")
+            }
+            logPublisher.append(publisher)
+        }
 
         let proxy = RestProxy(broker: broker, configuration: proxyConfiguration, logger: logger)
         let worker: ConnectWorker
@@ -212,9 +236,10 @@ struct Serve: AsyncParsableCommand {
         // their offsets), then the proxy's consumers, then the broker.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: (broker.services + proxy.services + [worker, sampler, proxyApp, connectApp]).map {
-                    ServiceGroupConfiguration.ServiceConfiguration(service: $0)
-                },
+                services: (broker.services + logPublisher + proxy.services + [worker, sampler, proxyApp, connectApp])
+                    .map {
+                        ServiceGroupConfiguration.ServiceConfiguration(service: $0)
+                    },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

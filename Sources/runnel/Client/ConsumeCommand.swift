@@ -101,7 +101,6 @@ struct ConsumeCommand: AsyncParsableCommand {
         }
         let outcome = await work.result
         signals.cancel()
-        await printer.flush()
         // Commit what was printed and leave the group, whether the read ended, failed or was interrupted.
         try await reader.finish(printed: printer)
         Output.note("Processed a total of \(printer.count) messages")
@@ -296,9 +295,23 @@ final class RecordPrinter: Sendable {
     var positions: [Int64: Int64] { state.withLock(\.positions) }
     var isDone: Bool { limit.map { count >= $0 } ?? false }
 
-    /// Prints the records of one response; false once the limit is reached.
-    func print(_ body: ByteBuffer, records path: (inout JSONReader) throws(JSONError) -> Void) async throws -> Bool {
-        let output: ByteBuffer = try state.withLock { state throws -> ByteBuffer in
+    /// Prints the records of one response; false once the limit is reached. The records are formatted and written
+    /// on NIO's thread pool, one response at a time (lines never interleave), and a response fetched is printed even
+    /// when the read is being cancelled (Ctrl-C, or another partition reaching the limit).
+    func print(
+        _ body: ByteBuffer,
+        records path: @escaping @Sendable (inout JSONReader) throws(JSONError) -> Void
+    )
+        async throws -> Bool
+    {
+        try await Task {
+            try await NIOThreadPool.singleton.runIfActive { try self.printNow(body, path) }
+        }.value
+        return !isDone
+    }
+
+    private func printNow(_ body: ByteBuffer, _ path: (inout JSONReader) throws(JSONError) -> Void) throws {
+        try state.withLock { state in
             var out = ByteBuffer()
             try body.withUnsafeReadableBytes { bytes in
                 var reader = JSONReader(bytes)
@@ -315,28 +328,22 @@ final class RecordPrinter: Sendable {
                     throw ClientError("The server's answer could not be read: \(error)")
                 }
             }
-            return out
+            try Self.write(out)
         }
-        if output.readableBytes > 0 { try await Self.writeOut(output) }
-        return !isDone
     }
 
-    func flush() async {}
-
-    static func writeOut(_ buffer: ByteBuffer) async throws {
-        try await NIOThreadPool.singleton.runIfActive {
-            try buffer.withUnsafeReadableBytes { bytes in
-                var written = 0
-                while written < bytes.count {
-                    let count = write(STDOUT_FILENO, bytes.baseAddress.map { $0 + written }, bytes.count - written)
-                    if count < 0 {
-                        if errno == EINTR { continue }
-                        // A closed pipe (`| head`) ends the read quietly.
-                        if errno == EPIPE { throw CancellationError() }
-                        throw ClientError("Writing to standard output failed: \(String(cString: strerror(errno)))")
-                    }
-                    written += count
+    private static func write(_ buffer: ByteBuffer) throws {
+        try buffer.withUnsafeReadableBytes { bytes in
+            var written = 0
+            while written < bytes.count {
+                let count = Glibc.write(STDOUT_FILENO, bytes.baseAddress.map { $0 + written }, bytes.count - written)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    // A closed pipe (`| head`) ends the read quietly.
+                    if errno == EPIPE { throw CancellationError() }
+                    throw ClientError("Writing to standard output failed: \(String(cString: strerror(errno)))")
                 }
+                written += count
             }
         }
     }
@@ -415,17 +422,11 @@ struct PartitionReader: RecordReader {
             try RunnelAPI.check(reply)
             var nextOffset: Int64?
             let more = try await printer.print(reply.body) { (reader: inout JSONReader) throws(JSONError) in
+                // Up to the records: `data` comes last, after `next_offset`.
                 try reader.beginObject()
-                while let key = try reader.nextKey() {
-                    if key == "next_offset" {
-                        nextOffset = try reader.readInt64()
-                    } else if key == "data" {
-                        return
-                    } else {
-                        try reader.skipValue()
-                    }
-                }
+                while let key = try reader.nextKey(), key != "data" { try reader.skipValue() }
             }
+            nextOffset = Self.nextOffset(in: reply.body)
             guard more else { return true }
             if let nextOffset, nextOffset != next {
                 next = nextOffset
@@ -438,6 +439,21 @@ struct PartitionReader: RecordReader {
     }
 
     func finish(printed: RecordPrinter) async throws {}
+
+    /// The `next_offset` of a record list (it comes before `data`, so the records are not read).
+    static func nextOffset(in body: ByteBuffer) -> Int64? {
+        body.withUnsafeReadableBytes { bytes in
+            var reader = JSONReader(bytes)
+            do {
+                try reader.beginObject()
+                while let key = try reader.nextKey(), key != "data" {
+                    if key == "next_offset" { return try reader.readInt64() }
+                    try reader.skipValue()
+                }
+            } catch {}
+            return nil
+        }
+    }
 }
 
 /// Reads as a member of a consumer group, through a v2 consumer instance that commits what was printed.

@@ -128,7 +128,12 @@ struct TopicCommand: AsyncParsableCommand {
                 body.append(("configs", .array(configs.map { ["name": .string($0.0), "value": .string($0.1)] })))
             }
             let reply = try await api.send(.POST, api.v3(cluster, "/topics"), body: JSONValue.object(body).bytes)
-            if reply.status == 409 && ifNotExists { return }
+            // Confluent answers an existing topic with 400 and error_code 40002.
+            if ifNotExists, reply.status == 400 || reply.status == 409,
+                (try? reply.json())?["error_code"]?.int64Value == 40002 || reply.status == 409
+            {
+                return
+            }
             try RunnelAPI.check(reply)
             let created = try reply.json()
             switch client.output {

@@ -1,24 +1,36 @@
 import Foundation
-import Logging
-import NIOCore
+public import Logging
+public import NIOCore
 import RunnelHTTP
 
 /// `--log-format json`: one JSON object per line on standard error, for log shippers: `time` (ISO-8601, UTC, with
 /// milliseconds), `level`, `logger`, `message`, `source` (the module), then the metadata's keys.
-struct JSONLogHandler: LogHandler {
-    let label: String
-    var logLevel: Logger.Level = .info
-    var metadata: Logger.Metadata = [:]
+public struct JSONLogHandler: LogHandler {
+    public let label: String
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    public init(label: String) {
+        self.label = label
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    func log(event: LogEvent) {
+    public func log(event: LogEvent) {
+        var line = Self.line(label: label, event: event, metadata: metadata)
+        line.writeStaticString("\n")
+        // One write per line: lines from several threads never interleave.
+        FileHandle.standardError.write(Data(line.readableBytesView))
+    }
+
+    /// One event as a JSON object (without a newline).
+    public static func line(label: String, event: LogEvent, metadata: Logger.Metadata) -> ByteBuffer {
         var writer = JSONWriter()
         writer.raw("{\"time\":")
-        writer.string(Self.timestamp(Date()))
+        writer.string(timestamp(Date()))
         writer.raw(",\"level\":")
         writer.string(event.level.rawValue)
         writer.raw(",\"logger\":")
@@ -36,9 +48,8 @@ struct JSONLogHandler: LogHandler {
             writer.raw(":")
             writer.string(value.description)
         }
-        writer.raw("}\n")
-        // One write per line: lines from several threads never interleave.
-        FileHandle.standardError.write(Data(writer.buffer.readableBytesView))
+        writer.raw("}")
+        return writer.buffer
     }
 
     static func timestamp(_ date: Date) -> String {
