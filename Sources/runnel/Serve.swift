@@ -291,6 +291,7 @@ private final class Listening: Sendable {
             metadata: [
                 "proxy": "\(all["proxy"] ?? "?")",
                 "connect": "\(all["connect"] ?? "?")",
+                "dashboard": "\(all["proxy"] ?? "?")/ui",
                 "data-dir": "\(dataDirectory)",
                 "cluster-id": "\(clusterId)",
             ]

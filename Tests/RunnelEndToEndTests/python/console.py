@@ -184,8 +184,55 @@ def test_json_logs():
     shutil.rmtree(data, ignore_errors=True)
 
 
+def test_log_topic():
+    """--log-topic: the server's log lines land in a topic as JSON objects, from the first one on; an S3-layout sink
+    ships them to a bucket, as managed Kafka delivers broker logs to S3. A name the broker refuses stops the start."""
+    import json
+    from rest_proxy import RUNNEL, Server
+    server = Server(extra=["--log-topic", "runnel-logs"])
+    try:
+        def messages():
+            read = requests.get(f"{server.v3}/topics/runnel-logs/partitions/0/records?format=string&timeout=500")
+            assert read.status_code == 200, read.text
+            return [json.loads(r["value"]["data"]) for r in read.json()["data"]]
+        lines = wait_for(lambda: [m for m in messages() if m["message"] == "Runnel is listening"] and messages(),
+                         what="the listening line in the log topic")
+        assert all(set(m) >= {"time", "level", "logger", "message", "source"} for m in lines), lines
+        # Lines from before the broker opened wait for it: the first line of the log is in the topic.
+        assert lines[0]["message"] != "Runnel is listening", lines[:3]
+        described = requests.get(f"{server.v3}/topics/runnel-logs/configs/retention.ms").json()
+        assert described["value"] == "604800000", described
+
+        sink = {"name": "ship-logs", "config": {
+            "connector.class": "S3Sink", "topics": "runnel-logs", "s3.bucket.name": "logs", "flush.size": "1",
+            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "value.converter.schemas.enable": "false"}}
+        created = requests.post(server.connect + "/connectors", json=sink)
+        assert created.status_code == 201, created.text
+        folder = os.path.join(server.data_dir, "buckets", "logs", "topics", "runnel-logs", "partition=0")
+
+        def shipped():
+            if not os.path.isdir(folder):
+                return []
+            entries = []
+            for name in sorted(os.listdir(folder)):
+                with open(os.path.join(folder, name)) as file:
+                    entries += [json.loads(line) for line in file if line.strip()]
+            return entries
+        # The connector's own start is logged, and shipped too.
+        entries = wait_for(lambda: (lambda e: e if any("ship-logs" in json.dumps(x) for x in e) else None)(shipped()),
+                           what="the connector's log lines in the bucket")
+        assert any(e["message"] == "Runnel is listening" for e in entries), entries[:5]
+    finally:
+        server.close()
+    refused = subprocess.run([RUNNEL, "serve", "--data-dir", tempfile.mkdtemp(prefix="console-logs-"), "--proxy-port",
+                              "0", "--connect-port", "0", "--log-topic", "no spaces"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "--log-topic no spaces" in refused.stderr, refused.stderr[-500:]
+
+
 SHARED = [test_metrics_follow_the_data, test_process_metrics, test_promtool_accepts_the_exposition]
-OWN_SERVER = [test_json_logs]
+OWN_SERVER = [test_json_logs, test_log_topic]
 
 
 def main():
