@@ -1,12 +1,14 @@
 import HTTPTypes
 public import Hummingbird
+import Logging
 import Metrics
 import Synchronization
 
 /// Counts requests and times them by listener, method, route template and status (`runnel_http_requests_total`,
 /// `runnel_http_request_duration_seconds`). The route is the template a request matched (`/topics/{topic}`), never
 /// the raw path, so the number of series stays bounded; a request that matched no route counts as `NotFound` (the
-/// router's name for it).
+/// router's name for it). Each request is also logged at `debug` (method, path, status, milliseconds) on the
+/// request's logger.
 public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let listener: String
     private let handlers = Handlers()
@@ -71,7 +73,18 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
             entries[key] = made
             return made
         }
+        let elapsed = ContinuousClock.now - start
         counter.increment()
-        timer.record(duration: ContinuousClock.now - start)
+        timer.record(duration: elapsed)
+        if context.logger.logLevel <= .debug {
+            let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            context.logger.debug(
+                "Request",
+                metadata: [
+                    "listener": "\(listener)", "method": "\(key.method)", "path": "\(request.uri.path)",
+                    "route": "\(key.route)", "status": "\(status)", "ms": "\((milliseconds * 10).rounded() / 10)",
+                ]
+            )
+        }
     }
 }

@@ -20,7 +20,10 @@ import Testing
             .write(toFile: keysFile, atomically: true, encoding: .utf8)
         let counts: [Int32] = [1, 3, 6, 7, 12, 50, 1000]
 
-        let output = try runProcess(python, [pythonScript("partition_keys.py"), keysFile] + counts.map(String.init))
+        let output = try await runProcess(
+            python,
+            [pythonScript("partition_keys.py"), keysFile] + counts.map(String.init)
+        )
         #expect(output.status == 0, "\(output.stderr)")
         let expected = output.stdoutLines.map { $0.split(separator: " ").compactMap { Int32($0) } }
         #expect(expected.count == keys.count)
@@ -55,7 +58,7 @@ import Testing
 
         // Java: Math.abs("billing-service".hashCode()) % 50.
         let partition = TopicNames.offsetsPartition(forGroup: group, partitions: 50)
-        let output = try runProcess(
+        let output = try await runProcess(
             python,
             [pythonScript("decode_offsets.py"), directory.file("logs/__consumer_offsets-\(partition)")]
         )
@@ -98,7 +101,7 @@ import Testing
         try "subscription \(hex(subscription.encoded()))\nassignment \(hex(assignment.encoded()))\n"
             .write(toFile: input, atomically: true, encoding: .utf8)
 
-        let output = try runProcess(python, [pythonScript("consumer_protocol.py"), input])
+        let output = try await runProcess(python, [pythonScript("consumer_protocol.py"), input])
         #expect(output.status == 0, "\(output.stderr)")
         let decoded = try output.stdoutLines.map { try jsonObject($0) }
         try #require(decoded.count == 2)

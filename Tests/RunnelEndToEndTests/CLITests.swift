@@ -12,8 +12,8 @@ import Testing
     ]
 
     @Test(arguments: tests)
-    func cli(_ name: String) throws {
-        let output = try runProcess(try pythonInterpreter(), [pythonScript("cli.py"), runnelPath, name])
+    func cli(_ name: String) async throws {
+        let output = try await runProcess(try pythonInterpreter(), [pythonScript("cli.py"), runnelPath, name])
         #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
         #expect(output.stdout.hasPrefix("PASS \(name)"), "\(output.stdout)")
     }

@@ -11,8 +11,8 @@ import Testing
     ]
 
     @Test(arguments: tests)
-    func console(_ name: String) throws {
-        let output = try runProcess(try pythonInterpreter(), [pythonScript("console.py"), runnelPath, name])
+    func console(_ name: String) async throws {
+        let output = try await runProcess(try pythonInterpreter(), [pythonScript("console.py"), runnelPath, name])
         #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
         #expect(output.stdout.hasPrefix("PASS \(name)"), "\(output.stdout)")
     }

@@ -65,7 +65,7 @@ import Testing
             try await manager.close()
             for name in try FileManager.default.contentsOfDirectory(atPath: directory.file("logs/crash-0"))
             where name.hasSuffix(".log") {
-                let dump = try runnel("dump-log", directory.file("logs/crash-0/" + name))
+                let dump = try await runnel("dump-log", directory.file("logs/crash-0/" + name))
                 #expect(dump.status == 0, "\(name): \(dump.stderr)")
             }
         }

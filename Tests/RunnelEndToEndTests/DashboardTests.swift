@@ -8,8 +8,8 @@ import Testing
     static let tests = ["test_overview_graphs_fill", "test_topics", "test_groups", "test_connectors"]
 
     @Test(arguments: tests)
-    func dashboard(_ name: String) throws {
-        let output = try runProcess(try pythonInterpreter(), [pythonScript("dashboard.py"), runnelPath, name])
+    func dashboard(_ name: String) async throws {
+        let output = try await runProcess(try pythonInterpreter(), [pythonScript("dashboard.py"), runnelPath, name])
         #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
         #expect(output.stdout.hasPrefix("PASS \(name)"), "\(output.stdout)")
     }

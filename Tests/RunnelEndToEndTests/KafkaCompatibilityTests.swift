@@ -47,7 +47,7 @@ import Testing
         #expect(log.segmentCount > 3)
         try await manager.close()
 
-        let output = try runProcess(python, [pythonScript("decode_log.py"), directory.file("logs/compat-2")])
+        let output = try await runProcess(python, [pythonScript("decode_log.py"), directory.file("logs/compat-2")])
         #expect(output.status == 0, "\(output.stderr)")
         let objects = try output.stdoutLines.map(jsonObject)
         let records = objects.filter { $0["offset"] != nil }
@@ -99,7 +99,7 @@ import Testing
         }
         try await manager.close()
 
-        let output = try runProcess(python, [pythonScript("decode_log.py"), directory.file("logs/compacted-0")])
+        let output = try await runProcess(python, [pythonScript("decode_log.py"), directory.file("logs/compacted-0")])
         #expect(output.status == 0, "\(output.stderr)")
         let objects = try output.stdoutLines.map(jsonObject)
         let offsets = objects.compactMap { ($0["offset"] as? NSNumber)?.int64Value }
@@ -111,21 +111,21 @@ import Testing
         }
     }
 
-    @Test func dumpLogReadsSegmentsWrittenByKafkaPython() throws {
+    @Test func dumpLogReadsSegmentsWrittenByKafkaPython() async throws {
         let python = try pythonInterpreter()
         let directory = TemporaryDirectory()
         let segment = directory.file("00000000000000000000.log")
-        let written = try runProcess(python, [pythonScript("write_segment.py"), segment])
+        let written = try await runProcess(python, [pythonScript("write_segment.py"), segment])
         #expect(written.status == 0, "\(written.stderr)")
 
-        let dump = try runnel("dump-log", "--json", segment)
+        let dump = try await runnel("dump-log", "--json", segment)
         #expect(dump.status == 0, "\(dump.stderr)")
         let got = try dump.stdoutLines.map(jsonObject)
         let want = try written.stdoutLines.map(jsonObject)
         #expect(got.count == 6)
         #expect(got == want)
 
-        let text = try runnel("dump-log", "--print-data", segment)
+        let text = try await runnel("dump-log", "--print-data", segment)
         #expect(text.status == 0)
         let lines = text.stdoutLines
         #expect(lines.first == "Dumping \(segment)")
@@ -148,7 +148,7 @@ import Testing
         let directory = TemporaryDirectory()
         let partition = directory.file("logs/foreign-0")
         try FileManager.default.createDirectory(atPath: partition, withIntermediateDirectories: true)
-        let written = try runProcess(
+        let written = try await runProcess(
             python,
             [pythonScript("write_segment.py"), partition + "/00000000000000000000.log"]
         )

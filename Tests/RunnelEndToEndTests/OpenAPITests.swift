@@ -88,8 +88,8 @@ import Testing
 extension OpenAPITests {
     /// schemathesis generates requests for every operation of openapi.yaml against a live server, valid and not: no
     /// answer may be a 5xx, and every answer must match the spec's status codes, content types and schemas.
-    @Test func liveServerConformsToTheSpecUnderFuzzing() throws {
-        let output = try runProcess(
+    @Test func liveServerConformsToTheSpecUnderFuzzing() async throws {
+        let output = try await runProcess(
             try pythonInterpreter(),
             [pythonScript("fuzz_api.py"), runnelPath, packageRoot + "/openapi.yaml", "20"]
         )

@@ -16,8 +16,8 @@ import Testing
     ]
 
     @Test(arguments: tests)
-    func pipeline(_ name: String) throws {
-        let output = try runProcess(try pythonInterpreter(), [pythonScript("pipeline.py"), runnelPath, name])
+    func pipeline(_ name: String) async throws {
+        let output = try await runProcess(try pythonInterpreter(), [pythonScript("pipeline.py"), runnelPath, name])
         #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
         #expect(output.stdout.hasPrefix("PASS \(name)"), "\(output.stdout)")
     }

@@ -12,8 +12,8 @@ import Testing
     ]
 
     @Test(arguments: tests)
-    func restProxy(_ name: String) throws {
-        let output = try runProcess(try pythonInterpreter(), [pythonScript("rest_proxy.py"), runnelPath, name])
+    func restProxy(_ name: String) async throws {
+        let output = try await runProcess(try pythonInterpreter(), [pythonScript("rest_proxy.py"), runnelPath, name])
         #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
         #expect(output.stdout.hasPrefix("PASS \(name)"), "\(output.stdout)")
     }

@@ -43,8 +43,10 @@ struct ProcessOutput {
     var stdoutLines: [String] { stdout.split(separator: "\n").map(String.init) }
 }
 
-/// Runs a program to completion; output goes through files, so a chatty program cannot block on a full pipe.
-func runProcess(_ executable: String, _ arguments: [String]) throws -> ProcessOutput {
+/// Runs a program to completion; output goes through files, so a chatty program cannot block on a full pipe. The
+/// wait does not hold a thread of the cooperative pool (the tests that poll a process, like the kill -9 ones, must
+/// keep running), and at most `ProcessSlots.limit` programs run at once, as many as the machine's cores carry.
+func runProcess(_ executable: String, _ arguments: [String]) async throws -> ProcessOutput {
     let directory = NSTemporaryDirectory() + "runnel-process-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -55,17 +57,57 @@ func runProcess(_ executable: String, _ arguments: [String]) throws -> ProcessOu
     process.arguments = arguments
     process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/out"))
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/err"))
-    try process.run()
-    process.waitUntilExit()
+    await ProcessSlots.shared.acquire()
+    let status: Int32
+    do {
+        status = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    } catch {
+        await ProcessSlots.shared.release()
+        throw error
+    }
+    await ProcessSlots.shared.release()
     return ProcessOutput(
-        status: process.terminationStatus,
+        status: status,
         stdout: try String(contentsOfFile: directory + "/out", encoding: .utf8),
         stderr: try String(contentsOfFile: directory + "/err", encoding: .utf8)
     )
 }
 
-func runnel(_ arguments: String...) throws -> ProcessOutput {
-    try runProcess(runnelPath, arguments)
+/// How many programs `runProcess` runs at once.
+actor ProcessSlots {
+    static let shared = ProcessSlots(limit: 2)
+    let limit: Int
+    private var running = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    func acquire() async {
+        if running < limit {
+            running += 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty {
+            running -= 1
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
+}
+
+func runnel(_ arguments: String...) async throws -> ProcessOutput {
+    try await runProcess(runnelPath, arguments)
 }
 
 func jsonObject(_ line: String) throws -> NSDictionary {

@@ -38,10 +38,7 @@ struct ConnectorCommand: AsyncParsableCommand {
                     status?["connector"]?["state"] ?? .null, .string("\(running)/\(tasks.count) running"),
                 ]
             }
-            switch client.output {
-            case .json: Output.printJSON(Output.objects(headers, rows))
-            case .table: Output.printTable(headers, rows.map { $0.map(\.cell) })
-            }
+            Output.printRows(headers, rows, as: client.output)
         }
     }
 
@@ -60,10 +57,7 @@ struct ConnectorCommand: AsyncParsableCommand {
             let rows: [[JSONValue]] = plugins.map {
                 [$0["class"] ?? .null, $0["type"] ?? .null, $0["version"] ?? .null]
             }
-            switch client.output {
-            case .json: Output.printJSON(Output.objects(headers, rows))
-            case .table: Output.printTable(headers, rows.map { $0.map(\.cell) })
-            }
+            Output.printRows(headers, rows, as: client.output)
         }
     }
 

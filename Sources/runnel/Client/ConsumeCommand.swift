@@ -521,7 +521,7 @@ struct GroupReader: RecordReader {
             try RunnelAPI.check(reply)
             let before = printer.count
             let more = try await printer.print(reply.body) { _ in }
-            try await commit(printer)
+            if printer.count > before { try await commit(printer) }
             guard more else { return }
             if printer.count > before {
                 lastRecord = .now

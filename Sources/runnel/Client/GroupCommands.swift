@@ -24,10 +24,7 @@ struct GroupCommand: AsyncParsableCommand {
                     $0["is_simple"] ?? .null,
                 ]
             }.sorted { $0[0].cell < $1[0].cell }
-            switch client.output {
-            case .json: Output.printJSON(Output.objects(headers, rows))
-            case .table: Output.printTable(headers, rows.map { $0.map(\.cell) })
-            }
+            Output.printRows(headers, rows, as: client.output)
         }
     }
 

@@ -29,6 +29,14 @@ enum Output {
         Swift.print(text)
     }
 
+    /// A list: a table of the rows' cells, or (`--output json`) an array of objects keyed by the headers.
+    static func printRows(_ headers: [String], _ rows: [[JSONValue]], as format: OutputFormat) {
+        switch format {
+        case .json: printJSON(objects(headers, rows))
+        case .table: printTable(headers, rows.map { $0.map(\.cell) })
+        }
+    }
+
     static func printTable(_ headers: [String], _ rows: [[String]]) {
         Swift.print(table(headers, rows))
     }

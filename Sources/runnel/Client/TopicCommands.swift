@@ -30,10 +30,7 @@ struct TopicCommand: AsyncParsableCommand {
                 let replication: JSONValue = topic["replication_factor"] ?? .null
                 return [name, partitions, replication, topic["is_internal"] ?? .null]
             }
-            switch client.output {
-            case .json: Output.printJSON(Output.objects(headers, rows))
-            case .table: Output.printTable(headers, rows.map { $0.map(\.cell) })
-            }
+            Output.printRows(headers, rows, as: client.output)
         }
     }
 
