@@ -68,8 +68,6 @@ struct RunnelAPI: Sendable {
             return Reply(status: Int(response.status.code), body: bytes)
         } catch is CancellationError {
             throw CancellationError()
-        } catch let error as ClientError {
-            throw error
         } catch {
             throw ClientError(
                 "Cannot reach Runnel at \(Self.origin(url)): \(Self.describe(error)). Is `runnel serve` running there? (--url, RUNNEL_URL)"
