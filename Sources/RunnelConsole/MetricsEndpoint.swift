@@ -41,12 +41,14 @@ public struct MetricsEndpoint: Sendable {
     }
 
     /// The whole exposition.
+    /// The state is read before the recorded metrics are emitted, so a scrape that shows a state (a failed task)
+    /// also shows what was recorded before it (the errors that failed it).
     public func render() async -> [UInt8] {
-        var output = registry.emitToBuffer()
         var text = Exposition()
         process(&text)
         await cluster(&text)
         if let worker { await connectors(worker, &text) }
+        var output = registry.emitToBuffer()
         output += text.text.utf8
         return output
     }

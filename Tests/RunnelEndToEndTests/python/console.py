@@ -105,10 +105,16 @@ def test_metrics_follow_the_data(server):
     response = requests.post(server.connect + "/connectors", json={"name": "metered-bad", "config": {
         "connector.class": "FileStreamSink", "file": os.path.join(work, "bad.txt"), "topics": "metered"}})
     assert response.status_code == 201, response.text
-    samples = wait_for(lambda: (lambda s: s if value(s, "runnel_connector_task_status", connector="metered-bad",
-                                                     task=0, state="FAILED") else None)(scrape(server.connect)[0]),
-                       what="the failing connector's task to show FAILED")
-    assert value(samples, "runnel_connect_record_errors_total", connector="metered-bad") >= 1
+    def failed_with_errors():
+        samples = scrape(server.connect)[0]
+        failed = value(samples, "runnel_connector_task_status", connector="metered-bad", task=0, state="FAILED")
+        errors = value(samples, "runnel_connect_record_errors_total", connector="metered-bad") or 0
+        return failed and errors >= 1
+    try:
+        wait_for(failed_with_errors, what="the failing connector's errors counted and its task FAILED")
+    except AssertionError as error:
+        status = requests.get(f"{server.connect}/connectors/metered-bad/status").text
+        raise AssertionError(f"{error}; status: {status}")
     for name in ("metered-sink", "metered-bad"):
         requests.delete(f"{server.connect}/connectors/{name}")
     samples, _ = scrape(server.connect)
