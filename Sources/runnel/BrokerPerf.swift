@@ -197,7 +197,7 @@ struct BrokerPerf: AsyncParsableCommand {
                 }
                 try await group.waitForAll()
             }
-            let seconds = Self.seconds(clock.now - start)
+            let seconds = (clock.now - start).inSeconds
             var bytes = 0
             for partition in 0..<partitions {
                 let log = broker.logManager.log(for: try TopicPartition(topic: topic, partition: partition))
@@ -284,7 +284,7 @@ struct BrokerPerf: AsyncParsableCommand {
                         for record in fetched[0].records {
                             guard let key = record.key, let sequence = Int(String(buffer: key)) else { continue }
                             if let start = sent.take(sequence) {
-                                latencies.append(Self.seconds(returned - start) * 1000)
+                                latencies.append((returned - start).inSeconds * 1000)
                             }
                         }
                         offset = fetched[0].nextOffset
@@ -342,10 +342,10 @@ struct BrokerPerf: AsyncParsableCommand {
                 )
             }
         }
-        let createSeconds = Self.seconds(clock.now - createStart)
+        let createSeconds = (clock.now - createStart).inSeconds
         let openStart = clock.now
         let (openSeconds, resident) = try await withBroker(configuration, logger: logger) { _ in
-            (Self.seconds(clock.now - openStart), Self.residentBytes())
+            ((clock.now - openStart).inSeconds, Self.residentBytes())
         }
         let open = partitionDirectories(in: dataDir)
         return [
@@ -372,10 +372,6 @@ struct BrokerPerf: AsyncParsableCommand {
             return (Int(digits) ?? 0) * 1024
         }
         return 0
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 

@@ -192,7 +192,7 @@ struct LogPerf: AsyncParsableCommand {
         }
         let groupCommits = logs.reduce(0) { $0 + $1.groupCommits }
         for partitionLog in logs { try await partitionLog.flush() }
-        let appendSeconds = seconds(clock.now - appendStart)
+        let appendSeconds = (clock.now - appendStart).inSeconds
         let written = logs.reduce(0) { $0 + $1.sizeInBytes } - bytesBefore
         let appended = logs.reduce(0) { $0 + $1.logEndOffset } - startOffset
 
@@ -219,7 +219,7 @@ struct LogPerf: AsyncParsableCommand {
                 batches += split.count
                 offset = last.nextOffset
             }
-            let readSeconds = seconds(clock.now - readStart)
+            let readSeconds = (clock.now - readStart).inSeconds
             summary["read_bytes"] = Double(bytes)
             summary["read_seconds"] = readSeconds
             summary["read_mb_per_second"] = Double(bytes) / readSeconds / 1e6
@@ -272,10 +272,6 @@ struct LogPerf: AsyncParsableCommand {
             builder.append(key: nil, value: value, timestamp: now)
         }
         return try builder.build()
-    }
-
-    private func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 

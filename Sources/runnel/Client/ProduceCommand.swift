@@ -92,9 +92,8 @@ struct ProduceCommand: AsyncParsableCommand {
                 throw ClientError(problem)
             }
         }
-        let seconds =
-            Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - started).components.seconds)
+        let seconds = (ContinuousClock.now - started).inSeconds
+        progress?.update(bytes: totalBytes ?? 0, records: produced, force: true)
         progress?.finish()
         switch client.output {
         case .json:
@@ -337,10 +336,7 @@ final class Progress {
         let width = 30
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        let elapsed = max(
-            Double((now - started).components.seconds) + Double((now - started).components.attoseconds) / 1e18,
-            0.001
-        )
+        let elapsed = max((now - started).inSeconds, 0.001)
         let line = "\r\(bar) \(Int(fraction * 100))%  \(records) records  \(Int(Double(records) / elapsed)) records/s"
         FileHandle.standardError.write(Data(line.utf8))
     }

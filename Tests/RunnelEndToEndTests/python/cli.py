@@ -134,6 +134,30 @@ def test_produce_consume_round_trip(server):
                 if p["topic_name"] == "lines")
     assert after == before + 1, (before, after)
 
+    # A file on a terminal: a progress bar on standard error, ending at 100 %, then the summary.
+    import pty
+    with tempfile.NamedTemporaryFile(delete=False) as file:
+        file.write(b"".join(b"row %d\n" % i for i in range(1000)))
+    controller, terminal = pty.openpty()
+    shown = subprocess.run([RUNNEL, "produce", "lines", "--file", file.name, "--url", server.url],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal, timeout=60)
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(controller)
+    os.unlink(file.name)
+    assert shown.returncode == 0 and shown.stdout == b"", shown
+    text = drawn.decode("utf-8", "replace")
+    assert "100%  1000 records" in text and "█" * 30 in text, text
+    assert "Produced 1000 records to lines" in text, text
+
     missing = cli(server, "produce", "no-such-topic", stdin=b"x\n", check=False)
     assert missing.returncode == 1 and missing.err.startswith("Error: "), missing.err
     nofile = cli(server, "produce", "lines", "--file", "/nonexistent/file.txt", check=False)

@@ -12,18 +12,7 @@ import time
 
 import requests
 
-from rest_proxy import RUNNEL, V2_BINARY, Server, consumer, create_topic, expect_error, post, produce_json, read_until, run_suite
-
-
-def wait_for(condition, seconds=30, what="condition"):
-    deadline = time.time() + seconds
-    last = None
-    while time.time() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
+from rest_proxy import RUNNEL, V2_BINARY, Server, consumer, create_topic, expect_error, post, produce_json, read_until, run_suite, wait_for
 
 
 def create(server, name, config, status=201, **extra):

@@ -11,7 +11,7 @@ import time
 
 import requests
 
-from rest_proxy import Server, consumer, create_topic, post, produce_json, read_until, run_suite
+from rest_proxy import Server, consumer, create_topic, post, produce_json, read_until, run_suite, wait_for
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -35,17 +35,6 @@ def scrape(base):
 
 def value(samples, name, **labels):
     return samples.get((name, frozenset((k, str(v)) for k, v in labels.items())))
-
-
-def wait_for(condition, seconds=30, what="condition"):
-    deadline = time.time() + seconds
-    last = None
-    while time.time() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
 
 
 def test_metrics_follow_the_data(server):

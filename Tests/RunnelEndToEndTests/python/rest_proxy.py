@@ -553,14 +553,16 @@ def group_assignment(bases):
     return {base: sorted(p["partition"] for p in requests.get(base + "/assignments").json()["partitions"]) for base in bases}
 
 
-def wait_for(condition, seconds=30):
+def wait_for(condition, seconds=30, what="condition"):
+    """The first truthy value of `condition()`, polled every 0.1 s; fails after `seconds` naming `what`."""
     deadline = time.time() + seconds
+    last = None
     while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
+        last = condition()
+        if last:
+            return last
         time.sleep(0.1)
-    raise AssertionError("timed out waiting")
+    raise AssertionError(f"timed out waiting for {what}: {last!r}")
 
 
 def test_consumer_group(server):
