@@ -69,6 +69,19 @@ public protocol Broker: Sendable {
 
     /// Every partition's log: offsets, size on disk and segments (for metrics and dashboards).
     func partitionStorage() async throws(BrokerError) -> [PartitionStorage]
+
+    // MARK: Access control
+
+    /// Fails with Kafka's authorization error unless the current ``Caller`` may do `operation` on `resource`. For
+    /// actions outside Kafka's API (managing connectors, the dashboard's data); a broker that enforces nothing lets
+    /// everything through.
+    func authorize(_ operation: AclOperation, on resource: AclResource) async throws(BrokerError)
+    /// Stores ACLs (those already present are kept once).
+    func createAcls(_ bindings: [AclBinding]) async throws(BrokerError)
+    /// The ACLs a filter matches, sorted.
+    func describeAcls(_ filter: AclFilter) async throws(BrokerError) -> [AclBinding]
+    /// Deletes the ACLs any of the filters match, returning them sorted.
+    func deleteAcls(_ filters: [AclFilter]) async throws(BrokerError) -> [AclBinding]
 }
 
 // MARK: - Cluster and topics

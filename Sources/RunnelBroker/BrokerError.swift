@@ -47,6 +47,9 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible, Hashable {
         public static let groupMaxSizeReached = Code("GROUP_MAX_SIZE_REACHED", 81)
         public static let invalidRecord = Code("INVALID_RECORD", 87)
         public static let brokerNotAvailable = Code("BROKER_NOT_AVAILABLE", 8)
+        public static let topicAuthorizationFailed = Code("TOPIC_AUTHORIZATION_FAILED", 29)
+        public static let groupAuthorizationFailed = Code("GROUP_AUTHORIZATION_FAILED", 30)
+        public static let clusterAuthorizationFailed = Code("CLUSTER_AUTHORIZATION_FAILED", 31)
     }
 
     public let code: Code
@@ -58,6 +61,11 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible, Hashable {
     }
 
     public var description: String { "\(code.name): \(message)" }
+
+    /// The caller may not do what it asked (Kafka's TOPIC/GROUP/CLUSTER_AUTHORIZATION_FAILED).
+    public var isAuthorizationFailure: Bool {
+        code == .topicAuthorizationFailed || code == .groupAuthorizationFailed || code == .clusterAuthorizationFailed
+    }
 
     /// The broker's reading of a log engine error.
     init(_ error: LogError) {

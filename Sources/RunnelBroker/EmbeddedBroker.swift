@@ -44,6 +44,11 @@ public final class EmbeddedBroker: Broker {
     public let clusterId: String
     public var nodeId: Int32 { configuration.config.nodeId }
     let catalog: MetadataCatalog
+    /// The catalog's ACLs and super users. The embedded broker itself enforces nothing (as Kafka without an
+    /// authorizer); wrap it in an ``AuthorizingBroker`` to check every operation.
+    public let authorizer: Authorizer
+    /// The catalog's API keys.
+    public let apiKeys: APIKeyStore
     let coordinator: GroupCoordinator
     let topics: TopicTable
     private let directoryLock: DirectoryLock
@@ -58,11 +63,14 @@ public final class EmbeddedBroker: Broker {
         logManager: LogManager,
         clusterId: String,
         catalog: MetadataCatalog,
+        authorizer: Authorizer,
         coordinator: GroupCoordinator,
         topics: TopicTable,
         directoryLock: DirectoryLock,
         logger: Logger
     ) {
+        self.authorizer = authorizer
+        self.apiKeys = APIKeyStore(catalog: catalog, authorizer: authorizer)
         self.directoryLock = directoryLock
         self.configuration = configuration
         self.logManager = logManager
@@ -113,6 +121,7 @@ public final class EmbeddedBroker: Broker {
             return (lock, meta, try MetadataCatalog.open(path: directory + "/metadata.db"))
         }
 
+        let authorizer: Authorizer
         let catalogIsNew = !(try await catalog.isReconciled())
         var states: [String: TopicState] = [:]
         for stored in try await catalog.loadTopics() {
@@ -168,6 +177,7 @@ public final class EmbeddedBroker: Broker {
                 clock: configuration.clock
             )
             try await catalog.markReconciled()
+            authorizer = try await Authorizer(catalog: catalog)
         } catch {
             try? await manager.close()
             try? catalog.close()
@@ -201,6 +211,7 @@ public final class EmbeddedBroker: Broker {
             logManager: manager,
             clusterId: meta.clusterId,
             catalog: catalog,
+            authorizer: authorizer,
             coordinator: coordinator,
             topics: table,
             directoryLock: lock,

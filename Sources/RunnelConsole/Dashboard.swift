@@ -55,13 +55,18 @@ public struct Dashboard: Sendable {
         ("file-sink", PackageResources.file_sink_json),
     ]
 
-    public func addRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
+    /// The page's files, and its data behind `check` (which refuses callers who may not see the whole cluster).
+    public func addRoutes<Context: RequestContext>(
+        to routes: RouteTable<Context>,
+        checkingData check: RouteTable<Context>.Check? = nil
+    ) {
         routes.get("/ui") { _, _ in try asset("index.html") }
         routes.get("/ui/{asset}") { _, context in try asset(context.parameters.get("asset") ?? "") }
-        routes.get("/ui/api/overview") { _, _ in .json(await overview()) }
-        routes.get("/ui/api/partitions") { _, _ in .json(try await partitions()) }
-        routes.get("/ui/api/series") { _, _ in .json(series()) }
-        routes.get("/ui/api/templates") { _, _ in .json(try templates()) }
+        let data = check.map { routes.checking($0) } ?? routes
+        data.get("/ui/api/overview") { _, _ in .json(await overview()) }
+        data.get("/ui/api/partitions") { _, _ in .json(try await partitions()) }
+        data.get("/ui/api/series") { _, _ in .json(series()) }
+        data.get("/ui/api/templates") { _, _ in .json(try templates()) }
     }
 
     private func asset(_ name: String) throws -> Response {

@@ -11,23 +11,49 @@ public final class RouteTable<Context: RequestContext> {
         public static func < (lhs: Route, rhs: Route) -> Bool { (lhs.path, lhs.method) < (rhs.path, rhs.method) }
     }
 
+    public typealias Check = @Sendable (Request, Context) async throws -> Void
+
     public let router: Router<Context>
     /// Put before every path registered through this table (`/connect` mounts the connect API on the proxy port).
     public let prefix: String
     private var registered: [Route] = []
+    /// A table that registers into `parent`, running `check` before each handler.
+    private let parent: RouteTable?
+    private let check: Check?
 
     public init(router: Router<Context>, prefix: String = "") {
         self.router = router
         self.prefix = prefix
+        self.parent = nil
+        self.check = nil
     }
 
-    public var routes: [Route] { registered.sorted() }
+    private init(parent: RouteTable, check: @escaping Check) {
+        self.router = parent.router
+        self.prefix = parent.prefix
+        self.parent = parent
+        self.check = check
+    }
+
+    /// A view of this table whose routes first run `check` (which throws to refuse the request).
+    public func checking(_ check: @escaping Check) -> RouteTable {
+        RouteTable(parent: self, check: check)
+    }
+
+    public var routes: [Route] { parent?.routes ?? registered.sorted() }
 
     public func on(
         _ path: String,
         method: HTTPRequest.Method,
         use handler: @escaping @Sendable (Request, Context) async throws -> Response
     ) {
+        if let parent, let check {
+            parent.on(path, method: method) { request, context in
+                try await check(request, context)
+                return try await handler(request, context)
+            }
+            return
+        }
         let full = path == "/" && !prefix.isEmpty ? prefix : prefix + path
         registered.append(Route(method: method.rawValue, path: full))
         router.on(RouterPath(full), method: method, use: handler)

@@ -21,6 +21,8 @@ extension APIError {
             self.init(.conflict, 40903, "Illegal state: \(error.message)")
         case .notEnoughReplicas, .coordinatorNotAvailable:
             self.init(.internalServerError, 50003, error.message)
+        case .topicAuthorizationFailed, .groupAuthorizationFailed, .clusterAuthorizationFailed:
+            self.init(.forbidden, 40301, error.message)
         case .brokerNotAvailable:
             self.init(.serviceUnavailable, 50302, error.message)
         default:

@@ -26,13 +26,14 @@ public final class RestProxy: Sendable {
         addV2Routes(to: routes)
         addV2ConsumerRoutes(to: routes)
         addV3Routes(to: routes)
+        addV3AclRoutes(to: routes)
         addV3ProduceRoutes(to: routes)
     }
 
     /// The absolute URL of the server as the client addressed it, for `base_uri` and v3 `self` links.
-    static func baseURL(_ request: Request) -> String {
+    func baseURL(_ request: Request) -> String {
         let host = request.head.authority ?? "localhost"
-        return "http://\(host)"
+        return "\(configuration.scheme)://\(host)"
     }
 
     /// A topic's description; 40401 when it does not exist.

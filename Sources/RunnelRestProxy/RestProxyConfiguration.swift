@@ -23,6 +23,8 @@ public struct RestProxyConfiguration: Sendable {
     public var produceBatchMaximumEntries = 10
     /// `id`: embedded in generated consumer instance names (`rest-consumer-<id>-<uuid>`).
     public var serverId = ""
+    /// The scheme of the links in answers (`base_uri`, v3 `self`): `https` when the listener takes TLS.
+    public var scheme = "http"
     /// The clock idle expiry, heartbeats and long polls are measured with.
     public var clock: any LogClock = SystemLogClock()
 

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import RunnelBroker
 import RunnelConnect
 import RunnelConsole
 import RunnelHTTP
@@ -8,51 +9,78 @@ import RunnelRestProxy
 
 /// The routes of the two listeners: the REST proxy's port and the connect port, each also serving the OpenAPI
 /// document of the whole surface and the process's metrics, and counting its requests. The proxy port also serves
-/// the dashboard, and the connect API under `/connect` (so the dashboard, and anyone behind one forwarded port,
-/// reaches everything through one origin). Built here once, for `runnel serve` and for the test that checks every
-/// route is in openapi.yaml.
+/// the dashboard, API keys, and the connect API under `/connect` (so the dashboard, and anyone behind one forwarded
+/// port, reaches everything through one origin). Built here once, for `runnel serve` and for the test that checks
+/// every route is in openapi.yaml.
+///
+/// With `authentication`, every request but those to its open paths must carry an API key, and runs as its
+/// principal; `access` (then an ``AuthorizingBroker``) decides what each may do outside the broker's own
+/// operations: DESCRIBE on the cluster for `/metrics` and the dashboard's data.
 struct HTTPSurface {
-    let proxyRouter: Router<BasicRequestContext>
-    let connectRouter: Router<BasicRequestContext>
-    let proxyRoutes: [RouteTable<BasicRequestContext>.Route]
-    let connectRoutes: [RouteTable<BasicRequestContext>.Route]
+    typealias Context = RunnelRequestContext
+
+    let proxyRouter: Router<Context>
+    let connectRouter: Router<Context>
+    let proxyRoutes: [RouteTable<Context>.Route]
+    let connectRoutes: [RouteTable<Context>.Route]
 
     init(
         proxy: RestProxy,
         connect: ConnectAPI,
         metrics: MetricsEndpoint,
         dashboard: Dashboard,
+        apiKeys: APIKeyRoutes,
+        access: any Broker,
+        authentication: AuthenticationMiddleware? = nil,
         openAPIDocument: [UInt8] = PackageResources.openapi_yaml
     ) {
         let document = ByteBuffer(bytes: openAPIDocument)
-        func serveDocument(_ routes: RouteTable<BasicRequestContext>) {
+        func serveDocument(_ routes: RouteTable<Context>) {
             routes.get("/openapi.yaml") { _, _ in
                 var headers = HTTPFields()
                 headers[.contentType] = "application/yaml"
                 return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: document))
             }
         }
+        let describeCluster: RouteTable<Context>.Check = { _, _ in
+            do throws(BrokerError) {
+                try await access.authorize(.describe, on: .cluster)
+            } catch {
+                throw APIError(error)
+            }
+        }
+        let metricsAreOpen = authentication?.openPaths.contains("/metrics") ?? true
+        func serveMetrics(_ routes: RouteTable<Context>) {
+            metrics.addRoute(to: metricsAreOpen ? routes : routes.checking(describeCluster))
+        }
 
-        proxyRouter = Router()
+        proxyRouter = Router(context: Context.self)
         proxyRouter.middlewares.add(RequestMetricsMiddleware(listener: "proxy"))
         proxyRouter.middlewares.add(APIErrorMiddleware())
+        if let authentication { proxyRouter.middlewares.add(authentication) }
         let proxyTable = RouteTable(router: proxyRouter)
         proxy.addRoutes(to: proxyTable)
         serveDocument(proxyTable)
-        metrics.addRoute(to: proxyTable)
-        dashboard.addRoutes(to: proxyTable)
+        serveMetrics(proxyTable)
+        dashboard.addRoutes(to: proxyTable, checkingData: describeCluster)
+        apiKeys.addRoutes(to: proxyTable)
         let connectMount = RouteTable(router: proxyRouter, prefix: "/connect")
         connect.addRoutes(to: connectMount)
         proxyRoutes = (proxyTable.routes + connectMount.routes).sorted()
         proxyRouter.middlewares.add(MethodNotAllowedMiddleware(routes: proxyRoutes))
 
-        connectRouter = Router()
+        connectRouter = Router(context: Context.self)
         connectRouter.middlewares.add(RequestMetricsMiddleware(listener: "connect"))
         connectRouter.middlewares.add(APIErrorMiddleware())
+        if var authentication {
+            // Kafka Connect's errors carry the HTTP status as their code.
+            authentication.errorCode = { _ in 401 }
+            connectRouter.middlewares.add(authentication)
+        }
         let connectTable = RouteTable(router: connectRouter)
         connect.addRoutes(to: connectTable)
         serveDocument(connectTable)
-        metrics.addRoute(to: connectTable)
+        serveMetrics(connectTable)
         connectRouter.middlewares.add(connectTable.methodNotAllowedMiddleware())
         connectRoutes = connectTable.routes
     }

@@ -83,6 +83,51 @@ struct Serve: AsyncParsableCommand {
     )
     var logTopic: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Whether callers must authenticate with an API key: auto (required unless --host is a loopback address), required, or off (RUNNEL_AUTH; default auto).",
+            valueName: "mode"
+        )
+    )
+    var auth: AuthMode?
+
+    @Flag(
+        name: .long,
+        help: "Serve /metrics without authentication, for a scraper on a trusted network (RUNNEL_OPEN_METRICS=true)."
+    )
+    var openMetrics = false
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "PEM file of the server's certificate (and its chain) for TLS on both listeners (RUNNEL_TLS_CERT). SIGHUP reads it and the key again.",
+            valueName: "file"
+        )
+    )
+    var tlsCert: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM file of its private key (RUNNEL_TLS_KEY).", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "PEM file of the CA that client certificates must be signed by: mutual TLS (RUNNEL_TLS_CLIENT_CA).",
+            valueName: "file"
+        )
+    )
+    var tlsClientCa: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "TLS (TLS only), TLS_PLAINTEXT (TLS, and plaintext from this machine's loopback addresses on the same ports) or PLAINTEXT (RUNNEL_CLIENT_ENCRYPTION; default TLS with --tls-cert, else PLAINTEXT).",
+            valueName: "mode"
+        )
+    )
+    var clientEncryption: ClientEncryption?
+
     private static func setting<T: LosslessStringConvertible>(_ flag: T?, _ variable: String, _ fallback: T) throws -> T
     {
         if let flag { return flag }
@@ -113,6 +158,30 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("The \(name) port must be between 0 and 65535, not \(port)")
         }
         guard maxRequestBytes > 0 else { throw ValidationError("--max-request-bytes must be positive") }
+        let authMode = try Self.setting(auth, "RUNNEL_AUTH", .auto)
+        let authRequired = authMode.isRequired(host: host)
+        let openMetrics = try openMetrics || Self.setting(Bool?.none, "RUNNEL_OPEN_METRICS", false)
+        let tlsCert = try Self.setting(tlsCert, "RUNNEL_TLS_CERT", "")
+        let tlsKey = try Self.setting(tlsKey, "RUNNEL_TLS_KEY", "")
+        let tlsClientCA = try Self.setting(tlsClientCa, "RUNNEL_TLS_CLIENT_CA", "")
+        let encryption = try Self.setting(
+            clientEncryption,
+            "RUNNEL_CLIENT_ENCRYPTION",
+            tlsCert.isEmpty ? .plaintext : .tls
+        )
+        var tlsFiles: TLSFiles?
+        if encryption != .plaintext {
+            guard !tlsCert.isEmpty, !tlsKey.isEmpty else {
+                throw ValidationError("--client-encryption \(encryption) needs --tls-cert and --tls-key")
+            }
+            tlsFiles = try TLSFiles(
+                certificatePath: tlsCert,
+                keyPath: tlsKey,
+                clientCAPath: tlsClientCA.isEmpty ? nil : tlsClientCA
+            )
+        } else if !tlsCert.isEmpty || !tlsClientCA.isEmpty {
+            throw ValidationError("--tls-cert and --tls-client-ca need --client-encryption TLS or TLS_PLAINTEXT")
+        }
 
         // Levels can change at runtime through the connect port's /admin/loggers.
         let loggerLevels = LoggerLevels(root: level, loggers: ["runnel", "runnel.connect"])
@@ -143,6 +212,7 @@ struct Serve: AsyncParsableCommand {
         var brokerConfig = try BrokerConfig(properties: properties)
         var proxyConfiguration = RestProxyConfiguration()
         proxyConfiguration.maxRequestBytes = maxRequestBytes
+        proxyConfiguration.scheme = tlsFiles == nil ? "http" : "https"
         let proxyKeys = try proxyConfiguration.apply(properties: properties)
         var workerConfiguration = WorkerConfiguration(dataDirectory: dataDir)
         let workerKeys: Set<String>
@@ -162,6 +232,27 @@ struct Serve: AsyncParsableCommand {
         brokerConfiguration.advertisedHost = host
         brokerConfiguration.advertisedPort = proxyPort
         let broker = try await EmbeddedBroker.open(brokerConfiguration, logger: logger)
+        if authRequired, (try? await broker.apiKeys.list().isEmpty) ?? true {
+            try? await broker.close()
+            throw ServeError(
+                """
+                Authentication is required (\(authMode == .required ? "--auth required" : "--host \(host) is not a loopback address")) \
+                but there is no API key to authenticate with. Create the first one, then start again:
+                  runnel api-key create --data-dir \(dataDir) --super-user --description admin
+                (or run with --auth off to serve without authentication: anyone who reaches the port could then read, \
+                write and delete everything).
+                """
+            )
+        }
+        if !authRequired && !AuthMode.isLoopback(host) {
+            logger.warning(
+                "Authentication is off on a non-loopback address: anyone who reaches these ports can read, write and delete everything",
+                metadata: ["host": "\(host)"]
+            )
+        }
+        // What the front ends use: with authentication, every operation is checked against the caller's ACLs.
+        let access: any Broker =
+            authRequired ? AuthorizingBroker(wrapping: broker, authorizer: broker.authorizer) : broker
 
         var logPublisher: [LogTopicPublisher] = []
         if let logLines {
@@ -175,11 +266,11 @@ struct Serve: AsyncParsableCommand {
             logPublisher.append(publisher)
         }
 
-        let proxy = RestProxy(broker: broker, configuration: proxyConfiguration, logger: logger)
+        let proxy = RestProxy(broker: access, configuration: proxyConfiguration, logger: logger)
         let worker: ConnectWorker
         do {
             worker = try await ConnectWorker.open(
-                broker: broker,
+                broker: access,
                 registry: PluginRegistry(connectors: BuiltinConnectors.all),
                 configuration: workerConfiguration,
                 logger: Logger(label: "runnel.connect")
@@ -189,7 +280,7 @@ struct Serve: AsyncParsableCommand {
             throw ServeError(error.message)
         }
         let connect = ConnectAPI(
-            broker: broker,
+            broker: access,
             worker: worker,
             loggers: loggerLevels,
             version: RunnelVersion.current,
@@ -203,26 +294,52 @@ struct Serve: AsyncParsableCommand {
             connect: connect,
             metrics: metrics,
             dashboard: Dashboard(
-                broker: broker,
+                broker: access,
                 worker: worker,
                 sampler: sampler,
                 started: metrics.started,
                 version: RunnelVersion.current,
                 assetDirectory: ProcessInfo.processInfo.environment["RUNNEL_UI_DIR"]
-            )
+            ),
+            apiKeys: APIKeyRoutes(
+                keys: broker.apiKeys,
+                access: access,
+                authorizer: authRequired ? broker.authorizer : nil,
+                maxRequestBytes: maxRequestBytes
+            ),
+            access: access,
+            authentication: authRequired
+                ? AuthenticationMiddleware(
+                    keys: broker.apiKeys,
+                    openPaths: openMetrics ? ["/metrics"] : [],
+                    errorCode: { $0 == "/connect" || $0.hasPrefix("/connect/") ? 401 : 40101 }
+                ) : nil
         )
-        let listening = Listening(logger: logger, dataDirectory: dataDir, clusterId: broker.clusterId)
+        let listening = Listening(
+            logger: logger,
+            dataDirectory: dataDir,
+            clusterId: broker.clusterId,
+            scheme: proxyConfiguration.scheme,
+            auth: authRequired ? "required" : "off (anyone who reaches the ports may do anything)",
+            encryption: encryption.rawValue
+        )
         let http = HTTP1Channel.Configuration(idleTimeout: .milliseconds(idleTimeoutMs))
+        var server = HTTPServerBuilder.http1(configuration: http)
+        var reloader: [CertificateReloader] = []
+        if let tlsFiles {
+            server = .secured(http, files: tlsFiles, plaintextFromLoopback: encryption == .tlsPlaintext)
+            reloader.append(CertificateReloader(files: tlsFiles, logger: logger))
+        }
         let proxyApp = Application(
             router: surface.proxyRouter,
-            server: .http1(configuration: http),
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname(host, port: proxyPort), serverName: nil),
             onServerRunning: { listening.started("proxy", $0) },
             logger: logger
         )
         let connectApp = Application(
             router: surface.connectRouter,
-            server: .http1(configuration: http),
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname(host, port: connectPort), serverName: nil),
             onServerRunning: { channel in
                 listening.started("connect", channel)
@@ -236,7 +353,8 @@ struct Serve: AsyncParsableCommand {
         // their offsets), then the proxy's consumers, then the broker.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: (broker.services + logPublisher + proxy.services + [worker, sampler, proxyApp, connectApp])
+                services: (broker.services + logPublisher + proxy.services + reloader
+                    + [worker, sampler, proxyApp, connectApp])
                     .map {
                         ServiceGroupConfiguration.ServiceConfiguration(service: $0)
                     },
@@ -271,16 +389,22 @@ private final class Listening: Sendable {
     let logger: Logger
     let dataDirectory: String
     let clusterId: String
+    let scheme: String
+    let auth: String
+    let encryption: String
     private let addresses = Mutex<[String: String]>([:])
 
-    init(logger: Logger, dataDirectory: String, clusterId: String) {
+    init(logger: Logger, dataDirectory: String, clusterId: String, scheme: String, auth: String, encryption: String) {
         self.logger = logger
         self.dataDirectory = dataDirectory
         self.clusterId = clusterId
+        self.scheme = scheme
+        self.auth = auth
+        self.encryption = encryption
     }
 
     func started(_ name: String, _ channel: any Channel) {
-        let address = channel.localAddress.map { "http://\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        let address = channel.localAddress.map { "\(scheme)://\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
         let all = addresses.withLock { addresses -> [String: String]? in
             addresses[name] = address
             return addresses.count == 2 ? addresses : nil
@@ -294,8 +418,30 @@ private final class Listening: Sendable {
                 "dashboard": "\(all["proxy"] ?? "?")/ui",
                 "data-dir": "\(dataDirectory)",
                 "cluster-id": "\(clusterId)",
+                "auth": "\(auth)",
+                "encryption": "\(encryption)",
             ]
         )
+    }
+}
+
+/// Reads the TLS certificate and key again on SIGHUP, for the connections that come next.
+private struct CertificateReloader: Service {
+    let files: TLSFiles
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            do {
+                try files.reload()
+                logger.notice("TLS certificate reloaded", metadata: ["certificate": "\(files.certificatePath)"])
+            } catch {
+                logger.error(
+                    "TLS certificate reload failed; the previous one stays in use",
+                    metadata: ["error": "\(error)"]
+                )
+            }
+        }
     }
 }
 

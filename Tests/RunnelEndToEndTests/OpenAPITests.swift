@@ -74,6 +74,8 @@ import Testing
                 started: Date(),
                 version: "test"
             ),
+            apiKeys: APIKeyRoutes(keys: broker.apiKeys, access: broker, authorizer: nil, maxRequestBytes: 1024),
+            access: broker,
             openAPIDocument: []
         )
         let served = Set((surface.proxyRoutes + surface.connectRoutes).map { "\($0.method) \($0.path)" })

@@ -31,7 +31,17 @@ public struct ConnectAPI: Sendable {
         self.maxRequestBytes = maxRequestBytes
     }
 
-    public func addRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
+    /// Every route first checks the caller's rights on the cluster: DESCRIBE to read, ALTER to change anything
+    /// (connectors then run as the principal that configured them, under that principal's topic and group ACLs).
+    public func addRoutes<Context: RequestContext>(to table: RouteTable<Context>) {
+        let routes = table.checking { [broker] request, _ in
+            let operation: AclOperation = request.method == .get ? .describe : .alter
+            do throws(BrokerError) {
+                try await broker.authorize(operation, on: .cluster)
+            } catch {
+                throw APIError(.forbidden, 403, error.message)
+            }
+        }
         // Kafka Connect's root: the worker's version and the Kafka cluster it works with.
         routes.get("/") { _, _ in
             let clusterId: String

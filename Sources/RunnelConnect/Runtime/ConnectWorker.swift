@@ -24,6 +24,8 @@ public actor ConnectWorker: Service {
         var taskConfigs: [[String: String]]
         var connectorStatus: ConnectorStatus
         var taskStatuses: [Int: ConnectorStatus]
+        /// Who the connector runs as: the principal that created it or last set its config.
+        var principal: String
         let runner: ConnectorRunner
     }
 
@@ -32,6 +34,7 @@ public actor ConnectWorker: Service {
         var config: [String: String]
         var plugin: ConnectorPlugin
         var targetState: TargetState
+        var principal: String
     }
 
     nonisolated let broker: any Broker
@@ -99,7 +102,8 @@ public actor ConnectWorker: Service {
                 config: stored.config,
                 plugin: plugin,
                 targetState: stored.targetState,
-                taskConfigs: stored.taskConfigs
+                taskConfigs: stored.taskConfigs,
+                principal: stored.principal
             )
         }
     }
@@ -109,7 +113,8 @@ public actor ConnectWorker: Service {
         config: [String: String],
         plugin: ConnectorPlugin,
         targetState: TargetState,
-        taskConfigs: [[String: String]]
+        taskConfigs: [[String: String]],
+        principal: String
     ) {
         let runner = ConnectorRunner(name: name, worker: self)
         entries[name] = Entry(
@@ -119,6 +124,7 @@ public actor ConnectWorker: Service {
             taskConfigs: taskConfigs,
             connectorStatus: ConnectorStatus(state: .unassigned, workerId: workerId),
             taskStatuses: [:],
+            principal: principal,
             runner: runner
         )
         runnersContinuation.yield(runner)
@@ -158,7 +164,12 @@ public actor ConnectWorker: Service {
 
     func desired(_ name: String, runner: ConnectorRunner) -> Desired? {
         guard isCurrent(name, runner), let entry = entries[name] else { return nil }
-        return Desired(config: entry.config, plugin: entry.plugin, targetState: entry.targetState)
+        return Desired(
+            config: entry.config,
+            plugin: entry.plugin,
+            targetState: entry.targetState,
+            principal: entry.principal
+        )
     }
 
     func taskConfigs(_ name: String, runner: ConnectorRunner) -> [[String: String]] {
@@ -298,18 +309,35 @@ public actor ConnectWorker: Service {
         try checkName(name, config: &config)
         guard entries[name] == nil else { throw .alreadyExists("Connector \(name) already exists") }
         let plugin = try await validatedPlugin(config)
+        let principal = Self.callerPrincipal
         do {
-            try await store.insertConnector(name: name, config: config, targetState: initialState)
+            try await store.insertConnector(
+                name: name,
+                config: config,
+                targetState: initialState,
+                principal: principal
+            )
         } catch {
             throw .failed(error.message)
         }
-        add(name: name, config: config, plugin: plugin, targetState: initialState, taskConfigs: [])
+        add(
+            name: name,
+            config: config,
+            plugin: plugin,
+            targetState: initialState,
+            taskConfigs: [],
+            principal: principal
+        )
         logger.info(
             "Connector created",
             metadata: ["connector": "\(name)", "class": "\(plugin.className)", "state": "\(initialState.rawValue)"]
         )
         return try info(name)
     }
+
+    /// The principal of the request creating or configuring a connector: the connector will run as it (so a
+    /// config can never make a connector do what its author may not).
+    private static var callerPrincipal: String { Caller.current?.principal ?? Caller.anonymousPrincipal }
 
     private func checkName(_ name: String, config: inout [String: String]) throws(WorkerError) {
         guard !name.isEmpty else { throw .badRequest("Connector name must not be empty") }
@@ -369,13 +397,15 @@ public actor ConnectWorker: Service {
             config[key] = entry.config[key]
         }
         let plugin = try await validatedPlugin(config)
+        let principal = Self.callerPrincipal
         do {
-            try await store.updateConnectorConfig(name: name, config: config)
+            try await store.updateConnectorConfig(name: name, config: config, principal: principal)
         } catch {
             throw .failed(error.message)
         }
         entries[name]?.config = config
         entries[name]?.plugin = plugin
+        entries[name]?.principal = principal
         // The tasks restart with the new config: earlier failures no longer apply.
         entries[name]?.taskStatuses = [:]
         entry.runner.changed.notify()

@@ -1,3 +1,4 @@
+import RunnelBroker
 import Logging
 import Synchronization
 
@@ -39,7 +40,11 @@ final class ConnectorRunner: Sendable {
     func run() async {
         while !Task.isCancelled, let desired = await worker.desired(name, runner: self) {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.runGeneration(desired) }
+                group.addTask {
+                    await Caller.$current.withValue(Caller(principal: desired.principal)) {
+                        await self.runGeneration(desired)
+                    }
+                }
                 group.addTask { await self.changed.wait() }
                 _ = await group.next()
                 group.cancelAll()

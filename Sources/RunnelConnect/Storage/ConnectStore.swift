@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import NIOPosix
+import RunnelBroker
 import RunnelHTTP
 
 /// The worker's state in `connect.db` (SQLite in WAL mode): connector configs and target states, task configs,
@@ -14,6 +15,8 @@ final class ConnectStore: Sendable {
         var config: [String: String]
         var targetState: TargetState
         var taskConfigs: [[String: String]]
+        /// Who the connector's tasks run as.
+        var principal: String
     }
 
     private let database: DatabaseQueue
@@ -77,6 +80,11 @@ final class ConnectStore: Sendable {
                 table.primaryKey(["connector", "task"])
             }
         }
+        migrator.registerMigration("v2: connector principal") { db in
+            try db.alter(table: "connector") { table in
+                table.add(column: "principal", .text).notNull().defaults(to: Caller.anonymousPrincipal)
+            }
+        }
         return migrator
     }
 
@@ -116,35 +124,44 @@ final class ConnectStore: Sendable {
             for row in try Row.fetchAll(db, sql: "SELECT connector, task, config FROM task_config") {
                 tasks[row["connector"], default: []].append((row["task"], row["config"]))
             }
-            return try Row.fetchAll(db, sql: "SELECT name, config, target_state FROM connector ORDER BY created_at")
+            return try Row.fetchAll(db, sql: "SELECT name, config, target_state, principal FROM connector ORDER BY created_at")
                 .map { row in
                     let name: String = row["name"]
                     return StoredConnector(
                         name: name,
                         config: Self.decode(row["config"]),
                         targetState: TargetState(rawValue: row["target_state"]) ?? .started,
-                        taskConfigs: (tasks[name] ?? []).sorted { $0.0 < $1.0 }.map { Self.decode($0.1) }
+                        taskConfigs: (tasks[name] ?? []).sorted { $0.0 < $1.0 }.map { Self.decode($0.1) },
+                        principal: row["principal"]
                     )
                 }
         }
     }
 
     /// Stores a new connector; fails if the name is taken.
-    func insertConnector(name: String, config: [String: String], targetState: TargetState) async throws(ConnectError) {
+    func insertConnector(
+        name: String,
+        config: [String: String],
+        targetState: TargetState,
+        principal: String
+    ) async throws(ConnectError) {
         let text = Self.encode(config)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         try await write { db in
             try db.execute(
-                sql: "INSERT INTO connector (name, config, target_state, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [name, text, targetState.rawValue, now]
+                sql: "INSERT INTO connector (name, config, target_state, created_at, principal) VALUES (?, ?, ?, ?, ?)",
+                arguments: [name, text, targetState.rawValue, now, principal]
             )
         }
     }
 
-    func updateConnectorConfig(name: String, config: [String: String]) async throws(ConnectError) {
+    func updateConnectorConfig(name: String, config: [String: String], principal: String) async throws(ConnectError) {
         let text = Self.encode(config)
         try await write { db in
-            try db.execute(sql: "UPDATE connector SET config = ? WHERE name = ?", arguments: [text, name])
+            try db.execute(
+                sql: "UPDATE connector SET config = ?, principal = ? WHERE name = ?",
+                arguments: [text, principal, name]
+            )
         }
     }
 

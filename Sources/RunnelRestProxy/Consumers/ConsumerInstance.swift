@@ -1,4 +1,5 @@
 import RunnelBroker
+import RunnelHTTP
 import RunnelLog
 import Synchronization
 
@@ -42,6 +43,8 @@ final class ConsumerInstance: Sendable {
         var lastUsedMs: Int64
         var lastAutoCommitMs: Int64
         var closed = false
+        /// Why the group membership gave up (the caller may not read the group): every read fails with it.
+        var failure: APIError?
     }
 
     let group: String
@@ -51,6 +54,9 @@ final class ConsumerInstance: Sendable {
     let autoCommit: Bool
     let fetchMinBytes: Int
     let requestTimeoutMs: Int64
+    /// Who created the instance: only they may use it, and its background work (heartbeats, commits on close) runs
+    /// as them.
+    let owner: Caller?
     let state: Mutex<State>
 
     init(
@@ -70,6 +76,7 @@ final class ConsumerInstance: Sendable {
         self.autoCommit = autoCommit
         self.fetchMinBytes = fetchMinBytes
         self.requestTimeoutMs = requestTimeoutMs
+        self.owner = Caller.current
         self.state = Mutex(State(lastUsedMs: now, lastAutoCommitMs: now))
     }
 

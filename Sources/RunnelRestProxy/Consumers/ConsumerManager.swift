@@ -60,9 +60,11 @@ final class ConsumerManager: Service, Sendable {
         }
     }
 
-    /// The instance, marked as used now; 40403 when there is none.
+    /// The instance, marked as used now; 40403 when there is none, or when another principal created it.
     func instance(group: String, name: String) throws -> ConsumerInstance {
-        guard let instance = instances.withLock({ $0[Key(group: group, name: name)] }) else {
+        guard let instance = instances.withLock({ $0[Key(group: group, name: name)] }),
+            instance.owner?.principal == Caller.current?.principal
+        else {
             throw APIError.consumerInstanceNotFound()
         }
         let now = clock.nowMilliseconds()
@@ -71,14 +73,19 @@ final class ConsumerManager: Service, Sendable {
     }
 
     func delete(group: String, name: String) async throws {
-        guard let instance = instances.withLock({ $0.removeValue(forKey: Key(group: group, name: name)) }) else {
+        let instance = try self.instance(group: group, name: name)
+        guard instances.withLock({ $0.removeValue(forKey: Key(group: group, name: name)) }) === instance else {
             throw APIError.consumerInstanceNotFound()
         }
         await close(instance)
     }
 
-    /// Commits (when auto-committing) and leaves the group.
+    /// Commits (when auto-committing) and leaves the group, as the instance's owner.
     private func close(_ instance: ConsumerInstance) async {
+        await Caller.$current.withValue(instance.owner) { await closeAsOwner(instance) }
+    }
+
+    private func closeAsOwner(_ instance: ConsumerInstance) async {
         if instance.autoCommit { try? await commitPositions(instance) }
         let membership = instance.state.withLock { state -> ConsumerInstance.Membership? in
             state.closed = true
@@ -126,7 +133,9 @@ final class ConsumerManager: Service, Sendable {
             return (previous, state.modeVersion)
         }
         if let previous { try? await broker.leaveGroup(groupId: instance.group, memberId: previous.memberId) }
-        jobsContinuation.yield { await self.keepMembership(instance, modeVersion: version) }
+        jobsContinuation.yield {
+            await Caller.$current.withValue(instance.owner) { await self.keepMembership(instance, modeVersion: version) }
+        }
     }
 
     func unsubscribe(_ instance: ConsumerInstance) async {
@@ -189,6 +198,11 @@ final class ConsumerManager: Service, Sendable {
             do {
                 generation = try await membership.join(topics: topics, memberId: memberId, owned: owned)
             } catch {
+                if error.isAuthorizationFailure {
+                    // As Kafka's consumer: no retry; the next poll fails with the error.
+                    instance.state.withLock { $0.failure = APIError(error) }
+                    return
+                }
                 if error.code == .unknownMemberId { memberId = "" }
                 logger.debug("Consumer instance join failed", metadata: ["error": "\(error)"])
                 do { try await clock.sleep(milliseconds: 500) } catch { break }
@@ -339,6 +353,7 @@ final class ConsumerManager: Service, Sendable {
         maxBytes: Int,
         render: ([ConsumerRecord]) throws -> (output: T, count: Int)
     ) async throws -> T {
+        if let failure = instance.state.withLock(\.failure) { throw failure }
         let start = clock.nowMilliseconds()
         let (sum, overflow) = start.addingReportingOverflow(max(0, timeoutMs))
         let deadline = overflow ? Int64.max : sum

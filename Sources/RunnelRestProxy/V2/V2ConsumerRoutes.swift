@@ -282,7 +282,7 @@ extension RestProxy {
             now: consumers.clock.nowMilliseconds()
         )
         try consumers.create(instance)
-        let baseURI = "\(Self.baseURL(request))/consumers/\(group)/instances/\(name)"
+        let baseURI = "\(self.baseURL(request))/consumers/\(group)/instances/\(name)"
         return .json(["instance_id": .string(name), "base_uri": .string(baseURI)], contentType: type)
     }
 

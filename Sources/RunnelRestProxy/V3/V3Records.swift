@@ -45,6 +45,8 @@ extension RestProxy {
         let limit = configuration.maxRequestBytes
         var headers = HTTPFields()
         headers[.contentType] = MediaType.json
+        // The body is read and produced after the handler returns: it runs as the request's caller all the same.
+        let caller = Caller.current
         let body = ResponseBody { writer in
             var pending = ByteBuffer()
             var received = 0
@@ -98,7 +100,7 @@ extension RestProxy {
                         pending.moveReaderIndex(forwardBy: consumed)
                     }
                     if !records.isEmpty {
-                        try await writer.write(
+                        let reports = try await Caller.$current.withValue(caller) {
                             try await self.produceAndReport(
                                 records,
                                 storage,
@@ -106,7 +108,8 @@ extension RestProxy {
                                 topic: topic.name,
                                 first: &first
                             )
-                        )
+                        }
+                        try await writer.write(reports)
                     }
                     if let malformed {
                         var out = JSONWriter()
@@ -171,7 +174,6 @@ extension RestProxy {
         return Response(status: .ok, headers: headers, body: body)
     }
 
-    /// Produces the records that passed their checks in one broker call and writes every report, in order.
     /// Produces the records that passed their checks in one broker call; each record's delivery report (without
     /// `error_code`), or its error, in order.
     private func produce(

@@ -39,12 +39,12 @@ extension RestProxy {
             }
             let scope = V3Scope(
                 clusterId: description.clusterId,
-                clusterURL: "\(Self.baseURL(request))/v3/clusters/\(description.clusterId)"
+                clusterURL: "\(self.baseURL(request))/v3/clusters/\(description.clusterId)"
             )
             return .json(
                 [
                     "kind": "KafkaClusterList",
-                    "metadata": ["self": .string("\(Self.baseURL(request))/v3/clusters"), "next": nil],
+                    "metadata": ["self": .string("\(self.baseURL(request))/v3/clusters"), "next": nil],
                     "data": [Self.clusterJSON(scope, description)],
                 ]
             )
@@ -494,7 +494,7 @@ extension RestProxy {
         let id = try context.requiredParameter("cluster_id")
         let description = try await brokerCall { () async throws(BrokerError) in try await broker.describeCluster() }
         guard description.clusterId == id else { throw APIError.clusterNotFound(id) }
-        return V3Scope(clusterId: id, clusterURL: "\(Self.baseURL(request))/v3/clusters/\(id)")
+        return V3Scope(clusterId: id, clusterURL: "\(self.baseURL(request))/v3/clusters/\(id)")
     }
 
     private func brokers() async throws -> [BrokerNode] {

@@ -21,6 +21,30 @@ struct ClientOptions: ParsableArguments {
     )
     var connectURL: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The API key to authenticate with (default: RUNNEL_API_KEY).", valueName: "key")
+    )
+    var apiKey: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The API key's secret (default: RUNNEL_API_SECRET; prefer the variable: a command line is visible to other users).",
+            valueName: "secret"
+        )
+    )
+    var apiSecret: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "PEM file of the certificate authority to trust for https:// URLs, e.g. a self-signed server certificate (default: RUNNEL_CA_CERT, else the system's).",
+            valueName: "file"
+        )
+    )
+    var caCert: String?
+
     @Option(name: [.short, .long], help: "Print a table for people, or JSON for scripts.")
     var output: OutputFormat = .table
 
@@ -46,7 +70,22 @@ struct ClientOptions: ParsableArguments {
                 throw ValidationError("\(base) is not an http:// or https:// URL")
             }
         }
-        return RunnelAPI(proxy: proxyBase, connect: connectBase)
+        let environment = ProcessInfo.processInfo.environment
+        func setting(_ flag: String?, _ variable: String) -> String? {
+            flag ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        var credentials: (key: String, secret: String)?
+        switch (setting(apiKey, "RUNNEL_API_KEY"), setting(apiSecret, "RUNNEL_API_SECRET")) {
+        case (let key?, let secret?): credentials = (key, secret)
+        case (nil, nil): credentials = nil
+        default: throw ValidationError("Give both an API key and its secret (--api-key and --api-secret, or RUNNEL_API_KEY and RUNNEL_API_SECRET)")
+        }
+        return try RunnelAPI(
+            proxy: proxyBase,
+            connect: connectBase,
+            credentials: credentials,
+            trustedCertificates: setting(caCert, "RUNNEL_CA_CERT")
+        )
     }
 
     private static func trimmed(_ url: String) -> String {

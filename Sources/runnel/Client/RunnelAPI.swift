@@ -2,6 +2,8 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
+import Synchronization
 import RunnelHTTP
 
 /// A failure a client command reports: the server's own message, or why the server could not be reached. The
@@ -15,18 +17,51 @@ struct ClientError: Error, CustomStringConvertible {
 struct RunnelAPI: Sendable {
     let proxy: String
     let connect: String
+    /// `Basic <base64 key:secret>`, sent with every request when set.
+    let authorization: String?
+    /// One client for the command (it runs until the process exits; the client is never shut down). A server that
+    /// is down is said at once: connection attempts are not retried.
+    let client: HTTPClient
     /// The most a response body may be (a page of records is at most a few megabytes).
     static let maximumBody = 256 * 1024 * 1024
 
-    /// One client for the process (a command runs until it exits; the client is never shut down). A server that is
-    /// down is said at once: connection attempts are not retried.
-    static let client: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(10))
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.decompression = .disabled
-        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-    }()
+    init(
+        proxy: String,
+        connect: String,
+        credentials: (key: String, secret: String)? = nil,
+        trustedCertificates: String? = nil
+    ) throws {
+        self.proxy = proxy
+        self.connect = connect
+        authorization = credentials.map { "Basic " + Data("\($0.key):\($0.secret)".utf8).base64EncodedString() }
+        client = try Self.client(trusting: trustedCertificates)
+    }
+
+    /// The clients of the process, by the certificates they trust: made once, kept until the process exits (a
+    /// client must never be released without a shutdown).
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    private static func client(trusting trustedCertificates: String?) throws -> HTTPClient {
+        try clients.withLock { clients in
+            if let client = clients[trustedCertificates ?? ""] { return client }
+            var configuration = HTTPClient.Configuration()
+            configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(10))
+            configuration.connectionPool.retryConnectionEstablishment = false
+            configuration.decompression = .disabled
+            if let trustedCertificates {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                do {
+                    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(trustedCertificates))
+                } catch {
+                    throw ClientError("Cannot read the certificates in \(trustedCertificates): \(error)")
+                }
+                configuration.tlsConfiguration = tls
+            }
+            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+            clients[trustedCertificates ?? ""] = client
+            return client
+        }
+    }
 
     struct Reply {
         var status: Int
@@ -58,12 +93,13 @@ struct RunnelAPI: Sendable {
         request.method = method
         request.headers.add(name: "Accept", value: accept)
         request.headers.add(name: "User-Agent", value: "runnel-cli/\(RunnelVersion.current)")
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(body)
         }
         do {
-            let response = try await Self.client.execute(request, timeout: timeout)
+            let response = try await client.execute(request, timeout: timeout)
             let bytes = try await response.body.collect(upTo: Self.maximumBody)
             return Reply(status: Int(response.status.code), body: bytes)
         } catch is CancellationError {

@@ -12,8 +12,35 @@ struct StoredTopic: Sendable, Hashable {
     var configs: [String: String]
 }
 
+/// An API key as the catalog stores it: the secret only as its bcrypt hash.
+struct StoredAPIKey: Sendable, Hashable {
+    var key: String
+    var secretHash: String
+    var description: String
+    var superUser: Bool
+    var createdAt: Int64
+
+    init(key: String, secretHash: String, description: String, superUser: Bool, createdAt: Int64) {
+        self.key = key
+        self.secretHash = secretHash
+        self.description = description
+        self.superUser = superUser
+        self.createdAt = createdAt
+    }
+
+    init(row: Row) {
+        self.init(
+            key: row["key"],
+            secretHash: row["secret_hash"],
+            description: row["description"],
+            superUser: row["super_user"],
+            createdAt: row["created_at"]
+        )
+    }
+}
+
 /// The broker's durable metadata, `metadata.db` (SQLite through GRDB, WAL, `synchronous=FULL`): topics and their
-/// config overrides. Each change is one transaction, so a crash leaves the old state or the new one.
+/// config overrides, ACLs and API keys. Each change is one transaction, so a crash leaves the old state or the new one.
 ///
 /// SQLite rather than a metadata log: the catalog is small, read at start and changed rarely; transactions make
 /// "all or nothing" free, and later tables (ACLs, API keys) need lookups, not replay. Every call runs on GRDB's
@@ -30,6 +57,8 @@ final class MetadataCatalog: Sendable {
         do {
             var configuration = Configuration()
             configuration.journalMode = .wal
+            // `runnel api-key create --data-dir` may write while a server runs.
+            configuration.busyMode = .timeout(5)
             configuration.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
@@ -63,6 +92,28 @@ final class MetadataCatalog: Sendable {
             try db.create(table: "catalog_state") { table in
                 table.column("key", .text).primaryKey()
                 table.column("value", .text).notNull()
+            }
+        }
+        migrator.registerMigration("v3: security") { db in
+            try db.create(table: "acl") { table in
+                table.column("resource_type", .text).notNull()
+                table.column("resource_name", .text).notNull()
+                table.column("pattern_type", .text).notNull()
+                table.column("principal", .text).notNull()
+                table.column("host", .text).notNull()
+                table.column("operation", .text).notNull()
+                table.column("permission", .text).notNull()
+                table.primaryKey([
+                    "resource_type", "resource_name", "pattern_type", "principal", "host", "operation", "permission",
+                ])
+            }
+            // Secrets are never stored: only their bcrypt hash.
+            try db.create(table: "api_key") { table in
+                table.column("key", .text).primaryKey()
+                table.column("secret_hash", .text).notNull()
+                table.column("description", .text).notNull()
+                table.column("super_user", .boolean).notNull()
+                table.column("created_at", .integer).notNull()
             }
         }
         return migrator
@@ -167,6 +218,102 @@ final class MetadataCatalog: Sendable {
                     arguments: [name, key, value]
                 )
             }
+        }
+    }
+
+    // MARK: ACLs
+
+    func loadAcls() async throws(BrokerError) -> [AclBinding] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM acl").compactMap { row -> AclBinding? in
+                guard let resourceType = AclResourceType(rawValue: row["resource_type"]),
+                    let patternType = AclPatternType(rawValue: row["pattern_type"]),
+                    let operation = AclOperation(rawValue: row["operation"]),
+                    let permission = AclPermission(rawValue: row["permission"])
+                else { return nil }
+                return AclBinding(
+                    resourceType: resourceType,
+                    resourceName: row["resource_name"],
+                    patternType: patternType,
+                    principal: row["principal"],
+                    host: row["host"],
+                    operation: operation,
+                    permission: permission
+                )
+            }
+        }
+    }
+
+    func insertAcls(_ bindings: [AclBinding]) async throws(BrokerError) {
+        try await write { db in
+            for binding in bindings {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO acl VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    arguments: Self.arguments(binding)
+                )
+            }
+        }
+    }
+
+    func deleteAcls(_ bindings: [AclBinding]) async throws(BrokerError) {
+        try await write { db in
+            for binding in bindings {
+                try db.execute(
+                    sql: """
+                        DELETE FROM acl WHERE resource_type = ? AND resource_name = ? AND pattern_type = ?
+                        AND principal = ? AND host = ? AND operation = ? AND permission = ?
+                        """,
+                    arguments: Self.arguments(binding)
+                )
+            }
+        }
+    }
+
+    private static func arguments(_ binding: AclBinding) -> StatementArguments {
+        [
+            binding.resourceType.rawValue, binding.resourceName, binding.patternType.rawValue, binding.principal,
+            binding.host, binding.operation.rawValue, binding.permission.rawValue,
+        ]
+    }
+
+    // MARK: API keys
+
+    func insertAPIKey(_ key: StoredAPIKey) async throws(BrokerError) {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO api_key (key, secret_hash, description, super_user, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [key.key, key.secretHash, key.description, key.superUser, key.createdAt]
+            )
+        }
+    }
+
+    func loadAPIKeys() async throws(BrokerError) -> [StoredAPIKey] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM api_key ORDER BY created_at, key").map(StoredAPIKey.init(row:))
+        }
+    }
+
+    func apiKey(_ key: String) async throws(BrokerError) -> StoredAPIKey? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM api_key WHERE key = ?", arguments: [key]).map(
+                StoredAPIKey.init(row:)
+            )
+        }
+    }
+
+    /// Whether the key existed.
+    func deleteAPIKey(_ key: String) async throws(BrokerError) -> Bool {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM api_key WHERE key = ?", arguments: [key])
+            return db.changesCount > 0
+        }
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(BrokerError) -> T {
+        do {
+            return try await database.read(body)
+        } catch {
+            throw BrokerError(.kafkaStorageError, "metadata catalog read failed: \(error)")
         }
     }
 

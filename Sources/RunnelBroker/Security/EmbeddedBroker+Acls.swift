@@ -1,0 +1,16 @@
+extension EmbeddedBroker {
+    /// Nothing is enforced here; an ``AuthorizingBroker`` around this broker enforces the ACLs.
+    public func authorize(_ operation: AclOperation, on resource: AclResource) async throws(BrokerError) {}
+
+    public func createAcls(_ bindings: [AclBinding]) async throws(BrokerError) {
+        try await authorizer.createAcls(bindings)
+    }
+
+    public func describeAcls(_ filter: AclFilter) async throws(BrokerError) -> [AclBinding] {
+        authorizer.describeAcls(filter)
+    }
+
+    public func deleteAcls(_ filters: [AclFilter]) async throws(BrokerError) -> [AclBinding] {
+        try await authorizer.deleteAcls(filters)
+    }
+}
