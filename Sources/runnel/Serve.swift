@@ -85,6 +85,18 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .long,
+        help: "Connections held at once over both ports; more are answered 503 and closed (RUNNEL_MAX_CONNECTIONS; default 10000)."
+    )
+    var maxConnections: Int?
+
+    @Option(
+        name: .long,
+        help: "Connections held at once from one client address (RUNNEL_MAX_CONNECTIONS_PER_IP; default: no limit but --max-connections)."
+    )
+    var maxConnectionsPerIp: Int?
+
+    @Option(
+        name: .long,
         help: ArgumentHelp(
             "Whether callers must authenticate with an API key: auto (required unless --host is a loopback address), required, or off (RUNNEL_AUTH; default auto).",
             valueName: "mode"
@@ -139,6 +151,9 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // A file-size limit (ulimit -f) makes a too-large write fail with EFBIG, answered as a storage error, instead
+        // of killing the process.
+        signal(SIGXFSZ, SIG_IGN)
         let dataDir = try Self.setting(dataDir, "RUNNEL_DATA_DIR", "./runnel-data")
         let host = try Self.setting(host, "RUNNEL_HOST", "127.0.0.1")
         let proxyPort = try Self.setting(proxyPort, "RUNNEL_PROXY_PORT", 8082)
@@ -158,6 +173,11 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("The \(name) port must be between 0 and 65535, not \(port)")
         }
         guard maxRequestBytes > 0 else { throw ValidationError("--max-request-bytes must be positive") }
+        let maxConnections = try Self.setting(maxConnections, "RUNNEL_MAX_CONNECTIONS", 10_000)
+        let maxConnectionsPerIP = try Self.setting(maxConnectionsPerIp, "RUNNEL_MAX_CONNECTIONS_PER_IP", Int.max)
+        guard maxConnections > 0, maxConnectionsPerIP > 0 else {
+            throw ValidationError("--max-connections and --max-connections-per-ip must be positive")
+        }
         let authMode = try Self.setting(auth, "RUNNEL_AUTH", .auto)
         let authRequired = authMode.isRequired(host: host)
         let openMetrics = try openMetrics || Self.setting(Bool?.none, "RUNNEL_OPEN_METRICS", false)
@@ -324,12 +344,13 @@ struct Serve: AsyncParsableCommand {
             encryption: encryption.rawValue
         )
         let http = HTTP1Channel.Configuration(idleTimeout: .milliseconds(idleTimeoutMs))
-        var server = HTTPServerBuilder.http1(configuration: http)
-        var reloader: [CertificateReloader] = []
-        if let tlsFiles {
-            server = .secured(http, files: tlsFiles, plaintextFromLoopback: encryption == .tlsPlaintext)
-            reloader.append(CertificateReloader(files: tlsFiles, logger: logger))
-        }
+        let server = HTTPServerBuilder.runnel(
+            http,
+            limits: ConnectionLimits(maxConnections: maxConnections, maxConnectionsPerIP: maxConnectionsPerIP),
+            tls: tlsFiles,
+            plaintextFromLoopback: encryption == .tlsPlaintext
+        )
+        let reloader = tlsFiles.map { [CertificateReloader(files: $0, logger: logger)] } ?? []
         let proxyApp = Application(
             router: surface.proxyRouter,
             server: server,

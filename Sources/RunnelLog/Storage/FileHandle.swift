@@ -204,7 +204,11 @@ final class FileHandle: Sendable {
     }
 
     static func error(_ call: String, _ path: String, _ code: CInt = errno) -> LogError {
-        LogError(.storage, "\(call) \(path): \(String(cString: strerror(code))) (errno \(code))")
+        let reason = "\(call) \(path): \(String(cString: strerror(code))) (errno \(code))"
+        if code == ENOSPC || code == EFBIG || code == EDQUOT {
+            return LogError(.storage, "Out of disk space (nothing of this write was kept): \(reason)")
+        }
+        return LogError(.storage, reason)
     }
 }
 

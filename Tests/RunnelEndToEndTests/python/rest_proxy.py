@@ -28,8 +28,12 @@ V2_BINARY = "application/vnd.kafka.binary.v2+json"
 class Server:
     """A `runnel serve` process on free ports, with its own data directory."""
 
-    def __init__(self, data_dir=None, config=None, extra=(), env=None, flags=True):
+    def __init__(self, data_dir=None, config=None, extra=(), env=None, flags=True, auth=None, verify=None):
+        """`auth`: (key, secret) for the first request (with authentication on); `verify`: the CA file that signed
+        the server's certificate (with TLS)."""
         self.owned = data_dir is None
+        self.auth = auth
+        self.verify = verify
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="runnel-e2e-")
         self.config = config
         self.extra = list(extra)
@@ -57,7 +61,7 @@ class Server:
             with open(self.log_path) as file:
                 file.seek(start)
                 text = file.read()
-            match = re.findall(r"connect=(http://[^ ]+) .*proxy=(http://[^ ]+) .*Runnel is listening", text)
+            match = re.findall(r"connect=(https?://[^ ]+) .*proxy=(https?://[^ ]+) .*Runnel is listening", text)
             if match:
                 self.connect, self.url = match[-1]
                 break
@@ -66,7 +70,8 @@ class Server:
             time.sleep(0.05)
         else:
             raise AssertionError("runnel serve did not start")
-        self.cluster = requests.get(self.url + "/v3/clusters").json()["data"][0]["cluster_id"]
+        clusters = requests.get(self.url + "/v3/clusters", auth=self.auth, verify=True if self.verify is None else self.verify)
+        self.cluster = clusters.json()["data"][0]["cluster_id"]
         self.v3 = f"{self.url}/v3/clusters/{self.cluster}"
 
     def stop(self, sig=signal.SIGTERM):

@@ -74,42 +74,90 @@ final class TLSFiles: Sendable {
     }
 }
 
+/// How many connections the listeners hold at once, in all and per client address (Kafka's `max.connections` and
+/// `max.connections.per.ip`), counted across both listeners. A connection over a limit is answered 503 (or, over
+/// TLS, just closed) and closed at once, so idle or slow clients cannot exhaust the process.
+final class ConnectionLimits: Sendable {
+    let maxConnections: Int
+    let maxConnectionsPerIP: Int
+    private struct Counts {
+        var total = 0
+        var perAddress: [String: Int] = [:]
+    }
+    private let counts = Mutex(Counts())
+
+    init(maxConnections: Int, maxConnectionsPerIP: Int) {
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerIP = maxConnectionsPerIP
+    }
+
+    /// Counts a new connection; false (and nothing counted) when it is over a limit.
+    func admit(_ address: String) -> Bool {
+        counts.withLock { counts in
+            let fromAddress = counts.perAddress[address, default: 0]
+            guard counts.total < maxConnections, fromAddress < maxConnectionsPerIP else { return false }
+            counts.total += 1
+            counts.perAddress[address] = fromAddress + 1
+            return true
+        }
+    }
+
+    func release(_ address: String) {
+        counts.withLock { counts in
+            counts.total -= 1
+            let left = counts.perAddress[address, default: 1] - 1
+            counts.perAddress[address] = left > 0 ? left : nil
+        }
+    }
+
+    var open: Int { counts.withLock { $0.total } }
+}
+
 extension HTTPServerBuilder {
-    /// HTTP/1.1 over TLS; with `plaintextFromLoopback`, a connection from a loopback address that does not start
-    /// a TLS handshake is served in plaintext on the same port, and one from elsewhere gets a 400 saying to use
-    /// https.
-    static func secured(
+    /// HTTP/1.1 with the connection limits, and TLS when `tls` is given. With `plaintextFromLoopback`, a TLS
+    /// listener serves a connection from a loopback address that does not start a TLS handshake in plaintext on
+    /// the same port; one from elsewhere gets a 400 saying to use https.
+    static func runnel(
         _ configuration: HTTP1Channel.Configuration,
-        files: TLSFiles,
+        limits: ConnectionLimits,
+        tls: TLSFiles?,
         plaintextFromLoopback: Bool
     ) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            SecuredChannel(
+            ListenerChannel(
                 base: HTTP1Channel(responder: responder, configuration: configuration),
-                files: files,
+                limits: limits,
+                tls: tls,
                 plaintextFromLoopback: plaintextFromLoopback
             )
         }
     }
 }
 
-/// A server child channel with TLS in front of its own setup; the TLS context is the files' current one.
-struct SecuredChannel<Base: ServerChildChannel>: ServerChildChannel {
+/// A listener's connection: counted against the limits, then TLS (when on), then the base channel's own setup.
+struct ListenerChannel<Base: ServerChildChannel>: ServerChildChannel {
     typealias Value = Base.Value
 
     let base: Base
-    let files: TLSFiles
+    let limits: ConnectionLimits
+    let tls: TLSFiles?
     let plaintextFromLoopback: Bool
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let context = files.context
+        let address = channel.remoteAddress?.ipAddress ?? ""
+        let admitted = limits.admit(address)
+        if admitted {
+            channel.closeFuture.whenComplete { _ in limits.release(address) }
+        }
+        let context = tls?.context
         return channel.eventLoop.makeCompletedFuture {
-            if plaintextFromLoopback {
+            if !admitted {
+                // Refused: the base is still set up (so the server sees an ordinary connection that ends at once).
+                try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(answer: context == nil))
+            } else if let context, plaintextFromLoopback {
                 let loopback = channel.remoteAddress.map(Self.isLoopback) ?? false
-                try channel.pipeline.syncOperations.addHandler(
-                    TLSSniffer(context: context, allowPlaintext: loopback)
-                )
-            } else {
+                try channel.pipeline.syncOperations.addHandler(TLSSniffer(context: context, allowPlaintext: loopback))
+            } else if let context {
                 try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
             }
         }.flatMap {
@@ -127,8 +175,35 @@ struct SecuredChannel<Base: ServerChildChannel>: ServerChildChannel {
     }
 }
 
-extension SecuredChannel: HTTPChannelHandler where Base: HTTPChannelHandler {
+extension ListenerChannel: HTTPChannelHandler where Base: HTTPChannelHandler {
     var responder: HTTPChannelHandler.Responder { base.responder }
+}
+
+/// Ends a connection over the limits: a plaintext one is told so with a 503 first.
+final class ConnectionRefuser: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let answer: Bool
+
+    init(answer: Bool) {
+        self.answer = answer
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        guard answer else {
+            context.close(promise: nil)
+            return
+        }
+        let body = #"{"error_code":503,"message":"Too many connections: try again later"}"#
+        var response = context.channel.allocator.buffer(capacity: 256)
+        response.writeString(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n\(body)"
+        )
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(response)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }
 
 /// Looks at a connection's first byte: a TLS handshake record (0x16) gets TLS; anything else is plaintext HTTP,

@@ -1,0 +1,852 @@
+"""End-to-end tests of Runnel's security: `--auth`, API keys, HTTP Basic authentication on every route of both
+ports, Kafka ACLs (through the v3 ACL API and `runnel acl`), connectors running as their principal, TLS
+(TLS_PLAINTEXT, mutual TLS, SIGHUP reload) and /metrics. Usage: security.py RUNNEL_BINARY [TEST_NAME...]; prints one
+line per test and exits non-zero when any fails."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+import requests
+import trustme
+import yaml
+
+from rest_proxy import RUNNEL, V2, V2_JSON, Server, run_suite, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPENAPI = os.path.join(HERE, "..", "..", "..", "openapi.yaml")
+CHALLENGE = 'Basic realm="Runnel", charset="UTF-8"'
+TIMEOUT = 30
+
+
+# MARK: - Helpers
+
+
+class Sandbox:
+    """A temporary directory for a test's data directories, certificates and files; closing it stops every server
+    started in it and removes it (logs included)."""
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="runnel-sec-")
+        self.servers = []
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    def server(self, name="data", extra=(), auth=None, verify=None, env=None):
+        server = Server(data_dir=self.path(name), extra=list(extra), auth=auth, verify=verify, env=env)
+        self.servers.append(server)
+        return server
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        for server in self.servers:
+            try:
+                server.stop()
+            except Exception:
+                if server.process and server.process.poll() is None:
+                    server.process.kill()
+                    server.process.wait(timeout=30)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def runnel(*args, env=None, check=True, timeout=60, stdin=None):
+    """Runs the `runnel` CLI; returns the completed process with text `out` and `err`. The caller's environment is
+    kept, minus any RUNNEL_* variable that could leak in from the machine."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RUNNEL_")}
+    process = subprocess.run([RUNNEL, *args], input=stdin, capture_output=True, timeout=timeout,
+                             env={**base, **(env or {})})
+    process.out = process.stdout.decode("utf-8", "replace")
+    process.err = process.stderr.decode("utf-8", "replace")
+    if check:
+        assert process.returncode == 0, f"runnel {' '.join(args)} exited {process.returncode}: {process.err}{process.out}"
+    return process
+
+
+def offline_key(data_dir, super_user=False, description=""):
+    """`runnel api-key create --data-dir` (no server): the new key as JSON."""
+    args = ["api-key", "create", "--data-dir", data_dir, "--description", description, "-o", "json"]
+    key = json.loads(runnel(*args, *(["--super-user"] if super_user else [])).out)
+    return key
+
+
+def creds(key):
+    return (key["key"], key["secret"])
+
+
+def env_for(server, key, ca=None):
+    """The environment the CLI authenticates with (variables, so no secret is on a command line)."""
+    env = {"RUNNEL_URL": server.url, "RUNNEL_API_KEY": key["key"], "RUNNEL_API_SECRET": key["secret"]}
+    if ca:
+        env["RUNNEL_CA_CERT"] = ca
+    return env
+
+
+def call(method, url, auth=None, verify=True, **kwargs):
+    return requests.request(method, url, auth=auth, verify=verify, timeout=TIMEOUT, **kwargs)
+
+
+def error_code(response):
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error_code") if isinstance(body, dict) else None
+
+
+def expect(response, status, code=None, what=""):
+    assert response.status_code == status, (
+        f"{what}: expected {status}, got {response.status_code} for {response.request.method} {response.url}: "
+        f"{response.text[:500]}")
+    if code is not None:
+        assert error_code(response) == code, f"{what}: expected error_code {code}: {response.text[:500]}"
+        assert isinstance(response.json().get("message"), str) and response.json()["message"], response.text
+
+
+def expect_401(response, code, what=""):
+    expect(response, 401, code, what)
+    assert response.headers.get("WWW-Authenticate") == CHALLENGE, (what, response.headers)
+
+
+def create_topic(server, auth, name, partitions=1):
+    response = call("POST", server.v3 + "/topics", auth, json={"topic_name": name, "partitions_count": partitions})
+    expect(response, 201, what=f"create topic {name}")
+
+
+def produce_v2(server, auth, topic, values):
+    return call("POST", f"{server.url}/topics/{topic}", auth, headers={"Content-Type": V2_JSON},
+                data=json.dumps({"records": [{"value": v} for v in values]}))
+
+
+def produce_v3(server, auth, topic, value):
+    return call("POST", f"{server.v3}/topics/{topic}/records", auth, json={"value": {"type": "JSON", "data": value}})
+
+
+def read_v3(server, auth, topic, partition=0, offset=0):
+    return call("GET", f"{server.v3}/topics/{topic}/partitions/{partition}/records", auth,
+                params={"offset": offset, "timeout": 200})
+
+
+def acl(principal, operation, resource_type="TOPIC", name="", pattern="LITERAL", permission="ALLOW", host="*"):
+    return {"resource_type": resource_type, "resource_name": name, "pattern_type": pattern, "principal": principal,
+            "host": host, "operation": operation, "permission": permission}
+
+
+def add_acl(server, admin, *bindings):
+    for binding in bindings:
+        response = call("POST", server.v3 + "/acls", admin, json=binding)
+        expect(response, 201, what=f"create ACL {binding}")
+
+
+def list_acls(server, auth, **filters):
+    response = call("GET", server.v3 + "/acls", auth, params=filters)
+    expect(response, 200, what=f"list ACLs {filters}")
+    return response.json()["data"]
+
+
+def v2_topics(server, auth):
+    response = call("GET", server.url + "/topics", auth)
+    expect(response, 200, what="GET /topics")
+    return response.json()
+
+
+def v3_topics(server, auth):
+    response = call("GET", server.v3 + "/topics", auth)
+    expect(response, 200, what="GET v3 topics")
+    return sorted(t["topic_name"] for t in response.json()["data"])
+
+
+def v2_consumer(server, auth, group, name):
+    response = call("POST", f"{server.url}/consumers/{group}", auth, headers={"Content-Type": V2},
+                    data=json.dumps({"name": name, "format": "json", "auto.offset.reset": "earliest"}))
+    expect(response, 200, what=f"create consumer {group}/{name}")
+    return response.json()["base_uri"]
+
+
+def v2_post(url, auth, body):
+    return call("POST", url, auth, headers={"Content-Type": V2}, data=json.dumps(body))
+
+
+def v2_records(base, auth, timeout=300):
+    return call("GET", base + "/records", auth, headers={"Accept": V2_JSON}, params={"timeout": timeout})
+
+
+def audit_lines(server, message):
+    return [line for line in server.log_text().splitlines() if "runnel.audit" in line and message in line]
+
+
+def wait_for_audit(server, message, *needles, seconds=10):
+    """An audit line with `message` and every needle (the log is written asynchronously)."""
+    return wait_for(lambda: [l for l in audit_lines(server, message) if all(n in l for n in needles)], seconds,
+                    f"audit line {message!r} with {needles}")
+
+
+def listening_line(text):
+    lines = [line for line in text.splitlines() if "Runnel is listening" in line]
+    return lines[-1] if lines else ""
+
+
+# MARK: - --auth
+
+
+def serve_refusal(root, *extra, env=None):
+    data = os.path.join(root, "refused-" + str(len(os.listdir(root))))
+    process = runnel("serve", "--data-dir", data, "--proxy-port", "0", "--connect-port", "0", *extra, env=env,
+                     check=False, timeout=60)
+    return data, process
+
+
+def test_auth_modes():
+    """Without an API key, required authentication refuses to start (and says how to make the first key); `--auth
+    off` and `--auth auto` on loopback serve without authentication; `auto` on 0.0.0.0 requires it."""
+    with Sandbox() as box:
+        for extra, env in [(["--auth", "required"], None), (["--auth", "auto", "--host", "0.0.0.0"], None),
+                           (["--host", "0.0.0.0"], None), ([], {"RUNNEL_AUTH": "required"})]:
+            data, process = serve_refusal(box.root, *extra, env=env)
+            text = process.out + process.err
+            assert process.returncode != 0, f"serve {extra} {env} started without an API key: {text[-2000:]}"
+            assert f"runnel api-key create --data-dir {data} --super-user" in text, text[-2000:]
+            assert "Runnel is listening" not in text, text[-2000:]
+
+        # --auth off on loopback: started, says so, serves without credentials.
+        off = box.server("off", extra=["--auth", "off"])
+        line = listening_line(off.log_text())
+        assert "auth=off (" in line and "encryption=PLAINTEXT" in line, line
+        expect(call("GET", off.url + "/topics"), 200)
+        expect(call("GET", off.connect + "/connectors"), 200)
+        off.stop()
+
+        # The default (auto) on 127.0.0.1 is off, even with keys in the data directory.
+        auto_dir = box.path("auto")
+        offline_key(auto_dir, super_user=True)
+        auto = box.server("auto")
+        assert "auth=off (" in listening_line(auto.log_text()), listening_line(auto.log_text())
+        expect(call("GET", auto.url + "/topics"), 200)
+        auto.stop()
+
+        # auto on 0.0.0.0 with a key: required.
+        admin = offline_key(box.path("wide"), super_user=True)
+        wide = box.server("wide", extra=["--host", "0.0.0.0"], auth=creds(admin))
+        line = listening_line(wide.log_text())
+        assert "auth=required" in line, line
+        url = wide.url.replace("0.0.0.0", "127.0.0.1")
+        expect_401(call("GET", url + "/topics"), 40101)
+        expect(call("GET", url + "/topics", creds(admin)), 200)
+        wide.stop()
+
+        # --auth off on a non-loopback address starts, with a warning.
+        open_wide = box.server("open-wide", extra=["--auth", "off", "--host", "0.0.0.0"])
+        assert "Authentication is off on a non-loopback address" in open_wide.log_text(), open_wide.log_text()[-2000:]
+        assert "auth=off (" in listening_line(open_wide.log_text())
+
+
+# MARK: - Every route
+
+
+def spec_routes():
+    """(port, method, template, operation) for every operation of openapi.yaml on the port(s) its tags name; the
+    `/connect/...` path items (which `$ref` the connect port's) on the proxy port."""
+    with open(OPENAPI) as file:
+        spec = yaml.safe_load(file)
+    paths = spec["paths"]
+    routes = []
+    for template, item in paths.items():
+        port_of = None
+        if "$ref" in item:
+            item = paths[item["$ref"].split("/")[-1].replace("~1", "/").replace("~0", "~")]
+            port_of = "proxy"
+        for method, op in item.items():
+            if method not in ("get", "put", "post", "patch", "delete", "head"):
+                continue
+            ports = [port_of] if port_of else [p for p in ("proxy", "connect") if p in op.get("tags", [])]
+            assert ports, (template, method, op.get("tags"))
+            for port in ports:
+                routes.append((port, method.upper(), template, op))
+    return routes
+
+
+def kind(port, template):
+    """Which error convention a route follows: the connect API's (error_code = HTTP status) on the connect port and
+    under /connect on the proxy port, Confluent's otherwise."""
+    return "connect" if port == "connect" or template == "/connect" or template.startswith("/connect/") else "proxy"
+
+
+# Routes a key with no ACLs may use: they need only authentication. (port, method, template) -> reason.
+AUTHENTICATED_ONLY = {
+    ("proxy", "GET", "/"): "liveness document {}",
+    ("proxy", "POST", "/"): "liveness document {}",
+    ("proxy", "GET", "/openapi.yaml"): "API description",
+    ("connect", "GET", "/openapi.yaml"): "API description",
+    ("proxy", "GET", "/ui"): "dashboard asset",
+    ("proxy", "GET", "/ui/{asset}"): "dashboard asset",
+    ("proxy", "GET", "/brokers"): "broker metadata",
+    ("proxy", "GET", "/v3/clusters"): "cluster metadata",
+    ("proxy", "GET", "/v3/clusters/{cluster_id}"): "cluster metadata",
+    ("proxy", "GET", "/v3/clusters/{cluster_id}/brokers"): "broker metadata",
+    ("proxy", "GET", "/v3/clusters/{cluster_id}/brokers/{broker_id}"): "broker metadata",
+    ("proxy", "POST", "/consumers/{group_name}"): "creating a v2 consumer instance",
+}
+# List routes: a key with no ACLs gets an empty list (and no name of anything it may not describe).
+EMPTY_LISTS = {
+    ("proxy", "GET", "/topics"): lambda body: body == [],
+    ("proxy", "GET", "/v3/clusters/{cluster_id}/topics"): lambda body: body["data"] == [],
+    ("proxy", "GET", "/v3/clusters/{cluster_id}/consumer-groups"): lambda body: body["data"] == [],
+    ("proxy", "GET", "/v3/clusters/{cluster_id}/brokers/{broker_id}/partition-replicas"):
+        lambda body: body["data"] == [],
+    ("proxy", "GET", "/v3/clusters/{cluster_id}/topics/-/configs"): lambda body: body["data"] == [],
+    ("proxy", "GET", "/v3/clusters/{cluster_id}/topics/-/partitions/-/reassignment"): lambda body: body["data"] == [],
+}
+# The v2 consumer instance's own state (its subscription as the key set it, deleting it) needs only authentication
+# when the instance is the caller's own. Assigning a partition needs DESCRIBE on its topic (403 like the rest);
+# seeking needs an assignment, which this key cannot get, so it is refused as an illegal state (409, 40903) before any
+# topic is looked at. Reading records, committing and reading committed offsets need READ (DESCRIBE) on the group.
+OWN_INSTANCE = {
+    ("POST", "/consumers/{group_name}/instances/{instance}/subscription"): {204},
+    ("GET", "/consumers/{group_name}/instances/{instance}/subscription"): {200},
+    ("DELETE", "/consumers/{group_name}/instances/{instance}/subscription"): {204},
+    ("GET", "/consumers/{group_name}/instances/{instance}/assignments"): {200},
+    ("POST", "/consumers/{group_name}/instances/{instance}/positions"): {409},
+    ("POST", "/consumers/{group_name}/instances/{instance}/positions/beginning"): {409},
+    ("POST", "/consumers/{group_name}/instances/{instance}/positions/end"): {409},
+    ("DELETE", "/consumers/{group_name}/instances/{instance}"): {204},
+}
+
+
+class Walk:
+    """The resources the route walk substitutes into paths, made as the admin first."""
+
+    def __init__(self, box, server, admin, nobody, victim):
+        self.box, self.server, self.admin, self.nobody, self.victim = box, server, admin, nobody, victim
+        self.counter = 0
+        self.topic = "walk-topic"
+        self.group = "walk-group"
+        self.connector = "walk-conn"
+        create_topic(server, creds(admin), self.topic)
+        create_topic(server, creds(admin), "walk-doomed")
+        expect(produce_v2(server, creds(admin), self.topic, [{"n": 1}, {"n": 2}]), 200)
+        # The admin's consumer instance, in the group, so the v3 group routes have a member.
+        self.admin_instance = "admin-inst"
+        base = v2_consumer(server, creds(admin), self.group, self.admin_instance)
+        expect(v2_post(base + "/subscription", creds(admin), {"topics": [self.topic]}), 204)
+        wait_for(lambda: v2_records(base, creds(admin)).json(), 20, "the admin's consumer to read")
+        members = call("GET", f"{server.v3}/consumer-groups/{self.group}/consumers", creds(admin)).json()["data"]
+        assert members, "the admin's consumer joined no group"
+        self.consumer_id = members[0]["consumer_id"]
+        expect(v2_post(base + "/offsets", creds(admin),
+                       {"offsets": [{"topic": self.topic, "partition": 0, "offset": 1}]}), 200)
+        # The key with no ACLs has its own instance in the same group.
+        self.nobody_instance = "nobody-inst"
+        v2_consumer(server, creds(nobody), self.group, self.nobody_instance)
+        self.source_file = box.path("walk-source.txt")
+        with open(self.source_file, "w") as file:
+            file.write("one\ntwo\n")
+        response = call("POST", server.connect + "/connectors", creds(admin), json={
+            "name": self.connector, "config": self.connector_config()})
+        expect(response, 201, what="create the walk's connector")
+        wait_for(lambda: call("GET", f"{server.connect}/connectors/{self.connector}/status", creds(admin))
+                 .json().get("tasks"), 30, "the walk connector's task")
+        plugins = call("GET", server.connect + "/connector-plugins", creds(admin)).json()
+        self.plugin = next(p["class"] for p in plugins if "FileStreamSource" in p["class"])
+        loggers = call("GET", server.connect + "/admin/loggers", creds(admin)).json()
+        self.logger = sorted(loggers)[0] if loggers else "org.apache.kafka.connect"
+        self.logger_level = (loggers.get(self.logger) or {}).get("level", "INFO") if loggers else "INFO"
+        broker_configs = call("GET", f"{server.v3}/brokers/1/configs", creds(admin)).json()["data"]
+        self.broker_config = broker_configs[0]["name"]
+
+    def connector_config(self, topic=None):
+        return {"connector.class": "FileStreamSource", "tasks.max": "1", "file": self.source_file,
+                "topic": topic or self.topic}
+
+    def unique(self, prefix):
+        self.counter += 1
+        return f"{prefix}-{self.counter}"
+
+    def path(self, template, who, foreign_instance=False):
+        if "/configs/{name}" in template and "/topics/" in template:
+            config = "retention.ms"
+        else:
+            config = self.broker_config
+        own = self.nobody_instance if who == "nobody" else self.admin_instance
+        values = {
+            "cluster_id": self.server.cluster, "topic_name": self.topic, "partition_id": "0", "broker_id": "1",
+            "name": config, "group_name": self.group, "consumer_group_id": self.group,
+            "instance": self.admin_instance if foreign_instance else own, "consumer_id": self.consumer_id,
+            "key": self.victim["key"], "asset": "app.js", "connector": self.connector, "task": "0",
+            "plugin": self.plugin, "logger": self.logger,
+        }
+        path = template
+        for name, value in values.items():
+            path = path.replace("{" + name + "}", urllib.parse.quote(value, safe=""))
+        assert "{" not in path, path
+        return path
+
+    def request(self, method, template, who):
+        """The keyword arguments of a valid request for the operation (so only authorization can refuse it)."""
+        t = template.removeprefix("/connect") if template.startswith("/connect/") else template
+        topic, partition = self.topic, [{"topic": self.topic, "partition": 0}]
+        v2 = {"Content-Type": V2}
+        if (method, t) == ("POST", "/"):
+            return {"json": {}}
+        if method == "POST" and t.startswith("/topics/"):
+            return {"headers": {"Content-Type": V2_JSON}, "data": json.dumps({"records": [{"value": {"walk": who}}]})}
+        if (method, t) == ("POST", "/consumers/{group_name}"):
+            return {"headers": v2, "data": json.dumps({"name": self.unique(f"walk-{who}"), "format": "json"})}
+        if t.endswith("/subscription") and method == "POST":
+            return {"headers": v2, "data": json.dumps({"topics": [topic]})}
+        if t.endswith("/assignments") and method == "POST":
+            return {"headers": v2, "data": json.dumps({"partitions": partition})}
+        if t.endswith("/positions"):
+            return {"headers": v2, "data": json.dumps({"offsets": [{**partition[0], "offset": 0}]})}
+        if t.endswith("/positions/beginning") or t.endswith("/positions/end"):
+            return {"headers": v2, "data": json.dumps({"partitions": partition})}
+        if t.endswith("/instances/{instance}/records"):
+            return {"headers": {"Accept": V2_JSON}, "params": {"timeout": 100}}
+        if t.endswith("/instances/{instance}/offsets") and method == "POST":
+            return {"headers": v2, "data": json.dumps({"offsets": [{**partition[0], "offset": 1}]})}
+        if t.endswith("/instances/{instance}/offsets") and method == "GET":
+            return {"headers": v2, "data": json.dumps({"partitions": partition})}
+        if (method, t) == ("POST", "/v3/clusters/{cluster_id}/topics"):
+            return {"json": {"topic_name": self.unique(f"walk-new-{who}"), "partitions_count": 1}}
+        if (method, t) == ("PATCH", "/v3/clusters/{cluster_id}/topics/{topic_name}"):
+            count = len(call("GET", f"{self.server.v3}/topics/{topic}/partitions", creds(self.admin)).json()["data"])
+            return {"json": {"partitions_count": count + 1}}
+        if t.endswith("/configs:alter"):
+            return {"json": {"data": [{"name": "retention.ms", "value": "3600000"}]}}
+        if method == "PUT" and t.endswith("/configs/{name}"):
+            return {"json": {"value": "7200000"}}
+        if t.endswith("/records") and method == "POST":
+            return {"json": {"value": {"type": "JSON", "data": {"walk": who}}}}
+        if t.endswith("/records:batch"):
+            return {"json": {"entries": [{"id": "1", "value": {"type": "JSON", "data": {"walk": who}}}]}}
+        if t.endswith("/partitions/{partition_id}/records"):
+            return {"params": {"offset": 0, "timeout": 100}}
+        if (method, t) == ("POST", "/v3/clusters/{cluster_id}/acls"):
+            return {"json": acl("User:walk-other", "READ", name=self.unique("walk-acl"))}
+        if t.endswith("/acls:batch"):
+            return {"json": {"data": [acl("User:walk-other", "WRITE", name=self.unique("walk-acl"))]}}
+        if (method, t) == ("DELETE", "/v3/clusters/{cluster_id}/acls"):
+            return {"params": {"resource_type": "TOPIC", "pattern_type": "ANY", "principal": "User:walk-other",
+                               "operation": "ANY", "permission": "ANY"}}
+        if (method, t) == ("POST", "/security/api-keys"):
+            return {"json": {"description": f"made in the walk by {who}", "super_user": False}}
+        if (method, t) == ("POST", "/connectors"):
+            return {"json": {"name": self.unique(f"walk-conn-{who}"), "config": self.connector_config()}}
+        if (method, t) == ("PUT", "/connectors/{connector}/config"):
+            return {"json": self.connector_config()}
+        if (method, t) == ("PATCH", "/connectors/{connector}/config"):
+            return {"json": {"tasks.max": "1"}}
+        if (method, t) == ("PATCH", "/connectors/{connector}/offsets"):
+            return {"json": {"offsets": [{"partition": {"filename": self.source_file},
+                                          "offset": {"position": 0}}]}}
+        if t.endswith("/config/validate"):
+            return {"json": self.connector_config()}
+        if (method, t) == ("PUT", "/admin/loggers/{logger}"):
+            return {"json": {"level": self.logger_level}}
+        return {}
+
+
+def walk_order(routes):
+    """Reads and writes first, then deletions, the deepest paths first (a topic's config before the topic, a
+    subscription before its instance) and the connector last."""
+    def key(route):
+        _, method, template, _ = route
+        if method != "DELETE":
+            return (0, 0, "")
+        depth = template.count("/")
+        return (1, 1 if "/connectors/{connector}" == template.removeprefix("/connect") else 0, -depth)
+    return sorted(routes, key=key)
+
+
+def test_route_walk():
+    """Every operation of openapi.yaml, on the port(s) its tags name: 401 without credentials or with a wrong secret,
+    403 for a key without ACLs (but for the few routes that need only authentication, and lists that come back
+    empty), and neither 401/403 nor 5xx for a super user."""
+    with Sandbox() as box:
+        admin = offline_key(box.path("data"), super_user=True, description="admin")
+        server = box.server(extra=["--auth", "required"], auth=creds(admin))
+        nobody = call("POST", server.url + "/security/api-keys", creds(admin), json={"description": "nobody"}).json()
+        victim = call("POST", server.url + "/security/api-keys", creds(admin), json={"description": "victim"}).json()
+        walk = Walk(box, server, admin, nobody, victim)
+        routes = walk_order(spec_routes())
+        assert len(routes) > 100, len(routes)
+        base = {"proxy": server.url, "connect": server.connect}
+        rows, problems = [], []
+        secret_names = [walk.topic, walk.group, walk.connector, "__consumer_offsets", admin["key"], victim["key"],
+                        "walk-doomed"]
+
+        def send(who, auth, port, method, template, foreign=False, headers=None):
+            kwargs = walk.request(method, template, who)
+            if headers:
+                kwargs["headers"] = {**kwargs.get("headers", {}), **headers}
+            path = walk.path(template, who, foreign)
+            try:
+                response = call(method, base[port] + path, auth, **kwargs)
+            except requests.RequestException as error:
+                rows.append((who, port, method, path, "EXC", "", str(error)[:80]))
+                problems.append(rows[-1])
+                return None
+            return path, response
+
+        def record(who, port, method, path, response, problem):
+            row = (who, port, method, path, response.status_code, error_code(response) or "",
+                   problem or "")
+            rows.append(row)
+            if problem:
+                problems.append(row + (response.text[:300].replace("\n", " "),))
+
+        # 1. No credentials, a wrong secret, an unknown key, a header that is not Basic: 401 everywhere.
+        bad = [("anonymous", None, None), ("wrong-secret", (nobody["key"], "x" * 64), None),
+               ("unknown-key", ("NOSUCHKEY0000000", "y" * 64), None),
+               ("bearer", None, {"Authorization": "Bearer " + nobody["secret"]}),
+               ("garbled", None, {"Authorization": "Basic %%%not-base64"})]
+        for who, auth, headers in bad:
+            for port, method, template, _ in routes:
+                sent = send(who, auth, port, method, template, headers=headers)
+                if not sent:
+                    continue
+                path, response = sent
+                want = 401 if kind(port, template) == "connect" else 40101
+                problem = None
+                if response.status_code != 401:
+                    problem = f"want 401, got {response.status_code}"
+                elif error_code(response) != want:
+                    problem = f"want error_code {want}"
+                elif response.headers.get("WWW-Authenticate") != CHALLENGE:
+                    problem = f"WWW-Authenticate {response.headers.get('WWW-Authenticate')!r}"
+                if who in ("anonymous", "wrong-secret") or problem:
+                    record(who, port, method, path, response, problem)
+
+        # 2. A key without ACLs.
+        for port, method, template, _ in routes:
+            sent = send("nobody", creds(nobody), port, method, template)
+            if not sent:
+                continue
+            path, response = sent
+            status, code = response.status_code, error_code(response)
+            want_code = 403 if kind(port, template) == "connect" else 40301
+            # A name the request itself carried may come back (in a refusal's message); no other may.
+            sent_text = path + str(response.request.body or "")
+            leaks = [name for name in secret_names if name in response.text and name not in sent_text]
+            problem = None
+            if (port, method, template) in AUTHENTICATED_ONLY or (port, method, template) in EMPTY_LISTS:
+                empty = EMPTY_LISTS.get((port, method, template))
+                if not 200 <= status < 300:
+                    problem = f"needs only authentication, got {status}"
+                elif empty and not empty(response.json()):
+                    problem = "list not empty"
+                elif leaks and template not in ("/openapi.yaml", "/ui/{asset}", "/ui"):
+                    problem = f"leaks {leaks}"
+            elif (method, template) in OWN_INSTANCE:
+                if status not in OWN_INSTANCE[(method, template)]:
+                    problem = f"the caller's own instance: want {OWN_INSTANCE[(method, template)]}, got {status}"
+            elif status != 403:
+                problem = f"want 403, got {status}"
+            elif code != want_code:
+                problem = f"want error_code {want_code}"
+            elif leaks:
+                problem = f"leaks {leaks}"
+            record("nobody", port, method, path, response, problem)
+
+        # 2b. The admin's consumer instance is invisible to the key without ACLs: 404 (40403), never 403 or 2xx.
+        for port, method, template, _ in routes:
+            if not template.startswith("/consumers/{group_name}/instances/{instance}"):
+                continue
+            sent = send("nobody", creds(nobody), port, method, template, foreign=True)
+            if not sent:
+                continue
+            path, response = sent
+            problem = None
+            if response.status_code != 404 or error_code(response) != 40403:
+                problem = f"another key's instance: want 404/40403, got {response.status_code}/{error_code(response)}"
+            record("nobody-foreign", port, method, path, response, problem)
+        # ... and still there for the admin.
+        expect(call("GET", f"{server.url}/consumers/{walk.group}/instances/{walk.admin_instance}/subscription",
+                    creds(admin)), 200, what="the admin's instance after the other key's attempts")
+
+        # 3. The super user: neither 401/403 nor 5xx; a documented route is served (not the router's 404/405).
+        for port, method, template, _ in routes:
+            sent = send("admin", creds(admin), port, method, template)
+            if not sent:
+                continue
+            path, response = sent
+            status = response.status_code
+            problem = None
+            if status in (401, 403):
+                problem = f"super user refused: {status}"
+            elif status >= 500:
+                problem = f"server error {status}"
+            elif status == 405 or (status == 404 and "HTTP 404 Not Found" in response.text):
+                problem = "documented route not served on this port"
+            record("admin", port, method, path, response, problem)
+
+        if problems:
+            table = "\n".join(" | ".join(str(c) for c in row) for row in problems)
+            raise AssertionError(f"{len(problems)} of {len(rows)} requests were wrong:\n{table}")
+        # Every refusal of the key without ACLs was audited.
+        assert audit_lines(server, "Access denied"), "no audit line"
+        assert audit_lines(server, "Authentication failed"), "no audit line"
+
+
+
+# MARK: - ACLs
+
+
+def test_acls():
+    """ACLs made through the API and the CLI decide produce, consume, listing and administration: literal, prefixed
+    and wildcard names, User:*, DENY over ALLOW, implied DESCRIBE (and DESCRIBE_CONFIGS), hosts; the ACL API's
+    filters and validation; audit lines; another key's consumer instance is invisible."""
+    with Sandbox() as box:
+        data = box.path("data")
+        admin = offline_key(data, super_user=True, description="admin")
+        user = offline_key(data, description="orders service")
+        other = offline_key(data, description="someone else")
+        server = box.server(extra=["--auth", "required"], auth=creds(admin))
+        A, U, O = creds(admin), creds(user), creds(other)
+        P = user["principal"]
+        assert P == "User:" + user["key"], user
+        cli_env = env_for(server, admin)
+        for topic in ("orders", "orders-eu", "payments", "secret-topic", "doomed", "tuned"):
+            create_topic(server, A, topic)
+        expect(produce_v2(server, A, "payments", [{"amount": 1}]), 200)
+
+        # Nothing without ACLs; refusals are 403/40301, audited with principal, operation and resource.
+        expect(produce_v2(server, U, "orders", [1]), 403, 40301, "produce without ACLs")
+        expect(produce_v3(server, U, "orders", 1), 403, 40301, "v3 produce without ACLs")
+        assert v2_topics(server, U) == [] and v3_topics(server, U) == []
+        wait_for_audit(server, "Access denied", f"principal={P}", "operation=WRITE", "resource_type=TOPIC",
+                       "resource_name=orders")
+
+        # ALLOW WRITE through the API: 201, empty body, a Location; produce works (v2 and v3), DESCRIBE is implied.
+        response = call("POST", server.v3 + "/acls", A, json=acl(P, "WRITE", name="orders"))
+        expect(response, 201, what="create an ACL")
+        assert response.text == "" and response.headers.get("Location"), (response.headers, response.text)
+        expect(produce_v2(server, U, "orders", [{"n": 1}, {"n": 2}]), 200)
+        expect(produce_v3(server, U, "orders", {"n": 3}), 200)
+        expect(produce_v2(server, U, "payments", [1]), 403, 40301, "produce to another topic")
+        expect(produce_v3(server, U, "payments", 1), 403, 40301, "v3 produce to another topic")
+        assert v2_topics(server, U) == ["orders"], v2_topics(server, U)
+        assert v3_topics(server, U) == ["orders"], v3_topics(server, U)
+        expect(call("GET", server.url + "/topics/orders", U), 200)
+        expect(call("GET", server.v3 + "/topics/orders", U), 200)
+        expect(call("GET", server.v3 + "/topics/payments", U), 403, 40301)
+        # WRITE does not imply READ.
+        expect(read_v3(server, U, "orders"), 403, 40301, "v3 read with WRITE only")
+
+        # Consume with a v2 instance: READ on the topic (CLI) is not enough without READ on the group.
+        runnel("acl", "create", "--principal", P, "--operation", "read", "--topic", "orders", env=cli_env)
+        base = v2_consumer(server, U, "billing", "u1")
+        expect(v2_post(base + "/subscription", U, {"topics": ["orders"]}), 204, what="subscribe")
+        expect(v2_records(base, U), 403, 40301, "read without READ on the group")
+        wait_for_audit(server, "Access denied", f"principal={P}", "operation=READ", "resource_type=GROUP",
+                       "resource_name=billing")
+        runnel("acl", "create", "--principal", P, "--operation", "read", "--group", "billing", env=cli_env)
+
+        def poll():
+            response = v2_records(base, U)
+            expect(response, 200, what="read records")
+            return response.json()
+        records = []
+        deadline = time.time() + 20
+        while len(records) < 3 and time.time() < deadline:
+            records += poll()
+        assert [r["value"] for r in records] == [{"n": 1}, {"n": 2}, {"n": 3}], records
+        expect(v2_post(base + "/offsets", U, {"offsets": [{"topic": "orders", "partition": 0, "offset": 3}]}), 200)
+        groups = call("GET", server.v3 + "/consumer-groups", U).json()["data"]
+        assert [g["consumer_group_id"] for g in groups] == ["billing"], groups
+        # v3 partition read: READ on the topic.
+        response = read_v3(server, U, "orders")
+        expect(response, 200, what="v3 read with READ")
+        assert len(json.dumps(response.json())) > 0
+        expect(read_v3(server, U, "payments"), 403, 40301, "v3 read of another topic")
+
+        # Another key cannot see, use or delete this key's instance; its own instance in the group cannot read.
+        for method in ("GET",):
+            expect(call(method, base + "/subscription", O), 404, 40403, "another key's instance")
+        expect(v2_records(base, O), 404, 40403, "another key's instance: records")
+        expect(call("DELETE", base, O), 404, 40403, "another key's instance: delete")
+        expect(v2_post(base + "/offsets", O, {"offsets": [{"topic": "orders", "partition": 0, "offset": 0}]}), 404,
+               40403, "another key's instance: commit")
+        expect(call("GET", base + "/subscription", U), 200, what="the instance survived")
+        # The admin cannot use it either: an instance belongs to the key that made it.
+        expect(call("GET", base + "/subscription", A), 404, 40403, "the admin and another key's instance")
+        other_base = v2_consumer(server, O, "billing", "o1")
+        expect(v2_post(other_base + "/subscription", O, {"topics": ["orders"]}), 204)
+        expect(v2_records(other_base, O), 403, 40301, "another key without READ on the group")
+        expect(call("DELETE", other_base, O), 204)
+
+        # Prefixed (CLI): orders-eu by the prefix orders-.
+        runnel("acl", "create", "--principal", P, "--operation", "read", "--topic", "orders-", "--prefixed",
+               env=cli_env)
+        expect(read_v3(server, U, "orders-eu"), 200, what="READ by prefix")
+        assert v3_topics(server, U) == ["orders", "orders-eu"], v3_topics(server, U)
+        expect(produce_v3(server, U, "orders-eu", 1), 403, 40301, "READ by prefix is not WRITE")
+
+        # LITERAL * matches every topic; DENY on one wins over it.
+        add_acl(server, A, acl(P, "DESCRIBE", name="*"))
+        assert v3_topics(server, U) == ["doomed", "orders", "orders-eu", "payments", "secret-topic", "tuned"], \
+            v3_topics(server, U)
+        add_acl(server, A, acl(P, "DESCRIBE", name="secret-topic", permission="DENY"))
+        assert "secret-topic" not in v3_topics(server, U) and "secret-topic" not in v2_topics(server, U)
+        expect(call("GET", server.v3 + "/topics/secret-topic", U), 403, 40301, "DENY DESCRIBE")
+        assert "payments" in v2_topics(server, U)
+
+        # DENY for User:* wins over this key's ALLOW; deleting it (CLI) restores the ALLOW.
+        runnel("acl", "create", "--principal", "User:*", "--operation", "write", "--topic", "orders", "--deny",
+               env=cli_env)
+        expect(produce_v2(server, U, "orders", [4]), 403, 40301, "DENY User:* over ALLOW")
+        expect(produce_v3(server, U, "orders", 4), 403, 40301, "DENY User:* over ALLOW (v3)")
+        deleted = json.loads(runnel("acl", "delete", "--principal", "User:*", "--topic", "orders", "--operation",
+                                    "write", "--deny", "-o", "json", env=cli_env).out)
+        assert len(deleted) == 1, deleted
+        expect(produce_v2(server, U, "orders", [4]), 200)
+        # ALLOW for User:* applies to every key.
+        expect(call("GET", server.v3 + "/topics/tuned", O), 403, 40301)
+        add_acl(server, A, acl("User:*", "DESCRIBE", name="tuned"))
+        expect(call("GET", server.v3 + "/topics/tuned", O), 200, what="ALLOW User:*")
+
+        # ALTER_CONFIGS implies DESCRIBE_CONFIGS (and nothing more).
+        tuned = f"{server.v3}/topics/tuned/configs"
+        expect(call("GET", tuned, O), 403, 40301, "configs without DESCRIBE_CONFIGS")
+        add_acl(server, A, acl(other["principal"], "ALTER_CONFIGS", name="tuned"))
+        expect(call("GET", tuned, O), 200, what="ALTER_CONFIGS implies DESCRIBE_CONFIGS")
+        expect(call("POST", tuned + ":alter", O, json={"data": [{"name": "retention.ms", "value": "60000"}]}), 204,
+               what="ALTER_CONFIGS")
+        expect(produce_v3(server, O, "tuned", 1), 403, 40301, "ALTER_CONFIGS is not WRITE")
+        # ALTER_CONFIGS alone (no DESCRIBE): Kafka's IncrementalAlterConfigs and DescribeConfigs need nothing else.
+        add_acl(server, A, acl(other["principal"], "ALTER_CONFIGS", name="orders-eu"))
+        expect(call("POST", f"{server.v3}/topics/orders-eu/configs:alter", O,
+                    json={"data": [{"name": "retention.ms", "value": "60000"}]}), 204,
+               what="ALTER_CONFIGS without DESCRIBE on the topic")
+        expect(call("GET", f"{server.v3}/topics/orders-eu/configs", O), 200,
+               what="DESCRIBE_CONFIGS (implied) without DESCRIBE on the topic")
+
+        # Hosts: an ACL for another address does not apply; one for 127.0.0.1 does.
+        add_acl(server, A, acl(P, "DELETE", name="doomed", host="10.9.9.9"))
+        expect(call("DELETE", server.v3 + "/topics/doomed", U), 403, 40301, "ACL for another host")
+        add_acl(server, A, acl(P, "DELETE", name="doomed", host="127.0.0.1"))
+        expect(call("DELETE", server.v3 + "/topics/doomed", U), 204, what="ACL for this host")
+
+        # CREATE on a topic name (not the cluster): that topic only.
+        add_acl(server, A, acl(P, "CREATE", name="made-by-u"))
+        expect(call("POST", server.v3 + "/topics", U, json={"topic_name": "made-by-u", "partitions_count": 1}), 201)
+        expect(call("POST", server.v3 + "/topics", U, json={"topic_name": "not-mine", "partitions_count": 1}), 403,
+               40301, "CREATE on another name")
+
+        # ACL management needs ALTER/DESCRIBE on the cluster.
+        expect(call("GET", server.v3 + "/acls", U), 403, 40301, "list ACLs without DESCRIBE on the cluster")
+        expect(call("POST", server.v3 + "/acls", U, json=acl(P, "ALL", name="*")), 403, 40301,
+               "grant oneself everything")
+        expect(call("DELETE", server.v3 + "/acls", U, params={"resource_type": "ANY", "pattern_type": "ANY",
+                                                             "operation": "ANY", "permission": "ANY"}),
+               403, 40301, "delete ACLs without ALTER on the cluster")
+        wait_for_audit(server, "Access denied", f"principal={P}", "operation=ALTER", "resource_type=CLUSTER")
+        runnel("acl", "create", "--principal", P, "--operation", "describe", "--cluster", env=cli_env)
+        mine = list_acls(server, U, principal=P)
+        assert mine and all(b["principal"] == P for b in mine), mine
+        expect(call("POST", server.v3 + "/acls", U, json=acl(P, "ALL", name="*")), 403, 40301,
+               "DESCRIBE on the cluster is not ALTER")
+
+        # The list's shape and filters.
+        response = call("GET", server.v3 + "/acls", A, params={"principal": P, "resource_type": "TOPIC"})
+        body = response.json()
+        assert body["kind"] == "KafkaAclList" and body["metadata"]["self"], body
+        for binding in body["data"]:
+            assert binding["kind"] == "KafkaAcl" and binding["metadata"]["self"], binding
+            assert binding["cluster_id"] == server.cluster, binding
+            assert set(binding) >= {"resource_type", "resource_name", "pattern_type", "principal", "host",
+                                    "operation", "permission"}, binding
+        prefixed = list_acls(server, A, resource_type="TOPIC", pattern_type="PREFIXED")
+        assert [(b["resource_name"], b["operation"]) for b in prefixed] == [("orders-", "READ")], prefixed
+        # MATCH: what applies to orders-eu: the literal name, *, and prefixes of it.
+        matched = list_acls(server, A, resource_type="TOPIC", resource_name="orders-eu", pattern_type="MATCH")
+        names = sorted({(b["resource_name"], b["pattern_type"]) for b in matched})
+        assert names == [("*", "LITERAL"), ("orders-", "PREFIXED"), ("orders-eu", "LITERAL")], names
+        literal = list_acls(server, A, resource_type="TOPIC", resource_name="orders", pattern_type="LITERAL")
+        assert {b["operation"] for b in literal} == {"WRITE", "READ"}, literal
+        denies = list_acls(server, A, permission="DENY")
+        assert [(b["resource_name"], b["operation"]) for b in denies] == [("secret-topic", "DESCRIBE")], denies
+        hosts = list_acls(server, A, host="10.9.9.9")
+        assert [b["resource_name"] for b in hosts] == ["doomed"], hosts
+        groups = list_acls(server, A, resource_type="GROUP")
+        assert [(b["resource_name"], b["operation"]) for b in groups] == [("billing", "READ")], groups
+        cli_list = json.loads(runnel("acl", "list", "--principal", P, "--topic", "orders", "-o", "json",
+                                     env=cli_env).out)
+        assert {b["operation"] for b in cli_list} == {"READ", "WRITE"}, cli_list
+        assert "orders" in runnel("acl", "list", "--principal", P, env=cli_env).out
+
+        # Batch create.
+        response = call("POST", server.v3 + "/acls:batch", A, json={"data": [
+            acl(other["principal"], "READ", "GROUP", "batch-group"), acl(other["principal"], "READ", name="batch-")]})
+        expect(response, 201, what="batch create")
+        assert len(list_acls(server, A, principal=other["principal"], resource_type="GROUP")) == 1
+
+        # Delete by filter (MATCH): the deleted ACLs come back.
+        response = call("DELETE", server.v3 + "/acls", A, params={
+            "resource_type": "TOPIC", "pattern_type": "PREFIXED", "principal": P, "operation": "ANY",
+            "permission": "ANY"})
+        expect(response, 200, what="delete ACLs")
+        assert [(b["resource_name"], b["pattern_type"]) for b in response.json()["data"]] == [("orders-", "PREFIXED")], \
+            response.json()
+        assert list_acls(server, A, resource_type="TOPIC", pattern_type="PREFIXED", principal=P) == []
+        expect(read_v3(server, U, "orders-eu"), 403, 40301, "the prefixed ACL is gone")
+        response = call("DELETE", server.v3 + "/acls", A, params={
+            "resource_type": "TOPIC", "pattern_type": "MATCH", "resource_name": "secret-topic", "principal": P,
+            "operation": "DESCRIBE", "permission": "ANY"})
+        expect(response, 200)
+        assert sorted(b["resource_name"] for b in response.json()["data"]) == ["*", "secret-topic"], response.json()
+        # Required parameters of DELETE.
+        expect(call("DELETE", server.v3 + "/acls", A, params={"resource_type": "TOPIC"}), 400,
+               what="DELETE without pattern_type/operation/permission")
+
+        # Invalid ACLs: 400 (40002) and nothing created.
+        before = list_acls(server, A)
+        invalid = [
+            acl(P, "DESCRIBE", "CLUSTER", "not-kafka-cluster"),
+            acl(P, "FLY", name="orders"),
+            acl(P, "READ", "QUEUE", "orders"),
+            acl(P, "READ", name="orders", pattern="MATCH"),
+            acl(P, "READ", name="orders", pattern="ANY"),
+            acl(P, "READ", "ANY", "orders"),
+            acl(P, "ANY", name="orders"),
+            acl(P, "READ", name="orders", permission="ANY"),
+            acl(P, "READ", name="orders", permission="MAYBE"),
+            acl(P, "READ", name=""),
+            {k: v for k, v in acl(P, "READ", name="orders").items() if k != "host"},
+            {k: v for k, v in acl(P, "READ", name="orders").items() if k != "principal"},
+        ]
+        for binding in invalid:
+            expect(call("POST", server.v3 + "/acls", A, json=binding), 400, 40002, f"invalid ACL {binding}")
+        expect(call("POST", server.v3 + "/acls:batch", A, json={"data": [acl(P, "READ", name="fine"),
+                                                                          acl(P, "READ", "CLUSTER", "x")]}),
+               400, 40002, "a batch with one invalid ACL")
+        assert list_acls(server, A) == before, "an invalid request created ACLs"
+        cluster_ok = call("POST", server.v3 + "/acls", A, json=acl(P, "DESCRIBE", "CLUSTER", "kafka-cluster"))
+        expect(cluster_ok, 201, what="the cluster ACL named kafka-cluster")
+        bad_cli = runnel("acl", "create", "--principal", P, "--operation", "fly", "--topic", "x", env=cli_env,
+                         check=False)
+        assert bad_cli.returncode != 0, bad_cli.out
+
+        # No secret, and the audit lines name the principal, not a secret.
+        log = server.log_text()
+        for key in (admin, user, other):
+            assert key["secret"] not in log, "a secret is in the server log"
+        denied = audit_lines(server, "Access denied")
+        assert any(f"principal={P}" in l and "operation=READ" in l and "resource_name=billing" in l for l in denied)
+        assert any(f"principal={other['principal']}" in l for l in denied)
+
+
+SHARED = []
+OWN_SERVER = [test_auth_modes, test_route_walk, test_acls]
+
+if __name__ == "__main__":
+    run_suite(SHARED, OWN_SERVER)
