@@ -50,6 +50,7 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible, Hashable {
         public static let topicAuthorizationFailed = Code("TOPIC_AUTHORIZATION_FAILED", 29)
         public static let groupAuthorizationFailed = Code("GROUP_AUTHORIZATION_FAILED", 30)
         public static let clusterAuthorizationFailed = Code("CLUSTER_AUTHORIZATION_FAILED", 31)
+        public static let throttlingQuotaExceeded = Code("THROTTLING_QUOTA_EXCEEDED", 89)
     }
 
     public let code: Code

@@ -33,6 +33,8 @@ public final class EmbeddedBroker: Broker {
         public var checkpointIntervalMs: Int64 = 60_000
         public var retentionCheckIntervalMs: Int64 = 300_000
         public var cleanerBackoffMs: Int64 = 15_000
+        /// The longest a quota delays an answer; a request that would wait longer is refused.
+        public var maxThrottleMs: Int64 = 30_000
 
         public init(dataDirectory: String) {
             self.dataDirectory = dataDirectory
@@ -49,6 +51,8 @@ public final class EmbeddedBroker: Broker {
     public let authorizer: Authorizer
     /// The catalog's API keys.
     public let apiKeys: APIKeyStore
+    /// The catalog's byte-rate quotas; a ``ThrottlingBroker`` around this broker enforces them.
+    public let quotas: Quotas
     let coordinator: GroupCoordinator
     let topics: TopicTable
     private let directoryLock: DirectoryLock
@@ -64,12 +68,14 @@ public final class EmbeddedBroker: Broker {
         clusterId: String,
         catalog: MetadataCatalog,
         authorizer: Authorizer,
+        quotas: Quotas,
         coordinator: GroupCoordinator,
         topics: TopicTable,
         directoryLock: DirectoryLock,
         logger: Logger
     ) {
         self.authorizer = authorizer
+        self.quotas = quotas
         self.apiKeys = APIKeyStore(catalog: catalog, authorizer: authorizer)
         self.directoryLock = directoryLock
         self.configuration = configuration
@@ -122,6 +128,7 @@ public final class EmbeddedBroker: Broker {
         }
 
         let authorizer: Authorizer
+        let quotas: Quotas
         let catalogIsNew = !(try await catalog.isReconciled())
         var states: [String: TopicState] = [:]
         for stored in try await catalog.loadTopics() {
@@ -178,6 +185,7 @@ public final class EmbeddedBroker: Broker {
             )
             try await catalog.markReconciled()
             authorizer = try await Authorizer(catalog: catalog)
+            quotas = try await Quotas(catalog: catalog, maxThrottleMs: configuration.maxThrottleMs)
         } catch {
             try? await manager.close()
             try? catalog.close()
@@ -212,6 +220,7 @@ public final class EmbeddedBroker: Broker {
             clusterId: meta.clusterId,
             catalog: catalog,
             authorizer: authorizer,
+            quotas: quotas,
             coordinator: coordinator,
             topics: table,
             directoryLock: lock,

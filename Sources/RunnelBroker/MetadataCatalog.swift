@@ -116,6 +116,14 @@ final class MetadataCatalog: Sendable {
                 table.column("created_at", .integer).notNull()
             }
         }
+        migrator.registerMigration("v4: quotas") { db in
+            // Kafka's user quota configs; principal `<default>` holds the defaults.
+            try db.create(table: "quota") { table in
+                table.column("principal", .text).primaryKey()
+                table.column("producer_byte_rate", .integer)
+                table.column("consumer_byte_rate", .integer)
+            }
+        }
         return migrator
     }
 
@@ -305,6 +313,36 @@ final class MetadataCatalog: Sendable {
     func deleteAPIKey(_ key: String) async throws(BrokerError) -> Bool {
         try await write { db in
             try db.execute(sql: "DELETE FROM api_key WHERE key = ?", arguments: [key])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: Quotas
+
+    func loadQuotas() async throws(BrokerError) -> [Quota] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM quota ORDER BY principal").map { row in
+                Quota(
+                    principal: row["principal"],
+                    producerByteRate: row["producer_byte_rate"],
+                    consumerByteRate: row["consumer_byte_rate"]
+                )
+            }
+        }
+    }
+
+    func setQuota(_ quota: Quota) async throws(BrokerError) {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO quota (principal, producer_byte_rate, consumer_byte_rate) VALUES (?, ?, ?)",
+                arguments: [quota.principal, quota.producerByteRate, quota.consumerByteRate]
+            )
+        }
+    }
+
+    func deleteQuota(_ principal: String) async throws(BrokerError) -> Bool {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM quota WHERE principal = ?", arguments: [principal])
             return db.changesCount > 0
         }
     }

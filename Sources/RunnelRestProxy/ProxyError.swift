@@ -23,6 +23,8 @@ extension APIError {
             self.init(.internalServerError, 50003, error.message)
         case .topicAuthorizationFailed, .groupAuthorizationFailed, .clusterAuthorizationFailed:
             self.init(.forbidden, 40301, error.message)
+        case .throttlingQuotaExceeded:
+            self.init(.tooManyRequests, 429, error.message)
         case .brokerNotAvailable:
             self.init(.serviceUnavailable, 50302, error.message)
         default:

@@ -9,7 +9,7 @@ import RunnelRestProxy
 
 /// The routes of the two listeners: the REST proxy's port and the connect port, each also serving the OpenAPI
 /// document of the whole surface and the process's metrics, and counting its requests. The proxy port also serves
-/// the dashboard, API keys, and the connect API under `/connect` (so the dashboard, and anyone behind one forwarded
+/// the dashboard, API keys and quotas, and the connect API under `/connect` (so the dashboard, and anyone behind one forwarded
 /// port, reaches everything through one origin). Built here once, for `runnel serve` and for the test that checks
 /// every route is in openapi.yaml.
 ///
@@ -29,6 +29,7 @@ struct HTTPSurface {
         connect: ConnectAPI,
         metrics: MetricsEndpoint,
         dashboard: Dashboard,
+        quotas: QuotaRoutes,
         apiKeys: APIKeyRoutes,
         access: any Broker,
         authentication: AuthenticationMiddleware? = nil,
@@ -64,6 +65,7 @@ struct HTTPSurface {
         serveMetrics(proxyTable)
         dashboard.addRoutes(to: proxyTable, checkingData: describeCluster)
         apiKeys.addRoutes(to: proxyTable)
+        quotas.addRoutes(to: proxyTable)
         let connectMount = RouteTable(router: proxyRouter, prefix: "/connect")
         connect.addRoutes(to: connectMount)
         proxyRoutes = (proxyTable.routes + connectMount.routes).sorted()

@@ -20,8 +20,8 @@ struct Runnel: AsyncParsableCommand {
         version: RunnelVersion.current,
         subcommands: [
             Serve.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self,
-            ConnectorCommand.self, ClusterCommand.self, APIKeyCommand.self, ACLCommand.self, DumpLog.self,
-            LogPerf.self, BrokerPerf.self,
+            ConnectorCommand.self, ClusterCommand.self, APIKeyCommand.self, ACLCommand.self, QuotaCommand.self,
+            DumpLog.self, LogPerf.self, BrokerPerf.self,
         ]
     )
 

@@ -85,6 +85,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .long,
+        help: "The longest a byte-rate quota delays an answer, in milliseconds; a request that would wait longer is refused with 429 (RUNNEL_MAX_THROTTLE_MS; default 30000)."
+    )
+    var maxThrottleMs: Int64?
+
+    @Option(
+        name: .long,
         help: "Connections held at once over both ports; more are answered 503 and closed (RUNNEL_MAX_CONNECTIONS; default 10000)."
     )
     var maxConnections: Int?
@@ -251,6 +257,7 @@ struct Serve: AsyncParsableCommand {
         brokerConfiguration.config = brokerConfig
         brokerConfiguration.advertisedHost = host
         brokerConfiguration.advertisedPort = proxyPort
+        brokerConfiguration.maxThrottleMs = try Self.setting(maxThrottleMs, "RUNNEL_MAX_THROTTLE_MS", Int64(30_000))
         let broker = try await EmbeddedBroker.open(brokerConfiguration, logger: logger)
         if authRequired, (try? await broker.apiKeys.list().isEmpty) ?? true {
             try? await broker.close()
@@ -270,9 +277,11 @@ struct Serve: AsyncParsableCommand {
                 metadata: ["host": "\(host)"]
             )
         }
-        // What the front ends use: with authentication, every operation is checked against the caller's ACLs.
+        // What the front ends use: produce and fetch within the callers' quotas, and with authentication every
+        // operation checked against the caller's ACLs first.
+        let throttled = ThrottlingBroker(wrapping: broker, quotas: broker.quotas)
         let access: any Broker =
-            authRequired ? AuthorizingBroker(wrapping: broker, authorizer: broker.authorizer) : broker
+            authRequired ? AuthorizingBroker(wrapping: throttled, authorizer: broker.authorizer) : throttled
 
         var logPublisher: [LogTopicPublisher] = []
         if let logLines {
@@ -321,6 +330,7 @@ struct Serve: AsyncParsableCommand {
                 version: RunnelVersion.current,
                 assetDirectory: ProcessInfo.processInfo.environment["RUNNEL_UI_DIR"]
             ),
+            quotas: QuotaRoutes(quotas: broker.quotas, access: access, maxRequestBytes: maxRequestBytes),
             apiKeys: APIKeyRoutes(
                 keys: broker.apiKeys,
                 access: access,

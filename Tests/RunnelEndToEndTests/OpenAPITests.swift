@@ -74,6 +74,7 @@ import Testing
                 started: Date(),
                 version: "test"
             ),
+            quotas: QuotaRoutes(quotas: broker.quotas, access: broker, maxRequestBytes: 1024),
             apiKeys: APIKeyRoutes(keys: broker.apiKeys, access: broker, authorizer: nil, maxRequestBytes: 1024),
             access: broker,
             openAPIDocument: []

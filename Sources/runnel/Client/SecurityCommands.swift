@@ -326,3 +326,89 @@ struct ACLCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct QuotaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quota",
+        abstract: "Set, list and remove byte-rate quotas (Kafka's producer_byte_rate and consumer_byte_rate).",
+        discussion: """
+            A principal over its rate has its answers delayed until it is back within it; a request that would \
+            wait longer than the server's --max-throttle-ms is refused (429). The default entry applies to every \
+            principal without its own; without authentication every caller is User:ANONYMOUS.
+
+            Examples:
+              runnel quota set --principal User:ABCDEFGH12345678 --producer-byte-rate 1048576
+              runnel quota set --default --consumer-byte-rate 10485760
+              runnel quota list
+              runnel quota delete --principal User:ABCDEFGH12345678
+            """,
+        subcommands: [Set.self, List.self, Delete.self]
+    )
+
+    struct Who: ParsableArguments {
+        @Option(name: .long, help: "User:<api-key>, or User:ANONYMOUS.") var principal: String?
+        @Flag(name: .long, help: "The default entry, for every principal without its own.") var `default` = false
+
+        func validate() throws {
+            guard (principal != nil) != `default` else { throw ValidationError("Give --principal or --default") }
+        }
+
+        var name: String { principal ?? Quota.defaultPrincipal }
+    }
+
+    static let columns = ["PRINCIPAL", "PRODUCER BYTE RATE", "CONSUMER BYTE RATE"]
+
+    static func row(_ quota: JSONValue) -> [JSONValue] {
+        ["principal", "producer_byte_rate", "consumer_byte_rate"].map { quota[$0] ?? .null }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a principal's quotas (replacing its entry).")
+        @OptionGroup var who: Who
+        @Option(name: .long, help: "Bytes per second it may produce.") var producerByteRate: Int64?
+        @Option(name: .long, help: "Bytes per second it may fetch.") var consumerByteRate: Int64?
+        @OptionGroup var client: ClientOptions
+
+        func validate() throws {
+            guard producerByteRate != nil || consumerByteRate != nil else {
+                throw ValidationError("Give --producer-byte-rate, --consumer-byte-rate or both")
+            }
+        }
+
+        func run() async throws {
+            let api = try client.api()
+            let quota = try await api.call(
+                .PUT,
+                api.proxy + "/security/quotas/" + RunnelAPI.segment(who.name),
+                json: [
+                    "producer_byte_rate": producerByteRate.map { .int($0) } ?? .null,
+                    "consumer_byte_rate": consumerByteRate.map { .int($0) } ?? .null,
+                ]
+            )
+            Output.printRows(QuotaCommand.columns, [QuotaCommand.row(quota)], as: client.output)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the quotas.")
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws {
+            let api = try client.api()
+            let quotas = try await api.call(.GET, api.proxy + "/security/quotas")["data"]?.arrayValue ?? []
+            Output.printRows(QuotaCommand.columns, quotas.map(QuotaCommand.row), as: client.output)
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a principal's quotas.")
+        @OptionGroup var who: Who
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws {
+            let api = try client.api()
+            try await api.call(.DELETE, api.proxy + "/security/quotas/" + RunnelAPI.segment(who.name))
+            Output.note("Removed the quotas of \(who.name)")
+        }
+    }
+}
