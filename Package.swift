@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "runnel", targets: ["runnel"]),
         .library(name: "RunnelLog", targets: ["RunnelLog"]),
         .library(name: "RunnelBroker", targets: ["RunnelBroker"]),
+        .library(name: "RunnelHTTP", targets: ["RunnelHTTP"]),
         .library(name: "RunnelRestProxy", targets: ["RunnelRestProxy"]),
         .library(name: "RunnelConnect", targets: ["RunnelConnect"]),
     ],

@@ -43,7 +43,7 @@ struct APIKeyRoutes: Sendable {
         }
         routes.get("/security/api-keys/{key}") { _, context in
             try await authorize(.describe)
-            let key = context.parameters.get("key") ?? ""
+            let key = QuotaRoutes.parameter(context, "key")
             guard let found = try await call({ () async throws(BrokerError) in try await keys.describe(key) }) else {
                 throw Self.notFound(key)
             }
@@ -51,7 +51,7 @@ struct APIKeyRoutes: Sendable {
         }
         routes.delete("/security/api-keys/{key}") { _, context in
             try await authorize(.alter)
-            let key = context.parameters.get("key") ?? ""
+            let key = QuotaRoutes.parameter(context, "key")
             guard let found = try await call({ () async throws(BrokerError) in try await keys.describe(key) }) else {
                 throw Self.notFound(key)
             }

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import RunnelBroker
@@ -19,7 +20,7 @@ struct QuotaRoutes: Sendable {
         }
         routes.get("/security/quotas/{principal}") { _, context in
             try await authorize(.describeConfigs)
-            let principal = context.parameters.get("principal") ?? ""
+            let principal = Self.parameter(context, "principal")
             guard let quota = quotas.list().first(where: { $0.principal == principal }) else {
                 throw Self.notFound(principal)
             }
@@ -27,7 +28,7 @@ struct QuotaRoutes: Sendable {
         }
         routes.put("/security/quotas/{principal}") { request, context in
             try await authorize(.alterConfigs)
-            let principal = context.parameters.get("principal") ?? ""
+            let principal = Self.parameter(context, "principal")
             guard principal == Quota.defaultPrincipal || principal.split(separator: ":").count == 2 else {
                 throw APIError(.badRequest, 40002, "principal must be <default> or Type:name, not '\(principal)'")
             }
@@ -55,7 +56,7 @@ struct QuotaRoutes: Sendable {
         }
         routes.delete("/security/quotas/{principal}") { _, context in
             try await authorize(.alterConfigs)
-            let principal = context.parameters.get("principal") ?? ""
+            let principal = Self.parameter(context, "principal")
             let existed: Bool
             do throws(BrokerError) {
                 existed = try await quotas.delete(principal)
@@ -73,6 +74,12 @@ struct QuotaRoutes: Sendable {
         } catch {
             throw APIError(error)
         }
+    }
+
+    /// A path parameter, percent-decoded (`%3Cdefault%3E`).
+    static func parameter(_ context: some RequestContext, _ name: String) -> String {
+        let raw = context.parameters.get(name) ?? ""
+        return raw.removingPercentEncoding ?? raw
     }
 
     private static func notFound(_ principal: String) -> APIError {
