@@ -289,7 +289,8 @@ final class MetadataCatalog: Sendable {
     func insertAPIKey(_ key: StoredAPIKey) async throws(BrokerError) {
         try await write { db in
             try db.execute(
-                sql: "INSERT INTO api_key (key, secret_hash, description, super_user, created_at) VALUES (?, ?, ?, ?, ?)",
+                sql:
+                    "INSERT INTO api_key (key, secret_hash, description, super_user, created_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [key.key, key.secretHash, key.description, key.superUser, key.createdAt]
             )
         }
@@ -334,7 +335,8 @@ final class MetadataCatalog: Sendable {
     func setQuota(_ quota: Quota) async throws(BrokerError) {
         try await write { db in
             try db.execute(
-                sql: "INSERT OR REPLACE INTO quota (principal, producer_byte_rate, consumer_byte_rate) VALUES (?, ?, ?)",
+                sql:
+                    "INSERT OR REPLACE INTO quota (principal, producer_byte_rate, consumer_byte_rate) VALUES (?, ?, ?)",
                 arguments: [quota.principal, quota.producerByteRate, quota.consumerByteRate]
             )
         }

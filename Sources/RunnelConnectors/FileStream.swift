@@ -50,6 +50,7 @@ public enum FileStreamConnectors {
             ),
         ]),
         taskClassName: "org.apache.kafka.connect.file.FileStreamSourceTask",
+        usesServerFiles: true,
         makeConnector: { FileStreamSourceConnector() },
         tasks: .source({ FileStreamSourceTask() })
     )
@@ -68,6 +69,7 @@ public enum FileStreamConnectors {
             )
         ]),
         taskClassName: "org.apache.kafka.connect.file.FileStreamSinkTask",
+        usesServerFiles: true,
         makeConnector: { FileStreamSinkConnector() },
         tasks: .sink({ FileStreamSinkTask() })
     )

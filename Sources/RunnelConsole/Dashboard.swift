@@ -65,7 +65,7 @@ public struct Dashboard: Sendable {
         let data = check.map { routes.checking($0) } ?? routes
         data.get("/ui/api/overview") { _, _ in .json(await overview()) }
         data.get("/ui/api/partitions") { _, _ in .json(try await partitions()) }
-        data.get("/ui/api/series") { _, _ in .json(series()) }
+        data.get("/ui/api/series") { _, _ in .json(await series()) }
         data.get("/ui/api/templates") { _, _ in .json(try templates()) }
     }
 
@@ -132,9 +132,12 @@ public struct Dashboard: Sendable {
         ])
     }
 
-    /// The sampled rates and lags: one array per series, aligned with `timestamps`.
-    private func series() -> JSONValue {
+    /// The sampled rates and lags: one array per series, aligned with `timestamps`; only the topics and groups the
+    /// caller may see (the broker's lists are filtered for it).
+    private func series() async -> JSONValue {
         let samples = sampler.samples()
+        let visibleTopics = Set(((try? await broker.listTopics(includeInternal: true)) ?? []).map(\.name))
+        let visibleGroups = Set(((try? await broker.listGroups()) ?? []).map(\.groupId))
         func rates(_ pick: (TrafficSampler.Sample) -> TrafficSampler.Rates?) -> JSONValue {
             let picked = samples.map(pick)
             func column(_ value: (TrafficSampler.Rates) -> Double) -> JSONValue {
@@ -146,8 +149,8 @@ public struct Dashboard: Sendable {
                 "messages_in_per_sec": column(\.messagesIn),
             ]
         }
-        let topics = Set(samples.flatMap(\.topics.keys)).sorted()
-        let groups = Set(samples.flatMap(\.groupLag.keys)).sorted()
+        let topics = Set(samples.flatMap(\.topics.keys)).intersection(visibleTopics).sorted()
+        let groups = Set(samples.flatMap(\.groupLag.keys)).intersection(visibleGroups).sorted()
         return [
             "interval_seconds": .int(sampler.interval.components.seconds),
             "timestamps": .array(samples.map { .int($0.time) }),

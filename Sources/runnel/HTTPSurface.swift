@@ -43,16 +43,22 @@ struct HTTPSurface {
                 return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: document))
             }
         }
-        let describeCluster: RouteTable<Context>.Check = { _, _ in
-            do throws(BrokerError) {
-                try await access.authorize(.describe, on: .cluster)
-            } catch {
-                throw APIError(error)
+        /// DESCRIBE on the cluster, refused in the listener's error format: Confluent's 40301, or the HTTP status on
+        /// the connect port.
+        func describeCluster(connectFormat: Bool) -> RouteTable<Context>.Check {
+            { _, _ in
+                do throws(BrokerError) {
+                    try await access.authorize(.describe, on: .cluster)
+                } catch {
+                    throw connectFormat ? APIError(.forbidden, 403, error.message) : APIError(error)
+                }
             }
         }
         let metricsAreOpen = authentication?.openPaths.contains("/metrics") ?? true
-        func serveMetrics(_ routes: RouteTable<Context>) {
-            metrics.addRoute(to: metricsAreOpen ? routes : routes.checking(describeCluster))
+        func serveMetrics(_ routes: RouteTable<Context>, connectFormat: Bool) {
+            metrics.addRoute(
+                to: metricsAreOpen ? routes : routes.checking(describeCluster(connectFormat: connectFormat))
+            )
         }
 
         proxyRouter = Router(context: Context.self)
@@ -62,8 +68,8 @@ struct HTTPSurface {
         let proxyTable = RouteTable(router: proxyRouter)
         proxy.addRoutes(to: proxyTable)
         serveDocument(proxyTable)
-        serveMetrics(proxyTable)
-        dashboard.addRoutes(to: proxyTable, checkingData: describeCluster)
+        serveMetrics(proxyTable, connectFormat: false)
+        dashboard.addRoutes(to: proxyTable, checkingData: describeCluster(connectFormat: false))
         apiKeys.addRoutes(to: proxyTable)
         quotas.addRoutes(to: proxyTable)
         let connectMount = RouteTable(router: proxyRouter, prefix: "/connect")
@@ -82,7 +88,7 @@ struct HTTPSurface {
         let connectTable = RouteTable(router: connectRouter)
         connect.addRoutes(to: connectTable)
         serveDocument(connectTable)
-        serveMetrics(connectTable)
+        serveMetrics(connectTable, connectFormat: true)
         connectRouter.middlewares.add(connectTable.methodNotAllowedMiddleware())
         connectRoutes = connectTable.routes
     }

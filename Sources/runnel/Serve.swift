@@ -85,19 +85,22 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: "The longest a byte-rate quota delays an answer, in milliseconds; a request that would wait longer is refused with 429 (RUNNEL_MAX_THROTTLE_MS; default 30000)."
+        help:
+            "The longest a byte-rate quota delays an answer, in milliseconds; a request that would wait longer is refused with 429 (RUNNEL_MAX_THROTTLE_MS; default 30000)."
     )
     var maxThrottleMs: Int64?
 
     @Option(
         name: .long,
-        help: "Connections held at once over both ports; more are answered 503 and closed (RUNNEL_MAX_CONNECTIONS; default 10000)."
+        help:
+            "Connections held at once over both ports; more are answered 503 and closed (RUNNEL_MAX_CONNECTIONS; default 10000)."
     )
     var maxConnections: Int?
 
     @Option(
         name: .long,
-        help: "Connections held at once from one client address (RUNNEL_MAX_CONNECTIONS_PER_IP; default: no limit but --max-connections)."
+        help:
+            "Connections held at once from one client address (RUNNEL_MAX_CONNECTIONS_PER_IP; default: no limit but --max-connections)."
     )
     var maxConnectionsPerIp: Int?
 

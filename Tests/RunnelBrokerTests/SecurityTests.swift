@@ -42,7 +42,8 @@ import Testing
             Self.allow(.topic, "shared", .all, host: "10.0.0.9"),
             Self.allow(.topic, "cfg", .alterConfigs),
         ])
-        func allowed(_ operation: AclOperation, _ resource: AclResource, _ caller: Caller = SecurityTests.alice) -> Bool {
+        func allowed(_ operation: AclOperation, _ resource: AclResource, _ caller: Caller = SecurityTests.alice) -> Bool
+        {
             authorizer.isAllowed(caller, operation, resource)
         }
         #expect(allowed(.read, .topic("orders")))
@@ -64,7 +65,9 @@ import Testing
         #expect(!allowed(.create, .cluster))
 
         // Filters: MATCH finds what applies to a name; literal and prefixed filters are exact.
-        let matching = authorizer.describeAcls(AclFilter(resourceType: .topic, resourceName: "logs-secret", patternType: .match))
+        let matching = authorizer.describeAcls(
+            AclFilter(resourceType: .topic, resourceName: "logs-secret", patternType: .match)
+        )
         #expect(Set(matching.map(\.resourceName)) == ["logs-", "logs-secret", "*"])
         #expect(authorizer.describeAcls(AclFilter(resourceName: "logs-", patternType: .literal)).isEmpty)
         #expect(authorizer.describeAcls(AclFilter(principal: "User:*")).count == 1)
@@ -73,7 +76,8 @@ import Testing
         try await broker.close()
         let reopened = try await fixture.open()
         #expect(reopened.authorizer.isAllowed(Self.alice, .write, .topic("logs-app")))
-        let deleted = try await reopened.authorizer.deleteAcls([AclFilter(resourceType: .topic, patternType: .prefixed)])
+        let deleted = try await reopened.authorizer.deleteAcls([AclFilter(resourceType: .topic, patternType: .prefixed)]
+        )
         #expect(deleted.map(\.resourceName) == ["logs-"])
         #expect(!reopened.authorizer.isAllowed(Self.alice, .write, .topic("logs-app")))
         try await reopened.close()
@@ -159,9 +163,13 @@ import Testing
         let created = try await keys.create(description: "test", superUser: false)
         #expect(created.apiKey.key.count == 16)
         #expect(created.secret.count == 64)
-        #expect(try await keys.authenticate(key: created.apiKey.key, secret: created.secret) == created.apiKey.principal)
+        #expect(
+            try await keys.authenticate(key: created.apiKey.key, secret: created.secret) == created.apiKey.principal
+        )
         // Cached: the same secret again is answered without bcrypt (no assertion on time; the path is exercised).
-        #expect(try await keys.authenticate(key: created.apiKey.key, secret: created.secret) == created.apiKey.principal)
+        #expect(
+            try await keys.authenticate(key: created.apiKey.key, secret: created.secret) == created.apiKey.principal
+        )
         #expect(try await keys.authenticate(key: created.apiKey.key, secret: created.secret + "x") == nil)
         #expect(try await keys.authenticate(key: created.apiKey.key, secret: created.secret + "x") == nil)
         #expect(try await keys.authenticate(key: "NOSUCHKEY", secret: created.secret) == nil)

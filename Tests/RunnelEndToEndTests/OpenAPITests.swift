@@ -98,4 +98,14 @@ extension OpenAPITests {
         )
         #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
     }
+
+    /// The same with authentication required, as a super user: the security layer adds no 5xx and no answer
+    /// outside the spec.
+    @Test func liveServerWithAuthenticationConformsToTheSpecUnderFuzzing() async throws {
+        let output = try await runProcess(
+            try pythonInterpreter(),
+            [pythonScript("fuzz_api.py"), runnelPath, packageRoot + "/openapi.yaml", "20", "--auth"]
+        )
+        #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
+    }
 }

@@ -94,7 +94,10 @@ import Testing
                         for line in text.split(separator: "\n") {
                             let report = try? JSONValue.parse(ByteBuffer(string: String(line)))
                             let code = report?["error_code"]?.int64Value ?? 0
-                            #expect(code == 200 || (400..<500).contains(code) || (40000..<50000).contains(code), "\(context)")
+                            #expect(
+                                code == 200 || (400..<500).contains(code) || (40000..<50000).contains(code),
+                                "\(context)"
+                            )
                         }
                     }
                 }

@@ -17,7 +17,9 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 }
 
 public enum Mutator {
-    static let interesting: [UInt8] = [0x00, 0x01, 0x7F, 0x80, 0xFF, 0xFE, 0x22, 0x5C, 0x7B, 0x7D, 0x5B, 0x5D, 0x3A, 0x2C]
+    static let interesting: [UInt8] = [
+        0x00, 0x01, 0x7F, 0x80, 0xFF, 0xFE, 0x22, 0x5C, 0x7B, 0x7D, 0x5B, 0x5D, 0x3A, 0x2C,
+    ]
 
     /// `input` with 1 to 8 random edits: bit flips, interesting bytes, insertions, deletions, duplicated or
     /// truncated spans, and big-endian integers set to boundary values.
@@ -44,7 +46,9 @@ public enum Mutator {
             case 6:
                 let values: [UInt32] = [0, 1, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 61, 12]
                 let value = values.randomElement(using: &generator) ?? 0
-                for i in 0..<4 where at + i < bytes.count { bytes[at + i] = UInt8(truncatingIfNeeded: value >> (24 - 8 * i)) }
+                for i in 0..<4 where at + i < bytes.count {
+                    bytes[at + i] = UInt8(truncatingIfNeeded: value >> (24 - 8 * i))
+                }
             default:
                 bytes[at] = UInt8.random(in: 0...255, using: &generator)
             }

@@ -121,7 +121,11 @@ public final class APIKeyStore: Sendable {
     public func authenticate(key: String, secret: String) async throws(BrokerError) -> String? {
         let digest = Array(SHA256.hash(data: Array(secret.utf8)))
         let now = ContinuousClock.now
-        enum Cached { case fresh, stale(String), failed, unknown }
+        enum Cached {
+            case fresh
+            case stale(String)
+            case failed, unknown
+        }
         let cached = cache.withLock { cache -> Cached in
             if let verified = cache.verified[key], Self.constantTimeEqual(verified.secretDigest, digest) {
                 return now - verified.checkedAt < Self.recheckInterval ? .fresh : .stale(verified.secretHash)
@@ -191,7 +195,12 @@ public final class APIKeyStore: Sendable {
     }
 
     private static func apiKey(_ stored: StoredAPIKey) -> APIKey {
-        APIKey(key: stored.key, description: stored.description, superUser: stored.superUser, createdAt: stored.createdAt)
+        APIKey(
+            key: stored.key,
+            description: stored.description,
+            superUser: stored.superUser,
+            createdAt: stored.createdAt
+        )
     }
 
     /// Runs slow, blocking work (bcrypt, opening the catalog) on a dedicated thread, off the cooperative pool.

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Kafka's access-control model: a binding allows or denies a principal an operation on the resources a pattern
 /// names, from a host. Names and values are Kafka's (and the Confluent v3 ACL API's).
 public enum AclResourceType: String, Sendable, Hashable, CaseIterable {
@@ -117,7 +123,15 @@ public struct AclBinding: Sendable, Hashable, Comparable {
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
             throw invalid("principal must be of the form Type:name (e.g. User:ABCD1234), not '\(principal)'")
         }
-        guard !host.isEmpty else { throw invalid("host must be * or an address") }
+        guard host == "*" || Self.isAddress(host) else {
+            throw invalid("host must be * or an IPv4 or IPv6 address, not '\(host)'")
+        }
+    }
+
+    static func isAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 
     /// Whether the binding's pattern covers a resource.

@@ -1,5 +1,5 @@
-public import RunnelLog
 import NIOCore
+public import RunnelLog
 
 /// A ``Broker`` that enforces byte-rate ``Quotas`` on produce and fetch for the current ``Caller`` (anonymous when
 /// none is bound): an answer over the rate is delayed, one that would wait too long is refused unserved. Everything
@@ -79,7 +79,10 @@ public struct ThrottlingBroker: Broker {
     ) async throws(BrokerError) {
         try await inner.alterTopicConfigs(name, changes, validateOnly: validateOnly)
     }
-    public func listOffset(_ topicPartition: TopicPartition, at spec: OffsetSpec) async throws(BrokerError)
+    public func listOffset(
+        _ topicPartition: TopicPartition,
+        at spec: OffsetSpec
+    ) async throws(BrokerError)
         -> ListedOffset
     {
         try await inner.listOffset(topicPartition, at: spec)

@@ -83,6 +83,7 @@ public struct ConnectAPI: Sendable {
         case .alreadyExists(let message): APIError(.conflict, 409, message)
         case .badRequest(let message): APIError(.badRequest, 400, message)
         case .conflict(let message): APIError(.conflict, 409, message)
+        case .forbidden(let message): APIError(.forbidden, 403, message)
         case .failed(let message): APIError(.internalServerError, 500, message)
         }
     }

@@ -10,6 +10,8 @@ public enum WorkerError: Error, Sendable, Hashable {
     case alreadyExists(String)
     case badRequest(String)
     case conflict(String)
+    /// The caller may not do this.
+    case forbidden(String)
     case failed(String)
 }
 
@@ -360,6 +362,15 @@ public actor ConnectWorker: Service {
             throw .badRequest(
                 "Failed to find any class that implements Connector and which name matches \(className), available connectors are: \(registry.connectors.map(\.className).joined(separator: ", "))"
             )
+        }
+        if plugin.usesServerFiles {
+            do {
+                try await broker.authorize(.all, on: .cluster)
+            } catch {
+                throw .forbidden(
+                    "\(plugin.className) reads or writes files on the server: only a super user (ALL on the cluster) may configure it when authentication is on"
+                )
+            }
         }
         let result = await validate(config: config, plugin: plugin)
         let errors = result.configs.flatMap(\.errors)

@@ -130,6 +130,10 @@ public struct ConnectorPlugin: Sendable {
     public let tasks: Tasks
     /// The class name shown for its tasks (`task.class`).
     public let taskClassName: String
+    /// Whether its config names files or folders on the server, which it reads or writes (a file, a SQLite
+    /// database, a bucket folder). Such a connector could read the server's own secrets, so with authentication on
+    /// only a caller with ALL on the cluster (a super user) may configure one.
+    public let usesServerFiles: Bool
 
     public init(
         className: String,
@@ -137,6 +141,7 @@ public struct ConnectorPlugin: Sendable {
         configDef: ConfigDef,
         extraAliases: [String] = [],
         taskClassName: String,
+        usesServerFiles: Bool = false,
         makeConnector: @escaping @Sendable () -> any Connector,
         tasks: Tasks
     ) {
@@ -145,6 +150,7 @@ public struct ConnectorPlugin: Sendable {
         self.configDef = configDef
         self.extraAliases = extraAliases
         self.taskClassName = taskClassName
+        self.usesServerFiles = usesServerFiles
         self.makeConnector = makeConnector
         self.tasks = tasks
     }

@@ -124,17 +124,20 @@ final class ConnectStore: Sendable {
             for row in try Row.fetchAll(db, sql: "SELECT connector, task, config FROM task_config") {
                 tasks[row["connector"], default: []].append((row["task"], row["config"]))
             }
-            return try Row.fetchAll(db, sql: "SELECT name, config, target_state, principal FROM connector ORDER BY created_at")
-                .map { row in
-                    let name: String = row["name"]
-                    return StoredConnector(
-                        name: name,
-                        config: Self.decode(row["config"]),
-                        targetState: TargetState(rawValue: row["target_state"]) ?? .started,
-                        taskConfigs: (tasks[name] ?? []).sorted { $0.0 < $1.0 }.map { Self.decode($0.1) },
-                        principal: row["principal"]
-                    )
-                }
+            return try Row.fetchAll(
+                db,
+                sql: "SELECT name, config, target_state, principal FROM connector ORDER BY created_at"
+            )
+            .map { row in
+                let name: String = row["name"]
+                return StoredConnector(
+                    name: name,
+                    config: Self.decode(row["config"]),
+                    targetState: TargetState(rawValue: row["target_state"]) ?? .started,
+                    taskConfigs: (tasks[name] ?? []).sorted { $0.0 < $1.0 }.map { Self.decode($0.1) },
+                    principal: row["principal"]
+                )
+            }
         }
     }
 

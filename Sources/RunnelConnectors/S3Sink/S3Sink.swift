@@ -14,6 +14,7 @@ public enum S3Sink {
         configDef: S3SinkConfig.keys,
         extraAliases: ["io.confluent.connect.s3.S3SinkConnector"],
         taskClassName: "io.runnel.connect.s3.S3SinkTask",
+        usesServerFiles: true,
         makeConnector: { S3SinkConnector() },
         tasks: .sink({ S3SinkTask() })
     )

@@ -13,6 +13,7 @@ public enum SqliteSource {
         configDef: SqliteSourceConfig.keys,
         extraAliases: ["io.confluent.connect.jdbc.JdbcSourceConnector", "JdbcSourceConnector"],
         taskClassName: "io.runnel.connect.sqlite.SqliteSourceTask",
+        usesServerFiles: true,
         makeConnector: { SqliteSourceConnector() },
         tasks: .source({ SqliteSourceTask() })
     )

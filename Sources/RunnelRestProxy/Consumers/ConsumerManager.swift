@@ -134,7 +134,9 @@ final class ConsumerManager: Service, Sendable {
         }
         if let previous { try? await broker.leaveGroup(groupId: instance.group, memberId: previous.memberId) }
         jobsContinuation.yield {
-            await Caller.$current.withValue(instance.owner) { await self.keepMembership(instance, modeVersion: version) }
+            await Caller.$current.withValue(instance.owner) {
+                await self.keepMembership(instance, modeVersion: version)
+            }
         }
     }
 
@@ -197,11 +199,14 @@ final class ConsumerManager: Service, Sendable {
             let generation: GroupMembership.Generation
             do {
                 generation = try await membership.join(topics: topics, memberId: memberId, owned: owned)
+                instance.state.withLock { $0.failure = nil }
             } catch {
                 if error.isAuthorizationFailure {
-                    // As Kafka's consumer: no retry; the next poll fails with the error.
+                    // Reads fail with it until a join succeeds: retried every second, so a permission granted since
+                    // takes effect.
                     instance.state.withLock { $0.failure = APIError(error) }
-                    return
+                    do { try await clock.sleep(milliseconds: 1_000) } catch { break }
+                    continue
                 }
                 if error.code == .unknownMemberId { memberId = "" }
                 logger.debug("Consumer instance join failed", metadata: ["error": "\(error)"])
@@ -353,7 +358,15 @@ final class ConsumerManager: Service, Sendable {
         maxBytes: Int,
         render: ([ConsumerRecord]) throws -> (output: T, count: Int)
     ) async throws -> T {
-        if let failure = instance.state.withLock(\.failure) { throw failure }
+        // The caller may not read the group: the membership retries every second; a poll waits for one retry (a
+        // permission granted since then takes effect) and otherwise fails, as a Kafka consumer's poll throws.
+        if instance.state.withLock(\.failure) != nil {
+            let waitUntil = clock.nowMilliseconds() + 1_500
+            while let failure = instance.state.withLock(\.failure) {
+                guard clock.nowMilliseconds() < waitUntil else { throw failure }
+                try await clock.sleep(milliseconds: 50)
+            }
+        }
         let start = clock.nowMilliseconds()
         let (sum, overflow) = start.addingReportingOverflow(max(0, timeoutMs))
         let deadline = overflow ? Int64.max : sum

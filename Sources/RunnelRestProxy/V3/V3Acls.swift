@@ -12,7 +12,9 @@ extension RestProxy {
         routes.get(acls) { request, context in
             let scope = try await self.scope(request, context)
             let filter = try Self.aclFilter(request, required: false)
-            let found = try await brokerCall { () async throws(BrokerError) in try await self.broker.describeAcls(filter) }
+            let found = try await brokerCall { () async throws(BrokerError) in
+                try await self.broker.describeAcls(filter)
+            }
             return .json(
                 [
                     "kind": "KafkaAclList",
@@ -97,7 +99,11 @@ extension RestProxy {
         )
     }
 
-    private static func value<T: RawRepresentable & CaseIterable>(_ type: T.Type, _ name: String, _ raw: String) throws
+    private static func value<T: RawRepresentable & CaseIterable>(
+        _ type: T.Type,
+        _ name: String,
+        _ raw: String
+    ) throws
         -> T
     where T.RawValue == String {
         guard let value = T(rawValue: raw.uppercased()) else {

@@ -131,10 +131,16 @@ extension RestProxy {
         // Dynamic cluster-wide broker configs: this server has none (its settings come from its flags and file).
         routes.get(cluster + "/broker-configs") { request, context in
             let scope = try await self.scope(request, context)
+            try await brokerCall { () async throws(BrokerError) in
+                try await self.broker.authorize(.describeConfigs, on: .cluster)
+            }
             return .json(scope.list(kind: "KafkaClusterConfigList", path: "/broker-configs", []))
         }
         routes.get(cluster + "/broker-configs/{name}") { request, context in
             _ = try await self.scope(request, context)
+            try await brokerCall { () async throws(BrokerError) in
+                try await self.broker.authorize(.describeConfigs, on: .cluster)
+            }
             let name = try context.requiredParameter("name")
             throw APIError.notFound("Config \(name) cannot be found: this cluster has no dynamic cluster-wide configs.")
         }

@@ -78,7 +78,10 @@ struct ClientOptions: ParsableArguments {
         switch (setting(apiKey, "RUNNEL_API_KEY"), setting(apiSecret, "RUNNEL_API_SECRET")) {
         case (let key?, let secret?): credentials = (key, secret)
         case (nil, nil): credentials = nil
-        default: throw ValidationError("Give both an API key and its secret (--api-key and --api-secret, or RUNNEL_API_KEY and RUNNEL_API_SECRET)")
+        default:
+            throw ValidationError(
+                "Give both an API key and its secret (--api-key and --api-secret, or RUNNEL_API_KEY and RUNNEL_API_SECRET)"
+            )
         }
         return try RunnelAPI(
             proxy: proxyBase,

@@ -3,8 +3,8 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
-import Synchronization
 import RunnelHTTP
+import Synchronization
 
 /// A failure a client command reports: the server's own message, or why the server could not be reached. The
 /// command exits 1 with `Error: <message>`.

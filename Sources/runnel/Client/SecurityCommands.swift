@@ -114,7 +114,10 @@ struct APIKeyCommand: AsyncParsableCommand {
                 let api = try target.client.api()
                 keys = try await api.call(.GET, api.proxy + "/security/api-keys")["data"]?.arrayValue ?? []
             }
-            Output.printRows(APIKeyCommand.columns, keys.map(APIKeyCommand.row), as: target.client.output)
+            switch target.client.output {
+            case .json: Output.printJSON(.array(keys))
+            case .table: Output.printRows(APIKeyCommand.columns, keys.map(APIKeyCommand.row), as: .table)
+            }
         }
     }
 
@@ -305,7 +308,9 @@ struct ACLCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard selection.resource != nil || selection.principal != nil else {
-                throw ValidationError("Name a --principal or a resource (--topic, --group, --cluster) to delete ACLs of")
+                throw ValidationError(
+                    "Name a --principal or a resource (--topic, --group, --cluster) to delete ACLs of"
+                )
             }
         }
 

@@ -7,7 +7,8 @@ import RunnelRestProxy
 
 /// API keys over HTTP (`/security/api-keys`): list, create (the answer carries the secret, the only time it is
 /// shown), describe, delete. Reading needs DESCRIBE on the cluster, changing ALTER; only a super user may create a
-/// super-user key or delete one, when authentication is on.
+/// super-user key or delete one, and no request may delete the key it authenticates with, when authentication is
+/// on.
 struct APIKeyRoutes: Sendable {
     let keys: APIKeyStore
     /// The broker the callers' rights are checked with (the authorizing one when authentication is on).
@@ -56,6 +57,14 @@ struct APIKeyRoutes: Sendable {
                 throw Self.notFound(key)
             }
             if found.superUser { try requireSuperUser("delete a super-user key") }
+            // So nobody locks themselves out by mistake (the data directory can always make a new key).
+            if authorizer != nil && Caller.current?.principal == found.principal {
+                throw APIError(
+                    .conflict,
+                    40903,
+                    "Illegal state: this request authenticates with API key \(key); delete it with another key"
+                )
+            }
             _ = try await call { () async throws(BrokerError) in try await keys.delete(key) }
             return .noContent()
         }

@@ -77,7 +77,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
         guard let principal else {
             audit.notice(
                 "Authentication failed",
-                metadata: ["key": "\(credentials.username)", "host": "\(host)", "path": "\(path)"]
+                metadata: ["key": "\(Audit.printable(credentials.username))", "host": "\(host)", "path": "\(path)"]
             )
             return challenge(request, "Authentication failed: unknown API key or wrong secret")
         }

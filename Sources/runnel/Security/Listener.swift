@@ -47,7 +47,11 @@ final class TLSFiles: Sendable {
         current.withLock { $0 = context }
     }
 
-    private static func load(_ certificatePath: String, _ keyPath: String, _ clientCAPath: String?) throws
+    private static func load(
+        _ certificatePath: String,
+        _ keyPath: String,
+        _ clientCAPath: String?
+    ) throws
         -> NIOSSLContext
     {
         func read<T>(_ what: String, _ path: String, _ body: () throws -> T) throws -> T {

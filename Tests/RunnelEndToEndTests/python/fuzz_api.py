@@ -1,7 +1,9 @@
 """Fuzzes every operation of openapi.yaml against a live `runnel serve` with schemathesis: no 5xx, and every
 response conforms to the spec (status code, content type, schema). Usage: fuzz_api.py RUNNEL_BINARY SPEC
-[MAX_EXAMPLES]."""
+[MAX_EXAMPLES] [--auth]; with --auth the server requires an API key and schemathesis sends a super user's."""
 
+import base64
+import json
 import os
 import re
 import shutil
@@ -14,14 +16,28 @@ import urllib.request
 
 
 def main():
-    runnel, spec = sys.argv[1], sys.argv[2]
-    examples = sys.argv[3] if len(sys.argv) > 3 else "25"
+    arguments = [a for a in sys.argv[1:] if a != "--auth"]
+    authenticate = "--auth" in sys.argv
+    runnel, spec = arguments[0], arguments[1]
+    examples = arguments[2] if len(arguments) > 2 else "25"
     data = tempfile.mkdtemp(prefix="runnel-fuzz-")
     scratch = tempfile.mkdtemp(prefix="runnel-fuzz-scratch-")
     log_path = data + ".log"
+    headers = {}
+    credentials = []
+    flags = []
+    if authenticate:
+        key = json.loads(subprocess.run(
+            [runnel, "api-key", "create", "--data-dir", data, "--super-user", "-o", "json"],
+            check=True, capture_output=True, text=True,
+        ).stdout)
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{key['key']}:{key['secret']}".encode()).decode()
+        credentials = ["--auth", f"{key['key']}:{key['secret']}"]
+        flags = ["--auth", "required"]
     with open(log_path, "w") as log:
         server = subprocess.Popen(
-            [runnel, "serve", "--data-dir", data, "--proxy-port", "0", "--connect-port", "0", "--idle-timeout-ms", "5000"],
+            [runnel, "serve", "--data-dir", data, "--proxy-port", "0", "--connect-port", "0", "--idle-timeout-ms", "5000",
+             *flags],
             stdout=log,
             stderr=log,
         )
@@ -35,24 +51,25 @@ def main():
             time.sleep(0.05)
         assert proxy, open(log_path).read()
         # Something for the generated requests to find: a topic with records and a consumer instance.
-        cluster = __import__("json").loads(urllib.request.urlopen(proxy + "/v3/clusters").read())["data"][0]["cluster_id"]
+        cluster = json.loads(urllib.request.urlopen(
+            urllib.request.Request(proxy + "/v3/clusters", headers=headers)).read())["data"][0]["cluster_id"]
         request = urllib.request.Request(
             f"{proxy}/v3/clusters/{cluster}/topics",
             data=b'{"topic_name":"fuzz","partitions_count":2}',
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **headers},
         )
         urllib.request.urlopen(request).read()
         request = urllib.request.Request(
             f"{proxy}/consumers/fuzz-group",
             data=b'{"name":"fuzz-consumer"}',
-            headers={"Content-Type": "application/vnd.kafka.v2+json"},
+            headers={"Content-Type": "application/vnd.kafka.v2+json", **headers},
         )
         urllib.request.urlopen(request).read()
         request = urllib.request.Request(
             f"{connect}/connectors",
-            data=__import__("json").dumps({"name": "fuzz-connector", "config": {
+            data=json.dumps({"name": "fuzz-connector", "config": {
                 "connector.class": "FileStreamSink", "topics": "fuzz", "file": os.path.join(scratch, "fuzz-sink.txt")}}).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **headers},
         )
         urllib.request.urlopen(request).read()
         # Real identifiers for the path parameters, so requests reach the routes' logic instead of 404s.
@@ -80,6 +97,7 @@ def main():
                 "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
                 "--max-examples", examples, "--phases", "examples,coverage,fuzzing", "--workers", "1",
                 "--request-timeout", "30", "--suppress-health-check", "all", "--seed", "1", "--no-shrink",
+                *credentials,
             ]
             print("$", " ".join(command), flush=True)
             # Run in the scratch directory: schemathesis keeps a cache in its working directory.

@@ -1,8 +1,9 @@
 """End-to-end tests of Runnel's security: `--auth`, API keys, HTTP Basic authentication on every route of both
 ports, Kafka ACLs (through the v3 ACL API and `runnel acl`), connectors running as their principal, TLS
-(TLS_PLAINTEXT, mutual TLS, SIGHUP reload) and /metrics. Usage: security.py RUNNEL_BINARY [TEST_NAME...]; prints one
-line per test and exits non-zero when any fails."""
+(TLS_PLAINTEXT, mutual TLS, SIGHUP reload), /metrics and the dashboard's data. Usage:
+security.py RUNNEL_BINARY [TEST_NAME...]; prints one line per test and exits non-zero when any fails."""
 
+import base64
 import json
 import os
 import re
@@ -11,9 +12,12 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import urllib.parse
+import warnings
 
 import requests
 import trustme
@@ -42,8 +46,9 @@ class Sandbox:
         return os.path.join(self.root, *parts)
 
     def server(self, name="data", extra=(), auth=None, verify=None, env=None):
-        server = Server(data_dir=self.path(name), extra=list(extra), auth=auth, verify=verify, env=env)
-        self.servers.append(server)
+        server = Server.__new__(Server)
+        self.servers.append(server)  # (before it starts: a server whose first request fails is stopped too)
+        server.__init__(data_dir=self.path(name), extra=list(extra), auth=auth, verify=verify, env=env)
         return server
 
     def __enter__(self):
@@ -51,12 +56,15 @@ class Sandbox:
 
     def __exit__(self, *_):
         for server in self.servers:
+            process = getattr(server, "process", None)
+            if process is None:
+                continue
             try:
                 server.stop()
             except Exception:
-                if server.process and server.process.poll() is None:
-                    server.process.kill()
-                    server.process.wait(timeout=30)
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(timeout=30)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -76,8 +84,7 @@ def runnel(*args, env=None, check=True, timeout=60, stdin=None):
 def offline_key(data_dir, super_user=False, description=""):
     """`runnel api-key create --data-dir` (no server): the new key as JSON."""
     args = ["api-key", "create", "--data-dir", data_dir, "--description", description, "-o", "json"]
-    key = json.loads(runnel(*args, *(["--super-user"] if super_user else [])).out)
-    return key
+    return json.loads(runnel(*args, *(["--super-user"] if super_user else [])).out)
 
 
 def creds(key):
@@ -210,6 +217,27 @@ def wait_for_audit(server, message, *needles, seconds=10):
                     f"audit line {message!r} with {needles}")
 
 
+class Later:
+    """Checks made one after another, all of them, before the first failure is raised (with every other)."""
+
+    def __init__(self):
+        self.failures = []
+
+    def check(self, condition, message):
+        if not condition:
+            self.failures.append(message)
+
+    def expect(self, response, status, code=None, what=""):
+        try:
+            expect(response, status, code, what)
+        except AssertionError as error:
+            self.failures.append(str(error))
+
+    def done(self):
+        if self.failures:
+            raise AssertionError(f"{len(self.failures)} checks failed:\n" + "\n".join(self.failures))
+
+
 def listening_line(text):
     lines = [line for line in text.splitlines() if "Runnel is listening" in line]
     return lines[-1] if lines else ""
@@ -280,14 +308,14 @@ def spec_routes():
     paths = spec["paths"]
     routes = []
     for template, item in paths.items():
-        port_of = None
+        mounted = None
         if "$ref" in item:
             item = paths[item["$ref"].split("/")[-1].replace("~1", "/").replace("~0", "~")]
-            port_of = "proxy"
+            mounted = "proxy"
         for method, op in item.items():
             if method not in ("get", "put", "post", "patch", "delete", "head"):
                 continue
-            ports = [port_of] if port_of else [p for p in ("proxy", "connect") if p in op.get("tags", [])]
+            ports = [mounted] if mounted else [p for p in ("proxy", "connect") if p in op.get("tags", [])]
             assert ports, (template, method, op.get("tags"))
             for port in ports:
                 routes.append((port, method.upper(), template, op))
@@ -380,6 +408,14 @@ class Walk:
         self.logger_level = (loggers.get(self.logger) or {}).get("level", "INFO") if loggers else "INFO"
         broker_configs = call("GET", f"{server.v3}/brokers/1/configs", creds(admin)).json()["data"]
         self.broker_config = broker_configs[0]["name"]
+        # A quota for a principal nobody uses (a server without quota routes answers 404: the walk reports it).
+        self.quota_principal = "User:walk-quota"
+        call("PUT", f"{server.url}/security/quotas/{urllib.parse.quote(self.quota_principal, safe='')}",
+             creds(admin), json=self.quota())
+
+    @staticmethod
+    def quota():
+        return {"producer_byte_rate": 100 << 20, "consumer_byte_rate": 100 << 20}
 
     def rejoin(self):
         """Polls the admin's instance (so it is a member of the group again after a pause) and notes its id."""
@@ -410,7 +446,7 @@ class Walk:
             "name": config, "group_name": self.group, "consumer_group_id": self.group,
             "instance": self.admin_instance if foreign_instance else own, "consumer_id": self.consumer_id,
             "key": self.victim["key"], "asset": "app.js", "connector": self.connector, "task": "0",
-            "plugin": self.plugin, "logger": self.logger,
+            "plugin": self.plugin, "logger": self.logger, "principal": self.quota_principal,
         }
         path = template
         for name, value in values.items():
@@ -478,6 +514,8 @@ class Walk:
                                           "offset": {"position": 0}}]}}
         if t.endswith("/config/validate"):
             return {"json": self.connector_config()}
+        if (method, t) == ("PUT", "/security/quotas/{principal}"):
+            return {"json": self.quota()}
         if (method, t) == ("PUT", "/admin/loggers/{logger}"):
             return {"json": {"level": self.logger_level}}
         return {}
@@ -620,13 +658,25 @@ def test_route_walk():
                 problem = "documented route not served on this port"
             record("admin", port, method, path, response, problem)
 
-        if problems:
+        # Every refusal of the key without ACLs, and every failed authentication with its key id, was audited; no
+        # secret (not even one sent as a Bearer token) is in the log.
+        time.sleep(0.5)
+        refused = sum(1 for row in rows if row[0].startswith("nobody") and row[4] == 403)
+        denied = [l for l in audit_lines(server, "Access denied") if f"principal={nobody['principal']}" in l]
+        wrong = sum(1 for row in rows if row[0] == "wrong-secret")
+        failed = [l for l in audit_lines(server, "Authentication failed") if nobody["key"] in l]
+        log = server.log_text()
+        notes = []
+        if len(denied) < refused:
+            notes.append(f"{refused} refusals of {nobody['principal']} but {len(denied)} 'Access denied' audit lines")
+        if len(failed) < wrong:
+            notes.append(f"{wrong} wrong secrets for {nobody['key']} but {len(failed)} 'Authentication failed' lines")
+        for secret in (nobody["secret"], victim["secret"], admin["secret"], "x" * 64, "y" * 64):
+            if secret in log:
+                notes.append(f"a secret is in the server log: {secret[:6]}...")
+        if problems or notes:
             table = "\n".join(" | ".join(str(c) for c in row) for row in problems)
-            raise AssertionError(f"{len(problems)} of {len(rows)} requests were wrong:\n{table}")
-        # Every refusal of the key without ACLs was audited.
-        assert audit_lines(server, "Access denied"), "no audit line"
-        assert audit_lines(server, "Authentication failed"), "no audit line"
-
+            raise AssertionError(f"{len(problems)} of {len(rows)} requests were wrong:\n{table}\n" + "\n".join(notes))
 
 
 # MARK: - ACLs
@@ -879,25 +929,7 @@ def test_acls():
                          check=False)
         assert bad_cli.returncode != 0, bad_cli.out
 
-        # "host must be * or an address", says the server of an empty host: so is this one (an ACL that can never
-        # match is a silent misconfiguration).
-        response = call("POST", server.v3 + "/acls", A, json=acl(P, "READ", name="orders", host="not an address"))
-        expect(response, 400, 40002, "an ACL whose host is not an address")
-
-        # ALTER_CONFIGS alone (no DESCRIBE): Kafka's IncrementalAlterConfigs and DescribeConfigs need nothing else.
-        add_acl(server, A, acl(other["principal"], "ALTER_CONFIGS", name="orders-eu"))
-        expect(call("GET", f"{server.v3}/topics/orders-eu/configs", O), 200,
-               what="DESCRIBE_CONFIGS (implied by ALTER_CONFIGS) without DESCRIBE on the topic")
-        expect(call("POST", f"{server.v3}/topics/orders-eu/configs:alter", O,
-                    json={"data": [{"name": "retention.ms", "value": "60000"}]}), 204,
-               what="ALTER_CONFIGS without DESCRIBE on the topic")
-
-        # The instance whose first read was refused reads once the ACL allows it (as a Kafka consumer's next poll
-        # does): the refusal is not remembered.
-        response = v2_records(refused_before_grant, U, timeout=1000)
-        expect(response, 200, what="the instance refused before READ on the group was granted, after the grant")
-
-        # No secret, and the audit lines name the principal, not a secret.
+        # The audit lines name the principal; no secret is in the log.
         log = server.log_text()
         for key in (admin, user, other):
             assert key["secret"] not in log, "a secret is in the server log"
@@ -905,6 +937,24 @@ def test_acls():
         assert any(f"principal={P}" in l and "operation=READ" in l and "resource_name=billing" in l for l in denied)
         assert any(f"principal={other['principal']}" in l for l in denied)
 
+        # Last, checks that are all made before any fails (each names what went wrong).
+        later = Later()
+        # "host must be * or an address", says the server of an empty host: so is this one (an ACL that can never
+        # match is a silent misconfiguration).
+        later.expect(call("POST", server.v3 + "/acls", A, json=acl(P, "READ", name="orders", host="not an address")),
+                     400, 40002, "an ACL whose host is not an address")
+        # ALTER_CONFIGS alone (no DESCRIBE): Kafka's IncrementalAlterConfigs and DescribeConfigs need nothing else.
+        add_acl(server, A, acl(other["principal"], "ALTER_CONFIGS", name="orders-eu"))
+        later.expect(call("GET", f"{server.v3}/topics/orders-eu/configs", O), 200,
+                     what="DESCRIBE_CONFIGS (implied by ALTER_CONFIGS) without DESCRIBE on the topic")
+        later.expect(call("POST", f"{server.v3}/topics/orders-eu/configs:alter", O,
+                          json={"data": [{"name": "retention.ms", "value": "60000"}]}), 204,
+                     what="ALTER_CONFIGS without DESCRIBE on the topic")
+        # The instance whose first read was refused reads once the ACL allows it (as a Kafka consumer's next poll
+        # does): the refusal is not remembered.
+        later.expect(v2_records(refused_before_grant, U, timeout=1000), 200,
+                     what="the instance refused before READ on the group was granted, after the grant")
+        later.done()
 
 
 # MARK: - API keys
@@ -1052,7 +1102,6 @@ def test_api_keys():
                    "another key's secret")
         wait_for_audit(server, "Authentication failed", made["key"])
 
-        log_before_stop = server.log_text()
         server.stop()
         log = server.log_text()
         for secret in secrets:
@@ -1060,7 +1109,6 @@ def test_api_keys():
             for text in seen:
                 assert secret not in text, f"a secret is in an answer: {text[:300]}"
         assert wrong not in log, "the wrong secret tried is in the log"
-        assert log_before_stop
         # The data directory: no secret anywhere (metadata.db, connect.db, their journals, segments); bcrypt hashes.
         files = dict(data_files(data))
         assert any(os.path.basename(p) == "metadata.db" for p in files), sorted(files)
@@ -1080,7 +1128,6 @@ def test_api_keys():
         # do.
         for entry in cli_list + offline:
             assert set(entry) == {"key", "principal", "description", "super_user", "created_at"}, entry
-
 
 
 # MARK: - Connectors
@@ -1121,17 +1168,32 @@ def test_connector_principal():
         A, C = creds(admin), creds(ops)
         for topic in ("src-a", "src-b"):
             create_topic(server, A, topic)
-        # The operator may manage connectors (ALTER and DESCRIBE on the cluster) and write src-a only.
+        sources = {name: box.path(f"{name}.txt") for name in ("fs-a", "fs-b")}
+        for path in sources.values():
+            with open(path, "w") as file:
+                file.write("".join(f"line {i}\n" for i in range(5)))
+
+        def config(name, topic):
+            return {"connector.class": "FileStreamSource", "tasks.max": "1", "file": sources[name], "topic": topic}
+
+        # Managing connectors needs ALTER on the cluster; one that reads files on the server (every built-in one:
+        # it could read the server's own secrets) needs ALL on the cluster.
         add_acl(server, A, acl(ops["principal"], "ALTER", "CLUSTER", "kafka-cluster"),
-                acl(ops["principal"], "DESCRIBE", "CLUSTER", "kafka-cluster"),
+                acl(ops["principal"], "DESCRIBE", "CLUSTER", "kafka-cluster"))
+        refused = call("POST", server.connect + "/connectors", C, json={"name": "fs-x", "config": config("fs-a", "src-a")})
+        expect(refused, 403, 403, what="a file connector by a key without ALL on the cluster")
+        assert "files on the server" in refused.json()["message"], refused.text
+        # The operator may now configure file connectors (ALL on the cluster, not a super user) and write src-a only.
+        add_acl(server, A, acl(ops["principal"], "ALL", "CLUSTER", "kafka-cluster"),
                 acl(ops["principal"], "WRITE", name="src-a"))
-        source = box.path("lines.txt")
-        with open(source, "w") as file:
-            file.write("".join(f"line {i}\n" for i in range(5)))
+
+        def append(name, line):
+            with open(sources[name], "a") as file:
+                file.write(line + "\n")
 
         def create(auth, name, topic):
-            response = call("POST", server.connect + "/connectors", auth, json={"name": name, "config": {
-                "connector.class": "FileStreamSource", "tasks.max": "1", "file": source, "topic": topic}})
+            response = call("POST", server.connect + "/connectors", auth, json={"name": name,
+                                                                                "config": config(name, topic)})
             expect(response, 201, what=f"create connector {name}")
 
         create(C, "fs-a", "src-a")
@@ -1156,38 +1218,39 @@ def test_connector_principal():
         add_acl(server, A, acl(reader["principal"], "DESCRIBE", "CLUSTER", "kafka-cluster"))
         R = creds(reader)
         expect(call("GET", server.connect + "/connectors", R), 200)
-        expect(call("PUT", f"{server.connect}/connectors/fs-b/config", R, json={
-            "connector.class": "FileStreamSource", "tasks.max": "1", "file": source, "topic": "src-b"}), 403, 403)
+        expect(call("PUT", f"{server.connect}/connectors/fs-b/config", R, json=config("fs-b", "src-b")), 403, 403)
         expect(call("POST", f"{server.connect}/connectors/fs-b/restart", R), 403, 403)
         expect(call("DELETE", f"{server.connect}/connectors/fs-b", R), 403, 403)
+        expect(call("POST", server.connect + "/connectors", R, json={"name": "fs-r", "config": config("fs-b", "x")}),
+               403, 403)
 
         # The admin configures fs-b (same config): it now runs as the admin, and writes.
-        response = call("PUT", f"{server.connect}/connectors/fs-b/config", A, json={
-            "connector.class": "FileStreamSource", "tasks.max": "1", "file": source, "topic": "src-b"})
+        response = call("PUT", f"{server.connect}/connectors/fs-b/config", A, json=config("fs-b", "src-b"))
         assert response.status_code in (200, 201), response.text
         task_state(server, A, "fs-b", "RUNNING")
         wait_for(lambda: record_count(server, A, "src-b") == 5, 30, "fs-b's records in src-b")
 
-        # The operator points fs-a at src-b: it runs as the operator again, who may not write there.
-        response = call("PUT", f"{server.connect}/connectors/fs-a/config", C, json={
-            "connector.class": "FileStreamSource", "tasks.max": "1", "file": source, "topic": "src-b"})
+        # The operator points fs-a at src-b: it runs as the operator, who may not write there; its next line fails it.
+        response = call("PUT", f"{server.connect}/connectors/fs-a/config", C, json=config("fs-a", "src-b"))
         assert response.status_code in (200, 201), response.text
+        # Give the old task time to stop: a line it read before the new config would still go to src-a.
+        time.sleep(2)
+        append("fs-a", "line a5")
         task_state(server, C, "fs-a", "FAILED")
         # A restart by the admin (not a configuration) does not change whom it runs as.
         response = call("POST", f"{server.connect}/connectors/fs-a/restart", A,
                         params={"includeTasks": "true", "onlyFailed": "false"})
         assert response.status_code in (200, 202, 204), response.text
-        time.sleep(1)
+        time.sleep(2)
         task_state(server, A, "fs-a", "FAILED")
-        assert record_count(server, A, "src-b") == 5
+        assert record_count(server, A, "src-b") == 5, "fs-a wrote to src-b"
 
         # After a restart of the server each connector keeps its principal: fs-a still fails, fs-b still runs.
         server.stop()
         server = box.server(extra=["--auth", "required"], auth=creds(admin))
         task_state(server, A, "fs-b", "RUNNING")
         task_state(server, A, "fs-a", "FAILED")
-        with open(source, "a") as file:
-            file.write("line 5\n")
+        append("fs-b", "line b5")
         wait_for(lambda: record_count(server, A, "src-b") == 6, 30, "fs-b's new line after the restart")
         time.sleep(1)
         assert record_count(server, A, "src-b") == 6, "fs-a wrote to src-b after the restart"
@@ -1197,8 +1260,400 @@ def test_connector_principal():
                 assert key["secret"].encode() not in content, f"a secret is stored in {path}"
 
 
+# MARK: - TLS
+
+
+def non_loopback_address():
+    """An IPv4 address of this machine other than loopback, or None."""
+    candidates = []
+    try:
+        output = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, timeout=10).stdout
+        candidates += re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", output)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        candidates.append(socket.gethostbyname(socket.gethostname()))
+    except OSError:
+        pass
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+            candidates.append(probe.getsockname()[0])
+    except OSError:
+        pass
+    for address in candidates:
+        if not address.startswith("127.") and address != "0.0.0.0":
+            return address
+    return None
+
+
+class Certificates:
+    """A CA and a server certificate for this machine's addresses, written as PEM files in the sandbox."""
+
+    def __init__(self, box, name, *identities):
+        self.ca = trustme.CA()
+        self.ca_path = box.path(f"{name}-ca.pem")
+        self.ca.cert_pem.write_to_path(self.ca_path)
+        self.identities = ["127.0.0.1", "localhost", *identities]
+        self.issued = self.ca.issue_cert(*self.identities)
+
+    def write_server(self, cert_path, key_path):
+        self.issued.private_key_pem.write_to_path(key_path)
+        with open(cert_path, "wb") as file:
+            for blob in self.issued.cert_chain_pems:
+                file.write(blob.bytes())
+
+
+def port_of(url):
+    return urllib.parse.urlsplit(url).port
+
+
+def handshake(port, context, host="127.0.0.1", server_name="127.0.0.1"):
+    """Completes a TLS handshake (and one HTTP exchange) with context; returns the protocol version or raises."""
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=server_name) as tls:
+            tls.sendall(b"GET /v3/clusters HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = tls.recv(64)
+            if not answer:
+                raise ConnectionError("closed without an answer")
+            return tls.version(), answer
+
+
+def plaintext_exchange(host, port, path="/v3/clusters", close=False):
+    """A plaintext HTTP request on a raw socket (kept alive unless `close`): the bytes answered until the server
+    closes (or 10 s), and whether it closed."""
+    with socket.create_connection((host, port), timeout=10) as raw:
+        connection = "Connection: close\r\n" if close else ""
+        raw.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{connection}\r\n".encode())
+        chunks = []
+        try:
+            while True:
+                chunk = raw.recv(65536)
+                if not chunk:
+                    return b"".join(chunks), True
+                chunks.append(chunk)
+        except socket.timeout:
+            return b"".join(chunks), False
+
+
+def tls11_client():
+    """A client context limited to TLS 1.1, if this Python and OpenSSL can still speak it (checked against a local
+    TLS 1.1 server); None otherwise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            client.minimum_version = ssl.TLSVersion.TLSv1_1
+            client.maximum_version = ssl.TLSVersion.TLSv1_1
+            client.set_ciphers("DEFAULT:@SECLEVEL=0")
+            client.check_hostname = False
+            client.verify_mode = ssl.CERT_NONE
+            ca = trustme.CA()
+            server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            server.minimum_version = ssl.TLSVersion.TLSv1_1
+            server.maximum_version = ssl.TLSVersion.TLSv1_1
+            server.set_ciphers("DEFAULT:@SECLEVEL=0")
+            ca.issue_cert("127.0.0.1").configure_cert(server)
+        except (ValueError, ssl.SSLError, AttributeError):
+            return None
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(10)
+    outcome = {}
+
+    def serve():
+        try:
+            connection, _ = listener.accept()
+            with server.wrap_socket(connection, server_side=True) as tls:
+                outcome["version"] = tls.version()
+        except (OSError, ssl.SSLError) as error:
+            outcome["error"] = error
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=10) as raw:
+            with client.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                version = tls.version()
+    except (OSError, ssl.SSLError):
+        version = None
+    thread.join(10)
+    listener.close()
+    return client if version == "TLSv1.1" else None
+
+
+def expect_tls_failure(what, attempt):
+    try:
+        result = attempt()
+    except (requests.exceptions.SSLError, requests.exceptions.ConnectionError, ssl.SSLError, ConnectionError,
+            OSError):
+        return
+    raise AssertionError(f"{what}: expected a TLS failure, got {result!r}")
+
+
+def test_tls():
+    """TLS only; TLS_PLAINTEXT (plaintext from loopback only); mutual TLS; SIGHUP reloads the certificate; TLS 1.1
+    is refused. The CLI trusts a CA with --ca-cert (RUNNEL_CA_CERT)."""
+    with Sandbox() as box:
+        address = non_loopback_address()
+        first = Certificates(box, "first", "0.0.0.0", *([address] if address else []))
+        cert, key = box.path("server.pem"), box.path("server-key.pem")
+        first.write_server(cert, key)
+        tls_flags = ["--tls-cert", cert, "--tls-key", key]
+
+        # Flags that do not fit together are refused.
+        bad = runnel("serve", "--data-dir", box.path("bad"), "--proxy-port", "0", "--connect-port", "0",
+                     "--auth", "off", "--client-encryption", "TLS", check=False)
+        assert bad.returncode != 0 and "--tls-cert" in bad.err + bad.out, bad.err + bad.out
+        bad = runnel("serve", "--data-dir", box.path("bad"), "--proxy-port", "0", "--connect-port", "0",
+                     "--auth", "off", "--client-encryption", "PLAINTEXT", *tls_flags, check=False)
+        assert bad.returncode != 0, bad.err + bad.out
+
+        # TLS only (the default with a certificate), with authentication.
+        data = box.path("tls")
+        admin = offline_key(data, super_user=True, description="admin")
+        A = creds(admin)
+        server = box.server("tls", extra=["--auth", "required", *tls_flags], auth=A, verify=first.ca_path)
+        line = listening_line(server.log_text())
+        assert "encryption=TLS " in line + " " and "auth=required" in line, line
+        assert server.url.startswith("https://") and server.connect.startswith("https://"), line
+        assert "dashboard=https://" in line, line
+        expect(call("GET", server.v3 + "/topics", A, verify=first.ca_path), 200)
+        expect(call("GET", server.connect + "/connectors", A, verify=first.ca_path), 200)
+        expect(call("GET", server.url + "/connect/connectors", A, verify=first.ca_path), 200)
+        expect_401(call("GET", server.v3 + "/topics", verify=first.ca_path), 40101)
+        expect_tls_failure("https without trusting the CA", lambda: call("GET", server.v3 + "/topics", A))
+        for url in (server.url, server.connect):
+            plain = url.replace("https://", "http://")
+            try:
+                response = call("GET", plain + "/v3/clusters", A)
+                assert not 200 <= response.status_code < 300 and server.cluster not in response.text, \
+                    f"plaintext served on a TLS-only port: {response.status_code} {response.text[:200]}"
+            except requests.exceptions.ConnectionError:
+                pass
+        # The CLI: --ca-cert, RUNNEL_CA_CERT; without either it fails (the system does not trust the CA).
+        env = env_for(server, admin)
+        runnel("topic", "create", "over-tls", "--ca-cert", first.ca_path, env=env)
+        assert "over-tls" in runnel("topic", "list", env={**env, "RUNNEL_CA_CERT": first.ca_path}).out
+        connectors = runnel("connector", "list", "--ca-cert", first.ca_path, "--connect-url", server.connect, env=env)
+        assert connectors.returncode == 0
+        untrusted = runnel("topic", "list", env=env, check=False)
+        assert untrusted.returncode != 0 and untrusted.err.strip(), untrusted.err
+        # TLS 1.2 and 1.3 are taken; TLS 1.1 is not.
+        v12 = ssl.create_default_context(cafile=first.ca_path)
+        v12.maximum_version = ssl.TLSVersion.TLSv1_2
+        assert handshake(port_of(server.url), v12)[0] == "TLSv1.2"
+        v13 = ssl.create_default_context(cafile=first.ca_path)
+        v13.minimum_version = ssl.TLSVersion.TLSv1_3
+        assert handshake(port_of(server.url), v13)[0] == "TLSv1.3"
+        old = tls11_client()
+        if old is None:
+            print("note: this OpenSSL cannot speak TLS 1.1; that check is skipped", file=sys.stderr)
+        else:
+            for url in (server.url, server.connect):
+                expect_tls_failure(f"TLS 1.1 to {url}", lambda: handshake(port_of(url), old))
+
+        # SIGHUP: a certificate from a second CA, written over the files, is used by the next connections.
+        second = Certificates(box, "second", "0.0.0.0", *([address] if address else []))
+        second.write_server(cert, key)
+        server.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "TLS certificate reloaded" in server.log_text(), 20, "the reload's log line")
+        for url in (server.url, server.connect):
+            expect(call("GET", url + "/openapi.yaml", A, verify=second.ca_path), 200,
+                   what="the new certificate after SIGHUP")
+            expect_tls_failure("the old CA after SIGHUP", lambda: call("GET", url + "/openapi.yaml", A,
+                                                                     verify=first.ca_path))
+        # A broken file: the reload fails, said so, and the previous certificate stays.
+        with open(cert, "w") as file:
+            file.write("not a certificate\n")
+        server.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "TLS certificate reload failed" in server.log_text(), 20, "the failed reload's log line")
+        expect(call("GET", server.v3 + "/topics", A, verify=second.ca_path), 200, what="after a failed reload")
+        assert server.process.poll() is None
+        second.write_server(cert, key)
+        server.stop()
+
+        # TLS_PLAINTEXT on every address: TLS from anyone, plaintext from loopback only.
+        data = box.path("mixed")
+        admin = offline_key(data, super_user=True)
+        A = creds(admin)
+        server = box.server("mixed", extra=["--host", "0.0.0.0", "--client-encryption", "TLS_PLAINTEXT",
+                                            *tls_flags], auth=A, verify=second.ca_path)
+        line = listening_line(server.log_text())
+        assert "encryption=TLS_PLAINTEXT" in line and "auth=required" in line and "https://" in line, line
+        for url in (server.url, server.connect):
+            port = port_of(url)
+            expect(call("GET", f"https://127.0.0.1:{port}/openapi.yaml", A, verify=second.ca_path), 200)
+            expect(call("GET", f"http://127.0.0.1:{port}/openapi.yaml", A), 200, what="plaintext from loopback")
+            expect_401(call("GET", f"http://127.0.0.1:{port}/openapi.yaml"),
+                       401 if url == server.connect else 40101, "plaintext from loopback still authenticates")
+            if address:
+                expect(call("GET", f"https://{address}:{port}/openapi.yaml", A, verify=second.ca_path), 200,
+                       what="TLS from a non-loopback address")
+                answer, closed = plaintext_exchange(address, port)
+                head, _, body = answer.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 400"), answer[:300]
+                assert b"https" in body.lower() and json.loads(body.decode()), answer[:300]
+                assert closed, "the connection stayed open after the 400"
+                assert server.cluster.encode() not in answer
+        if not address:
+            print("note: no non-loopback address; the plaintext-from-elsewhere check is skipped", file=sys.stderr)
+        server.stop()
+
+        # Mutual TLS: a client certificate from the client CA, or no handshake.
+        clients = trustme.CA()
+        client_ca = box.path("client-ca.pem")
+        clients.cert_pem.write_to_path(client_ca)
+        client = clients.issue_cert("client@example.com")
+        client_pem = box.path("client.pem")
+        client.private_key_and_cert_chain_pem.write_to_path(client_pem)
+        stranger = trustme.CA().issue_cert("stranger@example.com")
+        stranger_pem = box.path("stranger.pem")
+        stranger.private_key_and_cert_chain_pem.write_to_path(stranger_pem)
+        data = box.path("mutual")
+        admin = offline_key(data, super_user=True)
+        A = creds(admin)
+        # (The harness's first request has no client certificate, so the server is started by hand here.)
+        mutual_flags = ["--auth", "required", *tls_flags, "--tls-client-ca", client_ca]
+        process = subprocess.Popen([RUNNEL, "serve", "--data-dir", data, "--proxy-port", "0", "--connect-port", "0",
+                                    *mutual_flags], stdout=subprocess.DEVNULL, stderr=open(data + ".log", "w"))
+        try:
+            text = wait_for(lambda: (lambda t: t if "Runnel is listening" in t or process.poll() is not None
+                                     else None)(open(data + ".log").read()), 60, "the mutual TLS server")
+            line = listening_line(text)
+            assert line, text[-2000:]
+            proxy = re.search(r"proxy=(https://\S+)", line).group(1)
+            connect = re.search(r"connect=(https://\S+)", line).group(1)
+            for url in (proxy, connect):
+                expect(call("GET", url + "/openapi.yaml", A, verify=second.ca_path, cert=client_pem), 200,
+                       what="mutual TLS with a client certificate")
+                expect_tls_failure("mutual TLS without a client certificate",
+                                   lambda: call("GET", url + "/openapi.yaml", A, verify=second.ca_path))
+                expect_tls_failure("mutual TLS with a certificate from another CA",
+                                   lambda: call("GET", url + "/openapi.yaml", A, verify=second.ca_path,
+                                                cert=stranger_pem))
+            # A client certificate does not replace the API key.
+            expect_401(call("GET", proxy + "/v3/clusters", verify=second.ca_path, cert=client_pem), 40101)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+        for path, content in data_files(box.root):
+            if path.endswith(".log"):
+                assert admin["secret"].encode() not in content, f"a secret in {path}"
+
+
+# MARK: - /metrics
+
+
+def test_metrics_auth():
+    """/metrics needs credentials (and DESCRIBE on the cluster) on both ports by default; with --open-metrics it is
+    served to anyone while every other route still needs a key. Near-miss paths are not opened with it."""
+    with Sandbox() as box:
+        data = box.path("closed")
+        admin = offline_key(data, super_user=True)
+        watcher = offline_key(data, description="prometheus")
+        A, W = creds(admin), creds(watcher)
+        server = box.server("closed", extra=["--auth", "required"], auth=A)
+        for url, code in ((server.url, 40101), (server.connect, 401)):
+            expect_401(call("GET", url + "/metrics"), code, "metrics without credentials")
+            expect(call("GET", url + "/metrics", W), 403, what="metrics without DESCRIBE on the cluster")
+            response = call("GET", url + "/metrics", A)
+            expect(response, 200, what="metrics as a super user")
+            assert response.headers["Content-Type"].startswith("text/plain") and "# TYPE" in response.text
+        add_acl(server, A, acl(watcher["principal"], "DESCRIBE", "CLUSTER", "kafka-cluster"))
+        expect(call("GET", server.url + "/metrics", W), 200, what="metrics with DESCRIBE on the cluster")
+        expect(call("GET", server.connect + "/metrics", W), 200, what="metrics with DESCRIBE on the cluster")
+        server.stop()
+
+        data = box.path("open")
+        admin = offline_key(data, super_user=True)
+        A = creds(admin)
+        server = box.server("open", extra=["--auth", "required", "--open-metrics"], auth=A)
+        for url, code in ((server.url, 40101), (server.connect, 401)):
+            response = call("GET", url + "/metrics")
+            expect(response, 200, what="open metrics without credentials")
+            assert "# TYPE" in response.text
+            # A wrong secret does not matter on the open path (a scraper with stale credentials).
+            expect(call("GET", url + "/metrics", ("NOSUCHKEY0000000", "x")), 200, what="open metrics, wrong key")
+            # Paths near /metrics are not opened with it (sent on a raw socket, as written: HTTP clients tidy them).
+            for path in ("/", "/openapi.yaml", "/metrics/", "/metrics/x", "//metrics", "/Metrics", "/metrics%2F",
+                         "/%6Detrics", "/metrics/../topics", "/metrics/..%2Ftopics", "/metrics/../connectors"):
+                answer, _ = plaintext_exchange("127.0.0.1", port_of(url), path, close=True)
+                head, _, body = answer.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 401") and json.loads(body)["error_code"] == code, (
+                    f"{url}{path} without credentials under --open-metrics: {answer[:300]!r}")
+            # Another method on the open path: refused (405 names only GET).
+            response = call("POST", url + "/metrics")
+            assert response.status_code in (401, 405) and "# TYPE" not in response.text, response.text
+        expect_401(call("GET", server.v3 + "/topics"), 40101)
+        expect_401(call("GET", server.connect + "/connectors"), 401)
+        expect_401(call("GET", server.url + "/ui"), 40101)
+        expect_401(call("GET", server.url + "/ui/api/overview"), 40101)
+        expect_401(call("GET", server.url + "/connect/connectors"), 401)
+        assert "auth=required" in listening_line(server.log_text())
+
+
+# MARK: - Dashboard data
+
+
+def test_dashboard_data():
+    """The dashboard's data (/ui/api/*) needs DESCRIBE on the cluster, and then shows only the topics the key may
+    describe, like the REST APIs' lists: no name, size or traffic of any other."""
+    with Sandbox() as box:
+        data = box.path("data")
+        admin = offline_key(data, super_user=True)
+        viewer = offline_key(data, description="dashboard viewer")
+        A, V = creds(admin), creds(viewer)
+        server = box.server(extra=["--auth", "required"], auth=A)
+        for topic in ("hiddentopic", "shown"):
+            create_topic(server, A, topic)
+            expect(produce_v2(server, A, topic, [{"n": i} for i in range(3)]), 200)
+            expect(read_v3(server, A, topic), 200)
+        for path in ("/ui/api/overview", "/ui/api/partitions", "/ui/api/series", "/ui/api/templates"):
+            expect(call("GET", server.url + path, V), 403, 40301, f"{path} without DESCRIBE on the cluster")
+        expect(call("GET", server.url + "/ui/app.js", V), 200, what="a static asset needs only authentication")
+        add_acl(server, A, acl(viewer["principal"], "DESCRIBE", "CLUSTER", "kafka-cluster"),
+                acl(viewer["principal"], "DESCRIBE", name="shown"))
+
+        def series_has_topics():
+            body = call("GET", server.url + "/ui/api/series", A).json()
+            return body if "hiddentopic" in json.dumps(body) and "shown" in json.dumps(body) else None
+        wait_for(series_has_topics, 30, "the traffic sampler to see both topics (as the admin)")
+        for path in ("/ui/api/overview", "/ui/api/partitions", "/ui/api/series"):
+            mine = call("GET", server.url + path, V)
+            expect(mine, 200, what=path)
+            assert "hiddentopic" not in mine.text, f"{path} shows a topic the key may not describe: {mine.text[:600]}"
+        assert "shown" in call("GET", server.url + "/ui/api/partitions", V).text
+
+
+
+# MARK: - Audit lines
+
+
+def test_audit_lines():
+    """An audit line cannot be forged: the key id of a failed authentication is the caller's text, and a line break
+    (or carriage return) in it must not start a line of the server's log."""
+    with Sandbox() as box:
+        data = box.path("data")
+        admin = offline_key(data, super_user=True)
+        server = box.server(extra=["--auth", "required"], auth=creds(admin))
+        forged = "FORGED notice runnel.audit= host=10.0.0.1 principal=User.ADMIN [runnel] Access granted"
+        for username in ("ABC\n" + forged, "ABC\r\n" + forged, "ABC\r" + forged):
+            header = "Basic " + base64.b64encode((username + ":secret").encode()).decode()
+            expect_401(call("GET", server.v3 + "/topics", headers={"Authorization": header}), 40101)
+        wait_for(lambda: len(audit_lines(server, "Authentication failed")) >= 3, 10, "three audit lines")
+        with open(server.log_path, "rb") as file:
+            log = file.read()
+        lines = log.split(b"\n")
+        assert not [line for line in lines if line.startswith(b"FORGED")], \
+            "a caller's text started a line of the log:\n" + "\n".join(
+                repr(line) for line in lines if b"FORGED" in line)
+        assert b"\r" not in log, [line for line in lines if b"\r" in line]
+
+
 SHARED = []
-OWN_SERVER = [test_auth_modes, test_route_walk, test_acls, test_api_keys, test_connector_principal]
+OWN_SERVER = [test_auth_modes, test_route_walk, test_acls, test_api_keys, test_connector_principal, test_tls, test_metrics_auth, test_dashboard_data, test_audit_lines]
 
 if __name__ == "__main__":
     run_suite(SHARED, OWN_SERVER)
