@@ -6,6 +6,7 @@ import HummingbirdCore
 import Logging
 import Metrics
 import NIOCore
+import NIOPosix
 import Prometheus
 import RunnelBroker
 import RunnelConnect
@@ -467,7 +468,8 @@ private struct CertificateReloader: Service {
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             do {
-                try files.reload()
+                // Reading files: off the cooperative pool.
+                try await NIOThreadPool.singleton.runIfActive { try files.reload() }
                 logger.notice("TLS certificate reloaded", metadata: ["certificate": "\(files.certificatePath)"])
             } catch {
                 logger.error(
