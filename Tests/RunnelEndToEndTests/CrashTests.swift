@@ -6,6 +6,18 @@ import RunnelTestSupport
 import Testing
 
 @Suite struct CrashTests {
+    /// The whole server in a crash loop (python/crash.py): `runnel serve` under mixed load — producers on the v2 and v3
+    /// APIs, a consumer group committing offsets, a SQLite source feeding an S3-layout sink — killed with SIGKILL at
+    /// random moments and restarted on the same data directory. After each restart every acknowledged record is at
+    /// its offset exactly once and committed offsets never go backwards; at the end the bucket holds every row.
+    /// `RUNNEL_CRASH_ROUNDS` (5) and `RUNNEL_CRASH_SEED` (printed) repeat a run.
+    @Test(arguments: ["test_crash_loop"])
+    func crashLoop(_ name: String) async throws {
+        let output = try await runProcess(try pythonInterpreter(), [pythonScript("crash.py"), runnelPath, name])
+        #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
+        #expect(output.stdout.hasPrefix("PASS \(name)"), "\(output.stdout)\n\(output.stderr)")
+    }
+
     /// `runnel log-perf --flush-policy every-append --print-acks` prints each append once it is acknowledged; after a
     /// `kill -9`, every acknowledged record must be in the recovered log, and no partial batch may be visible.
     @Test func everyAcknowledgedAppendSurvivesKillDashNine() async throws {

@@ -8,6 +8,7 @@ Usage: crash.py RUNNEL_BINARY [test_crash_loop]. RUNNEL_CRASH_ROUNDS (default 5)
 RUNNEL_CRASH_SEED the random seed (printed; default fixed), so a failing run can be repeated. Progress goes to standard
 error, one line per round."""
 
+import base64
 import json
 import os
 import random
@@ -32,6 +33,7 @@ GROUP = "crash-group"
 SOURCE, SINK, SOURCE_TOPIC, BUCKET = "crash-src", "crash-sink", "src-orders", "lake"
 SOURCE_BATCH, FLUSH = 20, 10
 PRODUCERS, CONSUMERS = 4, 2
+SEGMENT_BYTES = 256 * 1024  # small segments: kills land around segment rolls, and recovery spans many segments
 TIMEOUT = 15  # seconds, for every request: a hung server fails the test instead of hanging it
 
 
@@ -62,6 +64,7 @@ class Load:
         self.round_acked = 0
         self.round_unacked = 0
         self.round_rejected = {}  # HTTP status or error code -> count, answers that said failure while the server ran
+        self.samples = {}  # reason -> the first such answer
         self.round_commits = 0
         self.round_read = 0
 
@@ -76,9 +79,12 @@ class Load:
             self.acked_at[(partition, offset)] = value
             self.round_acked += 1
 
-    def reject(self, reason, count):
+    def reject(self, reason, count, response=None):
+        """An answer that said failure while the server ran: counted by reason; the first of each reason is shown."""
         with self.lock:
             self.round_rejected[reason] = self.round_rejected.get(reason, 0) + count
+            if response is not None and reason not in self.samples:
+                self.samples[reason] = response.text[:300]
 
 
 # MARK: - Load threads
@@ -103,7 +109,7 @@ def producer(server, load, index, stop, errors):
                     response = session.post(f"{server.url}/topics/{TOPIC}", headers={"Content-Type": V2_BINARY},
                                             data=json.dumps(body), timeout=TIMEOUT)
                     if response.status_code != 200:
-                        load.reject(f"v2 {response.status_code}", count)
+                        load.reject(f"v2 {response.status_code}", count, response)
                         continue
                     reports = response.json()["offsets"]
                     if len(reports) != count:
@@ -119,7 +125,7 @@ def producer(server, load, index, stop, errors):
                     response = session.post(f"{server.v3}/topics/{TOPIC}/records", headers={"Content-Type": "application/json"},
                                             data=body, timeout=TIMEOUT)
                     if response.status_code != 200:
-                        load.reject(f"v3 {response.status_code}", count)
+                        load.reject(f"v3 {response.status_code}", count, response)
                         continue
                     reports = [json.loads(line) for line in response.text.split("\n") if line.strip()]
                     if len(reports) != count:
@@ -151,19 +157,19 @@ def consumer_thread(server, load, round_number, index, stop, errors):
                                 data=json.dumps({"name": f"r{round_number}-c{index}", "format": "binary",
                                                  "auto.offset.reset": "earliest", "auto.commit.enable": "false"}))
         if response.status_code != 200:
-            load.reject(f"create instance {response.status_code}", 1)
+            load.reject(f"create instance {response.status_code}", 1, response)
             return
         base = response.json()["base_uri"]
         response = session.post(base + "/subscription", headers={"Content-Type": V2}, data=json.dumps({"topics": [TOPIC]}),
                                 timeout=TIMEOUT)
         if response.status_code != 204:
-            load.reject(f"subscribe {response.status_code}", 1)
+            load.reject(f"subscribe {response.status_code}", 1, response)
             return
         while not stop.is_set():
             response = session.get(base + "/records", headers={"Accept": V2_BINARY},
                                    params={"timeout": 300, "max_bytes": 32768}, timeout=TIMEOUT)
             if response.status_code != 200:
-                load.reject(f"read {response.status_code}", 1)
+                load.reject(f"read {response.status_code}", 1, response)
                 time.sleep(0.05)
                 continue
             last = {}
@@ -190,7 +196,7 @@ def consumer_thread(server, load, round_number, index, stop, errors):
                     with load.lock:
                         load.round_commits += 1
                 else:
-                    load.reject(f"commit {response.status_code} {response.text[:60]}", 1)
+                    load.reject(f"commit {response.status_code}", 1, response)
     except (requests.RequestException, ValueError):
         pass  # the server died
     except Failure as failure:
@@ -202,7 +208,6 @@ def consumer_thread(server, load, round_number, index, stop, errors):
 
 
 def b64decode(data):
-    import base64
     return None if data is None else base64.b64decode(data).decode()
 
 
@@ -240,8 +245,8 @@ def read_partition(session, server, partition):
     while True:
         response = session.get(f"{server.v3}/topics/{TOPIC}/partitions/{partition}/records",
                                params={"offset": offset, "max_bytes": 4 << 20}, timeout=TIMEOUT)
-        if response.status_code == 416 and offset == high:
-            break
+        if response.status_code == 416 and offset in (0, high):
+            break  # empty, or read to the end
         if response.status_code != 200:
             raise Failure(f"reading partition {partition} at {offset}: {response.status_code} {response.text[:300]}")
         page = response.json()
@@ -263,19 +268,19 @@ def check_records(server, load):
     offsets dense; what the consumers read still there. Returns the high watermarks."""
     session = requests.Session()
     try:
-        log_, highs = {}, {}
+        topic_log, highs = {}, {}
         for p in range(PARTITIONS):
-            log_[p], highs[p] = read_partition(session, server, p)
+            topic_log[p], highs[p] = read_partition(session, server, p)
     finally:
         session.close()
     problems = []
     for p in range(PARTITIONS):
-        if sorted(log_[p]) != list(range(highs[p])):
-            gaps = sorted(set(range(highs[p])) - set(log_[p]))
+        if sorted(topic_log[p]) != list(range(highs[p])):
+            gaps = sorted(set(range(highs[p])) - set(topic_log[p]))
             problems.append(f"partition {p}: offsets not dense below the high watermark {highs[p]}: missing {gaps[:10]}")
     lost, changed = [], []
     for value, (p, o) in load.acked.items():
-        found = log_.get(p, {}).get(o)
+        found = topic_log.get(p, {}).get(o)
         if found is None:
             lost.append((value, p, o, highs.get(p)))
         elif found != value:
@@ -285,7 +290,7 @@ def check_records(server, load):
     if changed:
         problems.append(f"{len(changed)} acknowledged offsets hold ANOTHER value (acked value, p, o, found): {changed[:10]}")
     where = {}
-    for p, records in log_.items():
+    for p, records in topic_log.items():
         for o, value in records.items():
             where.setdefault(value, []).append((p, o))
     twice = {v: w for v, w in where.items() if len(w) > 1}
@@ -296,13 +301,13 @@ def check_records(server, load):
     unknown = [v for v in where if v not in load.sent]
     if unknown:
         problems.append(f"{len(unknown)} values in the topic that were never sent: {unknown[:10]}")
-    vanished = [(k, v, log_.get(k[0], {}).get(k[1])) for k, v in load.seen.items() if log_.get(k[0], {}).get(k[1]) != v]
+    vanished = [(k, v, topic_log.get(k[0], {}).get(k[1])) for k, v in load.seen.items() if topic_log.get(k[0], {}).get(k[1]) != v]
     if vanished:
         problems.append(f"{len(vanished)} records a consumer read before the kill are gone or changed ((p, o), read, now): "
                         f"{sorted(vanished)[:10]}")
     if problems:
         raise Failure("; ".join(problems))
-    return highs, sum(len(r) for r in log_.values())
+    return highs, sum(len(r) for r in topic_log.values())
 
 
 def check_group(server, load, highs, round_number):
@@ -355,6 +360,16 @@ def source_committed(data_dir):
         if json.loads(partition).get("table") == "orders":
             return offset["incrementing"]
     return 0
+
+
+def source_killed(server, kills_committed):
+    """After a kill: the source's stored offset, which must not have gone back, is noted (the rows after it, at most
+    one batch, may reach the topic twice)."""
+    committed = source_committed(server.data_dir)
+    if kills_committed and committed < kills_committed[-1]:
+        raise Failure(f"the source's stored offset went BACKWARDS: {kills_committed[-1]} -> {committed}")
+    kills_committed.append(committed)
+    return committed
 
 
 def check_bucket(server, root, db, kills_committed):
@@ -424,15 +439,13 @@ def check_bucket(server, root, db, kills_committed):
     missing = sorted(want - set(ids))
     if missing:
         problems.append(f"{len(missing)} rows MISSING from the bucket: {missing[:20]}")
-    topic_ids_ = [json.loads(r["value"])["id"] for p in (0, 1) for r in topic[p] if "id" in json.loads(r["value"])]
-    if sorted(ids) != sorted(topic_ids_):
+    topic_row_ids = [json.loads(r["value"])["id"] for p in (0, 1) for r in topic[p] if "id" in json.loads(r["value"])]
+    if sorted(ids) != sorted(topic_row_ids):
         problems.append(f"the bucket's rows are not the topic's: bucket twice {sorted(duplicates(ids))[:20]}, "
-                        f"topic twice {sorted(duplicates(topic_ids_))[:20]}")
+                        f"topic twice {sorted(duplicates(topic_row_ids))[:20]}")
     twice = duplicates(ids)
-    in_flight = set()
-    for committed in kills_committed:
-        in_flight |= set(range(committed + 1, committed + SOURCE_BATCH + 1))
-    unexplained = sorted(i for i in twice if i not in in_flight or ids.count(i) > 1 + len(kills_committed))
+    windows = lambda i: sum(1 for committed in kills_committed if committed < i <= committed + SOURCE_BATCH)
+    unexplained = sorted(i for i in twice if ids.count(i) > 1 + windows(i))
     if unexplained:
         problems.append(f"rows in the bucket more than once that were not in flight at a kill: {unexplained[:20]} "
                         f"(counts {[ids.count(i) for i in unexplained[:20]]}; source offsets at the kills {kills_committed})")
@@ -458,7 +471,7 @@ def test_crash_loop():
         server = Server(data_dir=os.path.join(work, "data"))
         load = Load(seed)
         db = make_db(os.path.join(work, "shop.db"))
-        create_topic(server, TOPIC, partitions=PARTITIONS)
+        create_topic(server, TOPIC, partitions=PARTITIONS, configs=[("segment.bytes", str(SEGMENT_BYTES))])
         create_topic(server, SOURCE_TOPIC, partitions=2)
         create(server, SOURCE, source_config(db, "incrementing", **{"batch.max.rows": str(SOURCE_BATCH)}))
         create(server, SINK, sink_config(SOURCE_TOPIC, BUCKET, root, FLUSH))
@@ -489,10 +502,7 @@ def test_crash_loop():
             threads = []
             if errors:
                 raise errors[0]
-            committed_source = source_committed(server.data_dir)
-            if kills_committed and committed_source < kills_committed[-1]:
-                raise Failure(f"the source's stored offset went BACKWARDS: {kills_committed[-1]} -> {committed_source}")
-            kills_committed.append(committed_source)
+            committed_source = source_killed(server, kills_committed)
             # Some rounds kill the restarted server again while it starts its connectors and reloads its groups.
             again = rng.uniform(0.0, 0.6) if rng.random() < 0.3 else None
             restart = time.time()
@@ -501,9 +511,12 @@ def test_crash_loop():
                 if again is not None:
                     time.sleep(again)
                     server.stop(signal.SIGKILL)
+                    source_killed(server, kills_committed)
                     server.start()
             except AssertionError as error:
-                raise Failure(f"the server would not restart: {error}")
+                code = server.process.poll()
+                raise Failure(f"the server would not restart (exit status {code}): {error}; "
+                              f"the end of its log: {server.log_text()[-3000:]}")
             restart = time.time() - restart
             highs, total = check_records(server, load)
             group = check_group(server, load, highs, round_number)
@@ -512,7 +525,7 @@ def test_crash_loop():
                 wait_state(server, SINK, "RUNNING", ["RUNNING"])
             except AssertionError as error:
                 raise Failure(f"the connectors did not come back: {error}")
-            rejected = f", rejected {load.round_rejected}" if load.round_rejected else ""
+            rejected = f", rejected {load.round_rejected} (first answers: {load.samples})" if load.round_rejected else ""
             twice_killed = f" and {again:.2f}s after the restart" if again is not None else ""
             log(f"round {round_number}/{rounds}: kill after {kill_after:.2f}s{twice_killed}, acked {load.round_acked} "
                 f"(total {len(load.acked)}, topic holds {total}), unacked {load.round_unacked}, read {load.round_read}, "
