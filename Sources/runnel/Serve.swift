@@ -262,18 +262,21 @@ struct Serve: AsyncParsableCommand {
         brokerConfiguration.advertisedHost = host
         brokerConfiguration.advertisedPort = proxyPort
         brokerConfiguration.maxThrottleMs = try Self.setting(maxThrottleMs, "RUNNEL_MAX_THROTTLE_MS", Int64(30_000))
+        let noKeys = ServeError(
+            """
+            Authentication is required (\(authMode == .required ? "--auth required" : "--host \(host) is not a loopback address")) \
+            but there is no API key to authenticate with. Create the first one, then start again:
+              runnel api-key create --data-dir \(dataDir) --super-user --description admin
+            (or run with --auth off to serve without authentication: anyone who reaches the port could then read, \
+            write and delete everything).
+            """
+        )
+        // Refused before anything is written when the data directory has no catalog (so no key) yet.
+        if authRequired && !FileManager.default.fileExists(atPath: dataDir + "/metadata.db") { throw noKeys }
         let broker = try await EmbeddedBroker.open(brokerConfiguration, logger: logger)
         if authRequired, (try? await broker.apiKeys.list().isEmpty) ?? true {
             try? await broker.close()
-            throw ServeError(
-                """
-                Authentication is required (\(authMode == .required ? "--auth required" : "--host \(host) is not a loopback address")) \
-                but there is no API key to authenticate with. Create the first one, then start again:
-                  runnel api-key create --data-dir \(dataDir) --super-user --description admin
-                (or run with --auth off to serve without authentication: anyone who reaches the port could then read, \
-                write and delete everything).
-                """
-            )
+            throw noKeys
         }
         if !authRequired && !AuthMode.isLoopback(host) {
             logger.warning(
