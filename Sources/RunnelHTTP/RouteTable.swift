@@ -1,3 +1,4 @@
+import Foundation
 public import HTTPTypes
 public import Hummingbird
 
@@ -77,6 +78,15 @@ public final class RouteTable<Context: RequestContext> {
 
     public func delete(_ path: String, use handler: @escaping @Sendable (Request, Context) async throws -> Response) {
         on(path, method: .delete, use: handler)
+    }
+}
+
+extension RequestContext {
+    /// A path parameter, percent-decoded (a connector named `a b/c` is `/connectors/a%20b%2Fc`; `<default>` is
+    /// `%3Cdefault%3E`); nil when the route has no such parameter.
+    public func decodedParameter(_ name: String) -> String? {
+        guard let raw = parameters.get(name) else { return nil }
+        return raw.removingPercentEncoding ?? raw
     }
 }
 

@@ -74,7 +74,7 @@ extension APIError {
 }
 
 /// Runs a broker call, its error answered as the API's (the one mapping above).
-func brokerCall<T>(_ body: () async throws(BrokerError) -> T) async throws(APIError) -> T {
+public func brokerCall<T>(_ body: () async throws(BrokerError) -> T) async throws(APIError) -> T {
     do {
         return try await body()
     } catch {

@@ -7,13 +7,14 @@ let package = Package(
     name: "runnel-fuzz",
     dependencies: [.package(name: "runnel", path: "../..")],
     targets: [
+        .target(name: "FuzzDriver"),
         .executableTarget(
             name: "FuzzRecordBatch",
-            dependencies: [.product(name: "RunnelLog", package: "runnel")]
+            dependencies: ["FuzzDriver", .product(name: "RunnelLog", package: "runnel")]
         ),
         .executableTarget(
             name: "FuzzJSON",
-            dependencies: [.product(name: "RunnelHTTP", package: "runnel")]
+            dependencies: ["FuzzDriver", .product(name: "RunnelHTTP", package: "runnel")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -15,6 +15,12 @@ public struct ThrottlingBroker: Broker {
 
     private var principal: String { Caller.current?.principal ?? Caller.anonymousPrincipal }
 
+    /// What a quota counts of a record: its key, value and headers.
+    private static func size(_ key: ByteBuffer?, _ value: ByteBuffer?, _ headers: [RecordHeader]) -> Int {
+        (key?.readableBytes ?? 0) + (value?.readableBytes ?? 0)
+            + headers.reduce(0) { $0 + $1.key.utf8.count + ($1.value?.readableBytes ?? 0) }
+    }
+
     private func wait(_ delay: Duration) async {
         guard delay > .zero else { return }
         try? await Task.sleep(for: delay)
@@ -25,10 +31,7 @@ public struct ThrottlingBroker: Broker {
         records: [ProducerRecord],
         options: ProduceOptions
     ) async throws(BrokerError) -> [ProduceOutcome] {
-        let bytes = records.reduce(0) { total, record in
-            total + (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
-                + record.headers.reduce(0) { $0 + $1.key.utf8.count + ($1.value?.readableBytes ?? 0) }
-        }
+        let bytes = records.reduce(0) { $0 + Self.size($1.key, $1.value, $1.headers) }
         let principal = self.principal
         try quotas.check(principal, .produce, bytes: bytes)
         let outcomes = try await inner.produce(topic: topic, records: records, options: options)
@@ -41,10 +44,7 @@ public struct ThrottlingBroker: Broker {
         try quotas.check(principal, .fetch, bytes: 0)
         let fetched = try await inner.fetch(request)
         let bytes = fetched.reduce(0) { total, partition in
-            partition.records.reduce(total) { total, record in
-                total + (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
-                    + record.headers.reduce(0) { $0 + $1.key.utf8.count + ($1.value?.readableBytes ?? 0) }
-            }
+            partition.records.reduce(total) { $0 + Self.size($1.key, $1.value, $1.headers) }
         }
         await wait(quotas.record(principal, .fetch, bytes: bytes))
         return fetched

@@ -89,14 +89,8 @@ public struct ConnectAPI: Sendable {
     }
 
     static func connectorName<C: RequestContext>(_ context: C) throws -> String {
-        guard let name = pathParameter(context, "connector") else { throw APIError.notFound("HTTP 404 Not Found") }
+        guard let name = context.decodedParameter("connector") else { throw APIError.notFound("HTTP 404 Not Found") }
         return name
-    }
-
-    /// A path parameter, percent-decoded (a connector named `a b/c` is `/connectors/a%20b%2Fc`).
-    static func pathParameter<C: RequestContext>(_ context: C, _ name: String) -> String? {
-        guard let raw = context.parameters.get(name) else { return nil }
-        return raw.removingPercentEncoding ?? raw
     }
 
     static func taskId<C: RequestContext>(_ context: C) throws -> Int {

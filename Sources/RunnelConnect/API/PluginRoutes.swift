@@ -23,7 +23,7 @@ extension ConnectAPI {
         }
 
         routes.get("/connector-plugins/{plugin}/config") { _, context in
-            let name = Self.pathParameter(context, "plugin") ?? ""
+            let name = context.decodedParameter("plugin") ?? ""
             let registry = worker.registry
             let definition: ConfigDef
             if let plugin = registry.connector(name) {
@@ -39,7 +39,7 @@ extension ConnectAPI {
         }
 
         routes.put("/connector-plugins/{plugin}/config/validate") { request, context in
-            let name = Self.pathParameter(context, "plugin") ?? ""
+            let name = context.decodedParameter("plugin") ?? ""
             let config = try Self.configMap(try await request.jsonBody(limit: maxRequestBytes))
             guard let className = config["connector.class"], !className.isEmpty else {
                 throw APIError.badRequest(
@@ -111,7 +111,7 @@ extension ConnectAPI {
         }
 
         routes.get("/admin/loggers/{logger}") { _, context in
-            let name = Self.pathParameter(context, "logger") ?? ""
+            let name = context.decodedParameter("logger") ?? ""
             guard let (level, modified) = loggers.level(named: name) else {
                 throw APIError.notFound("Logger \(name) not found.")
             }
@@ -119,7 +119,7 @@ extension ConnectAPI {
         }
 
         routes.put("/admin/loggers/{logger}") { request, context in
-            let name = Self.pathParameter(context, "logger") ?? ""
+            let name = context.decodedParameter("logger") ?? ""
             let body = try await request.jsonBody(limit: maxRequestBytes)
             guard case .object = body, let levelValue = body?["level"], !levelValue.isNull else {
                 throw APIError.badRequest("Desired 'level' parameter was not specified in request.")

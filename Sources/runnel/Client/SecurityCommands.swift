@@ -47,17 +47,6 @@ struct APIKeyCommand: AsyncParsableCommand {
 
     static let columns = ["KEY", "PRINCIPAL", "SUPER USER", "DESCRIPTION", "CREATED"]
 
-    static func json(_ key: APIKey, secret: String? = nil) -> JSONValue {
-        var fields: [(String, JSONValue)] = [("key", .string(key.key))]
-        if let secret { fields.append(("secret", .string(secret))) }
-        let created = Date(timeIntervalSince1970: Double(key.createdAt) / 1000).formatted(.iso8601)
-        fields += [
-            ("principal", .string(key.principal)), ("description", .string(key.description)),
-            ("super_user", .bool(key.superUser)), ("created_at", .string(created)),
-        ]
-        return .object(fields)
-    }
-
     static func row(_ key: JSONValue) -> [JSONValue] {
         ["key", "principal", "super_user", "description", "created_at"].map { key[$0] ?? .null }
     }
@@ -75,7 +64,7 @@ struct APIKeyCommand: AsyncParsableCommand {
             if let offline = try await target.offline({ store in
                 try await store.create(description: description, superUser: superUser)
             }) {
-                created = APIKeyCommand.json(offline.apiKey, secret: offline.secret)
+                created = offline.apiKey.json(secret: offline.secret)
             } else {
                 let api = try target.client.api()
                 created = try await api.call(
@@ -109,7 +98,7 @@ struct APIKeyCommand: AsyncParsableCommand {
         func run() async throws {
             let keys: [JSONValue]
             if let offline = try await target.offline({ try await $0.list() }) {
-                keys = offline.map { APIKeyCommand.json($0) }
+                keys = offline.map { $0.json() }
             } else {
                 let api = try target.client.api()
                 keys = try await api.call(.GET, api.proxy + "/security/api-keys")["data"]?.arrayValue ?? []

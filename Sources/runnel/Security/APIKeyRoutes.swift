@@ -20,8 +20,8 @@ struct APIKeyRoutes: Sendable {
     func addRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
         routes.get("/security/api-keys") { _, _ in
             try await authorize(.describe)
-            let all = try await call { () async throws(BrokerError) in try await keys.list() }
-            return .json(["kind": "ApiKeyList", "data": .array(all.map(Self.json))])
+            let all = try await brokerCall { () async throws(BrokerError) in try await keys.list() }
+            return .json(["kind": "ApiKeyList", "data": .array(all.map { $0.json() })])
         }
         routes.post("/security/api-keys") { request, _ in
             try await authorize(.alter)
@@ -33,27 +33,27 @@ struct APIKeyRoutes: Sendable {
                 throw APIError(.badRequest, 40002, "super_user must be true or false")
             }
             if superUser { try requireSuperUser("create a super-user key") }
-            let created = try await call { () async throws(BrokerError) in
+            let created = try await brokerCall { () async throws(BrokerError) in
                 try await keys.create(description: description, superUser: superUser)
             }
-            guard case .object(var fields) = Self.json(created.apiKey) else { throw APIError.notFound("") }
-            fields.insert(("secret", .string(created.secret)), at: 2)
             var headers = HTTPFields()
             headers[.location] = "/security/api-keys/\(created.apiKey.key)"
-            return .json(.object(fields), status: .created, headers: headers)
+            return .json(created.apiKey.json(secret: created.secret), status: .created, headers: headers)
         }
         routes.get("/security/api-keys/{key}") { _, context in
             try await authorize(.describe)
-            let key = QuotaRoutes.parameter(context, "key")
-            guard let found = try await call({ () async throws(BrokerError) in try await keys.describe(key) }) else {
+            let key = context.decodedParameter("key") ?? ""
+            guard let found = try await brokerCall({ () async throws(BrokerError) in try await keys.describe(key) })
+            else {
                 throw Self.notFound(key)
             }
-            return .json(Self.json(found))
+            return .json(found.json())
         }
         routes.delete("/security/api-keys/{key}") { _, context in
             try await authorize(.alter)
-            let key = QuotaRoutes.parameter(context, "key")
-            guard let found = try await call({ () async throws(BrokerError) in try await keys.describe(key) }) else {
+            let key = context.decodedParameter("key") ?? ""
+            guard let found = try await brokerCall({ () async throws(BrokerError) in try await keys.describe(key) })
+            else {
                 throw Self.notFound(key)
             }
             if found.superUser { try requireSuperUser("delete a super-user key") }
@@ -65,13 +65,13 @@ struct APIKeyRoutes: Sendable {
                     "Illegal state: this request authenticates with API key \(key); delete it with another key"
                 )
             }
-            _ = try await call { () async throws(BrokerError) in try await keys.delete(key) }
+            _ = try await brokerCall { () async throws(BrokerError) in try await keys.delete(key) }
             return .noContent()
         }
     }
 
     private func authorize(_ operation: AclOperation) async throws {
-        try await call { () async throws(BrokerError) in try await access.authorize(operation, on: .cluster) }
+        try await brokerCall { () async throws(BrokerError) in try await access.authorize(operation, on: .cluster) }
     }
 
     private func requireSuperUser(_ action: String) throws {
@@ -82,26 +82,22 @@ struct APIKeyRoutes: Sendable {
         }
     }
 
-    private func call<T>(_ body: () async throws(BrokerError) -> T) async throws(APIError) -> T {
-        do {
-            return try await body()
-        } catch {
-            throw APIError(error)
-        }
-    }
-
     private static func notFound(_ key: String) -> APIError {
         APIError(.notFound, 40404, "API key \(key) does not exist")
     }
 
-    static func json(_ key: APIKey) -> JSONValue {
-        let created = Date(timeIntervalSince1970: Double(key.createdAt) / 1000)
-        return [
-            "key": .string(key.key),
-            "principal": .string(key.principal),
-            "description": .string(key.description),
-            "super_user": .bool(key.superUser),
-            "created_at": .string(created.formatted(.iso8601)),
+}
+
+extension APIKey {
+    /// A key as the API and the CLI show it; `secret` only in the answer that creates it.
+    func json(secret: String? = nil) -> JSONValue {
+        let created = Date(timeIntervalSince1970: Double(createdAt) / 1000).formatted(.iso8601)
+        var fields: [(String, JSONValue)] = [("key", .string(key))]
+        if let secret { fields.append(("secret", .string(secret))) }
+        fields += [
+            ("principal", .string(principal)), ("description", .string(description)),
+            ("super_user", .bool(superUser)), ("created_at", .string(created)),
         ]
+        return .object(fields)
     }
 }

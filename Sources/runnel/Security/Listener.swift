@@ -198,13 +198,13 @@ final class ConnectionRefuser: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        let body = #"{"error_code":503,"message":"Too many connections: try again later"}"#
-        var response = context.channel.allocator.buffer(capacity: 256)
-        response.writeString(
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n\(body)"
+        answerAndClose(
+            context,
+            status: "503 Service Unavailable",
+            code: 503,
+            "Too many connections: try again later",
+            extraHeaders: "Retry-After: 1\r\n"
         )
-        let channel = context.channel
-        context.writeAndFlush(NIOAny(response)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
@@ -238,16 +238,33 @@ final class TLSSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
         } else if !allowPlaintext {
-            let body = #"{"error_code":400,"message":"This port takes TLS only from other machines: use https://"}"#
-            var response = context.channel.allocator.buffer(capacity: 256)
-            response.writeString(
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+            answerAndClose(
+                context,
+                status: "400 Bad Request",
+                code: 400,
+                "This port takes TLS only from other machines: use https://"
             )
-            let channel = context.channel
-            context.writeAndFlush(NIOAny(response)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
         context.fireChannelRead(data)
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
+}
+
+/// Answers a connection the HTTP handlers never see (refused before them) with one plain HTTP/1.1 response in the
+/// API's error format, written from the front of the pipeline, then closes it.
+private func answerAndClose(
+    _ context: ChannelHandlerContext,
+    status: String,
+    code: Int,
+    _ message: String,
+    extraHeaders: String = ""
+) {
+    let body = #"{"error_code":\#(code),"message":"\#(message)"}"#
+    var response = context.channel.allocator.buffer(capacity: 256)
+    response.writeString(
+        "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\(extraHeaders)Connection: close\r\n\r\n\(body)"
+    )
+    let channel = context.channel
+    context.writeAndFlush(NIOAny(response)).whenComplete { _ in channel.close(promise: nil) }
 }

@@ -1,4 +1,3 @@
-import Foundation
 import HTTPTypes
 import Hummingbird
 import RunnelBroker
@@ -20,7 +19,7 @@ struct QuotaRoutes: Sendable {
         }
         routes.get("/security/quotas/{principal}") { _, context in
             try await authorize(.describeConfigs)
-            let principal = Self.parameter(context, "principal")
+            let principal = context.decodedParameter("principal") ?? ""
             guard let quota = quotas.list().first(where: { $0.principal == principal }) else {
                 throw Self.notFound(principal)
             }
@@ -28,7 +27,7 @@ struct QuotaRoutes: Sendable {
         }
         routes.put("/security/quotas/{principal}") { request, context in
             try await authorize(.alterConfigs)
-            let principal = Self.parameter(context, "principal")
+            let principal = context.decodedParameter("principal") ?? ""
             guard principal == Quota.defaultPrincipal || principal.split(separator: ":").count == 2 else {
                 throw APIError(.badRequest, 40002, "principal must be <default> or Type:name, not '\(principal)'")
             }
@@ -47,39 +46,20 @@ struct QuotaRoutes: Sendable {
                 producerByteRate: try rate("producer_byte_rate"),
                 consumerByteRate: try rate("consumer_byte_rate")
             )
-            do throws(BrokerError) {
-                try await quotas.set(quota)
-            } catch {
-                throw APIError(error)
-            }
+            try await brokerCall { () async throws(BrokerError) in try await quotas.set(quota) }
             return .json(Self.json(quota))
         }
         routes.delete("/security/quotas/{principal}") { _, context in
             try await authorize(.alterConfigs)
-            let principal = Self.parameter(context, "principal")
-            let existed: Bool
-            do throws(BrokerError) {
-                existed = try await quotas.delete(principal)
-            } catch {
-                throw APIError(error)
-            }
+            let principal = context.decodedParameter("principal") ?? ""
+            let existed = try await brokerCall { () async throws(BrokerError) in try await quotas.delete(principal) }
             guard existed else { throw Self.notFound(principal) }
             return .noContent()
         }
     }
 
     private func authorize(_ operation: AclOperation) async throws {
-        do {
-            try await access.authorize(operation, on: .cluster)
-        } catch {
-            throw APIError(error)
-        }
-    }
-
-    /// A path parameter, percent-decoded (`%3Cdefault%3E`).
-    static func parameter(_ context: some RequestContext, _ name: String) -> String {
-        let raw = context.parameters.get(name) ?? ""
-        return raw.removingPercentEncoding ?? raw
+        try await brokerCall { () async throws(BrokerError) in try await access.authorize(operation, on: .cluster) }
     }
 
     private static func notFound(_ principal: String) -> APIError {

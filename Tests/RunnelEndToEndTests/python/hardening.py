@@ -3,6 +3,7 @@ byte-rate quotas, and a full disk. The server must answer or close cleanly, keep
 damage nothing it acknowledged. Usage: hardening.py RUNNEL_BINARY [TEST_NAME...]; prints one line per test and exits
 non-zero when any fails."""
 
+import json
 import resource
 import socket
 import subprocess
@@ -168,6 +169,19 @@ def test_idle_connections_and_limits():
             s.close()
         server.close()
 
+    # The global limit: the 11th connection of a server limited to 10 is refused.
+    server = Server(extra=["--max-connections", "10"])
+    try:
+        held = [socket.create_connection(address(server.url)) for _ in range(10)]
+        time.sleep(0.5)
+        answer = exchange(server.url, b"GET /v3/clusters HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert status_of(answer) == 503, answer[:300]
+        for s in held:
+            s.close()
+    finally:
+        server.close()
+
+    # The per-address limit, below the global one.
     server = Server(extra=["--max-connections", "20", "--max-connections-per-ip", "15"])
     try:
         held = [socket.create_connection(address(server.url)) for _ in range(15)]
@@ -194,8 +208,11 @@ def test_quotas():
     try:
         create_topic(server, "q")
         anonymous = "User:ANONYMOUS"
-        quota = requests.put(f"{server.url}/security/quotas/{anonymous}", json={"producer_byte_rate": 20_000})
-        assert quota.status_code == 200 and quota.json()["producer_byte_rate"] == 20_000, quota.text
+        out = subprocess.run(
+            [RUNNEL, "quota", "set", "--principal", anonymous, "--producer-byte-rate", "20000", "--url", server.url],
+            capture_output=True, text=True,
+        )
+        assert out.returncode == 0 and "20000" in out.stdout, (out.stdout, out.stderr)
         record = {"value": "x" * 10_000}
         started = time.time()
         for _ in range(5):
@@ -209,10 +226,19 @@ def test_quotas():
         assert "quota" in refused.json()["message"]
         assert requests.get(server.url + "/topics/q/partitions/0/offsets").json()["end_offset"] == 5
 
-        # Consumers: a fetch quota slows reads the same way.
-        requests.put(f"{server.url}/security/quotas/%3Cdefault%3E", json={"consumer_byte_rate": 1_000_000})
-        listed = requests.get(server.url + "/security/quotas").json()["data"]
-        assert {q["principal"] for q in listed} == {anonymous, "<default>"}, listed
+        # Consumers: a fetch quota (here through the default entry) slows reads the same way. Each read of the
+        # partition returns its 50 000 bytes; at 20 000 per second the second and third wait ~2.5 s each.
+        default = requests.put(f"{server.url}/security/quotas/%3Cdefault%3E", json={"consumer_byte_rate": 20_000})
+        assert default.status_code == 200 and default.json()["principal"] == "<default>", default.text
+        started = time.time()
+        for _ in range(3):
+            page = requests.get(f"{server.v3}/topics/q/partitions/0/records", params={"offset": 0, "max_bytes": 1_000_000})
+            assert page.status_code == 200 and len(page.json()["data"]) == 5, page.text[:300]
+        assert time.time() - started >= 2.0, time.time() - started
+        out = subprocess.run([RUNNEL, "quota", "list", "-o", "json", "--url", server.url], capture_output=True, text=True)
+        listed = json.loads(out.stdout)
+        assert {(q["principal"], q["producer_byte_rate"], q["consumer_byte_rate"]) for q in listed} == {
+            (anonymous, 20_000, None), ("<default>", None, 20_000)}, listed
         bad = requests.put(f"{server.url}/security/quotas/{anonymous}", json={"producer_byte_rate": -5})
         assert bad.status_code == 400 and bad.json()["error_code"] == 40002, bad.text
 
