@@ -101,7 +101,7 @@ public final class EmbeddedBroker: Broker {
             let text: String?
             let lock: DirectoryLock
             do throws(LogError) {
-                try MetadataFile.createDirectory(directory)
+                try DataDirectory.create(directory)
                 lock = try DirectoryLock(directory: directory)
                 text = try MetadataFile.read(metaPath)
             } catch {

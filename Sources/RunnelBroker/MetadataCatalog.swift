@@ -1,4 +1,5 @@
 import GRDB
+import RunnelLog
 
 /// A topic as the catalog stores it.
 struct StoredTopic: Sendable, Hashable {
@@ -12,7 +13,7 @@ struct StoredTopic: Sendable, Hashable {
     var configs: [String: String]
 }
 
-/// An API key as the catalog stores it: the secret only as its bcrypt hash.
+/// An API key as the catalog stores it: the secret only as a salted hash (``SecretHash``).
 struct StoredAPIKey: Sendable, Hashable {
     var key: String
     var secretHash: String
@@ -64,6 +65,8 @@ final class MetadataCatalog: Sendable {
             }
             let database = try DatabaseQueue(path: path, configuration: configuration)
             try migrator.migrate(database)
+            // It holds the key hashes: the server's user only.
+            DataDirectory.restrictFiles([path, path + "-wal", path + "-shm"])
             return MetadataCatalog(database: database)
         } catch {
             throw BrokerError(.kafkaStorageError, "cannot open the metadata catalog \(path): \(error)")
@@ -306,6 +309,16 @@ final class MetadataCatalog: Sendable {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM api_key WHERE key = ?", arguments: [key]).map(
                 StoredAPIKey.init(row:)
+            )
+        }
+    }
+
+    /// Replaces a key's stored hash when it is still `old` (a legacy bcrypt hash upgraded after a verification).
+    func replaceAPIKeyHash(_ key: String, old: String, new: String) async throws(BrokerError) {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE api_key SET secret_hash = ? WHERE key = ? AND secret_hash = ?",
+                arguments: [new, key, old]
             )
         }
     }

@@ -69,6 +69,18 @@ public struct Dashboard: Sendable {
         data.get("/ui/api/templates") { _, _ in .json(try templates()) }
     }
 
+    /// The page loads only its own script, style and data, cannot be framed by another site, and sends no referrer:
+    /// injected markup could neither run nor phone home, and a click-jacking frame stays empty.
+    static let pageSecurityHeaders: [(HTTPField.Name, String)] = [
+        (
+            .contentSecurityPolicy,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+                + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        ),
+        (.xFrameOptions, "DENY"),
+        (.referrerPolicy, "no-referrer"),
+    ]
+
     private func asset(_ name: String) throws -> Response {
         guard let embedded = Self.assets[name] else {
             throw APIError(.notFound, 404, "HTTP 404 Not Found")
@@ -81,6 +93,7 @@ public struct Dashboard: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = embedded.contentType
         headers[.cacheControl] = "no-cache"
+        for (name, value) in Self.pageSecurityHeaders { headers[name] = value }
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 

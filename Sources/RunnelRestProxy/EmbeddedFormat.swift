@@ -22,6 +22,12 @@ enum EmbeddedFormat: String, Sendable, CaseIterable {
 
     static let v2Metadata = "application/vnd.kafka.v2+json"
 
+    /// What a v2 produce body may be: the embedded types only (`application/json` is 415, as in Confluent).
+    static let v2ProduceBodies = BodyTypes(Set(allCases.filter { $0 != .string }.map(\.v2MediaType)))
+
+    /// What a v2 consumer-management body may be: the v2 type, `application/json`, or any embedded type.
+    static let v2ManagementBodies = BodyTypes([v2Metadata, MediaType.json]).union(v2ProduceBodies)
+
     /// The embedded format a v2 media type names (nil for the plain v2 type and anything else).
     static func fromV2MediaType(_ type: Substring) -> EmbeddedFormat? {
         let lowered = type.lowercased()

@@ -24,10 +24,11 @@ public final class RestProxy: Sendable {
 
     public func addRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
         addV2Routes(to: routes)
-        addV2ConsumerRoutes(to: routes)
-        addV3Routes(to: routes)
-        addV3AclRoutes(to: routes)
-        addV3ProduceRoutes(to: routes)
+        addV2ConsumerRoutes(to: routes.accepting(EmbeddedFormat.v2ManagementBodies))
+        let v3 = routes.accepting(.json)
+        addV3Routes(to: v3)
+        addV3AclRoutes(to: v3)
+        addV3ProduceRoutes(to: v3)
     }
 
     /// The absolute URL of the server as the client addressed it, for `base_uri` and v3 `self` links.

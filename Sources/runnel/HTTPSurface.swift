@@ -13,6 +13,7 @@ import RunnelRestProxy
 /// port, reaches everything through one origin). Built here once, for `runnel serve` and for the test that checks
 /// every route is in openapi.yaml.
 ///
+/// Both refuse what a web page would make a browser send (``BrowserGuard``) before anything else.
 /// With `authentication`, every request but those to its open paths must carry an API key, and runs as its
 /// principal; `access` (then an ``AuthorizingBroker``) decides what each may do outside the broker's own
 /// operations: DESCRIBE on the cluster for `/metrics` and the dashboard's data.
@@ -32,6 +33,7 @@ struct HTTPSurface {
         quotas: QuotaRoutes,
         apiKeys: APIKeyRoutes,
         access: any Broker,
+        browserGuard: BrowserGuard = BrowserGuard(scheme: "http", boundHost: "127.0.0.1", allowedHosts: []),
         authentication: AuthenticationMiddleware? = nil,
         openAPIDocument: [UInt8] = PackageResources.openapi_yaml
     ) {
@@ -64,6 +66,9 @@ struct HTTPSurface {
         proxyRouter = Router(context: Context.self)
         proxyRouter.middlewares.add(RequestMetricsMiddleware(listener: "proxy"))
         proxyRouter.middlewares.add(APIErrorMiddleware())
+        var proxyGuard = browserGuard
+        proxyGuard.errorCode = { $0 == "/connect" || $0.hasPrefix("/connect/") ? 403 : 40301 }
+        proxyRouter.middlewares.add(proxyGuard)
         if let authentication { proxyRouter.middlewares.add(authentication) }
         let proxyTable = RouteTable(router: proxyRouter)
         proxy.addRoutes(to: proxyTable)
@@ -80,6 +85,9 @@ struct HTTPSurface {
         connectRouter = Router(context: Context.self)
         connectRouter.middlewares.add(RequestMetricsMiddleware(listener: "connect"))
         connectRouter.middlewares.add(APIErrorMiddleware())
+        var connectGuard = browserGuard
+        connectGuard.errorCode = { _ in 403 }
+        connectRouter.middlewares.add(connectGuard)
         if var authentication {
             // Kafka Connect's errors carry the HTTP status as their code.
             authentication.errorCode = { _ in 401 }

@@ -114,6 +114,15 @@ struct Serve: AsyncParsableCommand {
     )
     var auth: AuthMode?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Host names (comma-separated) a browser may use for this server besides loopback addresses, when it listens on loopback: the Host header of every request must name one (RUNNEL_ALLOWED_HOSTS; default none).",
+            valueName: "names"
+        )
+    )
+    var allowedHosts: String?
+
     @Flag(
         name: .long,
         help: "Serve /metrics without authentication, for a scraper on a trusted network (RUNNEL_OPEN_METRICS=true)."
@@ -219,7 +228,9 @@ struct Serve: AsyncParsableCommand {
         let logLines = logTopic.isEmpty ? nil : LogLines()
         LoggingSystem.bootstrap { label in
             var base: any LogHandler =
-                format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+                format == "json"
+                ? JSONLogHandler(label: label)
+                : EscapingLogHandler(base: StreamLogHandler.standardError(label: label))
             if let logLines { base = MultiplexLogHandler([base, logLines.handler(label: label)]) }
             return LevelledLogHandler(base: base, label: label, levels: loggerLevels)
         }
@@ -345,6 +356,13 @@ struct Serve: AsyncParsableCommand {
                 maxRequestBytes: maxRequestBytes
             ),
             access: access,
+            browserGuard: BrowserGuard(
+                scheme: proxyConfiguration.scheme,
+                boundHost: host,
+                allowedHosts: try Self.setting(allowedHosts, "RUNNEL_ALLOWED_HOSTS", "").split(separator: ",").map {
+                    $0.trimmingCharacters(in: .whitespaces)
+                }.filter { !$0.isEmpty }
+            ),
             authentication: authRequired
                 ? AuthenticationMiddleware(
                     keys: broker.apiKeys,
@@ -360,7 +378,10 @@ struct Serve: AsyncParsableCommand {
             auth: authRequired ? "required" : "off (anyone who reaches the ports may do anything)",
             encryption: encryption.rawValue
         )
-        let http = HTTP1Channel.Configuration(idleTimeout: .milliseconds(idleTimeoutMs))
+        let http = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ParserErrorResponder()],
+            idleTimeout: .milliseconds(idleTimeoutMs)
+        )
         let server = HTTPServerBuilder.runnel(
             http,
             limits: ConnectionLimits(maxConnections: maxConnections, maxConnectionsPerIP: maxConnectionsPerIP),

@@ -2,6 +2,7 @@ import Crypto
 import Dispatch
 import Foundation
 import HummingbirdBcrypt
+import RunnelLog
 import Synchronization
 
 /// An API key as listed: never its secret.
@@ -22,19 +23,35 @@ public struct CreatedAPIKey: Sendable {
     public var secret: String
 }
 
+/// What presenting a key and a secret came to.
+public enum AuthenticationResult: Sendable, Hashable {
+    /// The secret is the key's: the caller is this principal.
+    case authenticated(principal: String)
+    /// Unknown key, wrong secret, or credentials no key can have (control characters).
+    case rejected
+    /// Too many failed attempts lately for this key id or from this address: refused without checking, try again
+    /// after this long.
+    case throttled(retryAfter: Duration)
+}
+
 /// API keys (Confluent Cloud's model: a key id and a secret, used as HTTP Basic user and password), kept in
-/// `metadata.db` with the secret only as a bcrypt hash.
+/// `metadata.db` with the secret only as a salted SHA-256 hash (``SecretHash``).
 ///
-/// bcrypt is slow on purpose, so it never runs per request: a key verified once is remembered (as a SHA-256 of its
-/// secret) and re-checked against the catalog at most every ``recheckInterval`` — cheaply, by comparing the stored
-/// hash, so a key deleted by another process stops working within that interval. bcrypt runs on one dedicated
-/// thread, so a flood of wrong secrets queues there and never takes the cooperative pool or the I/O threads; a
-/// wrong secret just tried is remembered too and refused without hashing again.
+/// A secret is 64 random characters (381 bits), so a fast hash is as safe against guessing as a slow one, and checking
+/// one costs microseconds: no request ever waits for another's verification, and an unknown key id costs the same
+/// work as a wrong secret, so answer times do not tell which key ids exist. Keys made by earlier versions carry a
+/// bcrypt hash; it is checked once, on a dedicated thread, and replaced by the fast form.
+///
+/// A key verified once is remembered (as a SHA-256 of its secret) and re-checked against the catalog every
+/// ``recheckInterval``, so a key deleted by another process stops working within that interval. Failed attempts are
+/// counted per key id and per client address (``FailureLimiter``); past the limit a failure is answered
+/// ``AuthenticationResult/throttled(retryAfter:)`` instead of rejected. The right secret is always accepted: checking it
+/// is cheap, so an attacker hammering a key id cannot lock its owner out (only a legacy bcrypt hash is not checked
+/// for a caller over the limit).
 public final class APIKeyStore: Sendable {
-    /// bcrypt's work factor: 2^cost rounds.
-    static let cost: UInt8 = 11
+    /// bcrypt's work factor of the hashes earlier versions wrote (checked once, then upgraded).
+    static let legacyCost: UInt8 = 11
     static let recheckInterval: Duration = .seconds(30)
-    static let rememberedFailures = 1024
 
     private struct Verified {
         var secretDigest: [UInt8]
@@ -42,32 +59,27 @@ public final class APIKeyStore: Sendable {
         var checkedAt: ContinuousClock.Instant
     }
 
-    private struct Cache {
-        var verified: [String: Verified] = [:]
-        /// Recent wrong `key:secret` digests.
-        var failures: Set<[UInt8]> = []
-        var failureOrder: [[UInt8]] = []
-    }
-
     private let catalog: MetadataCatalog
     private let authorizer: Authorizer?
-    private let cache = Mutex(Cache())
+    private let verified = Mutex<[String: Verified]>([:])
+    private let limiter: FailureLimiter
     private static let hashing = DispatchQueue(label: "runnel.bcrypt")
 
-    init(catalog: MetadataCatalog, authorizer: Authorizer?) {
+    init(catalog: MetadataCatalog, authorizer: Authorizer?, limiter: FailureLimiter = FailureLimiter()) {
         self.catalog = catalog
         self.authorizer = authorizer
+        self.limiter = limiter
     }
 
     /// Opens the keys of a data directory without a running broker (`runnel api-key create --data-dir`), creating
-    /// the directory and catalog if needed. A running server sees new keys at once, deleted ones within
+    /// the directory (mode 0700) and catalog if needed. A running server sees new keys at once, deleted ones within
     /// ``recheckInterval``.
     public static func open(dataDirectory: String) async throws(BrokerError) -> APIKeyStore {
         let result: Result<MetadataCatalog, BrokerError> = await onHashingThread {
-            do {
-                try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+            do throws(LogError) {
+                try DataDirectory.create(dataDirectory)
             } catch {
-                return .failure(BrokerError(.kafkaStorageError, "cannot create \(dataDirectory): \(error)"))
+                return .failure(BrokerError(error))
             }
             return Result { () throws(BrokerError) in try MetadataCatalog.open(path: dataDirectory + "/metadata.db") }
         }
@@ -82,10 +94,9 @@ public final class APIKeyStore: Sendable {
             length: 64,
             alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
         )
-        let hash = await Self.onHashingThread { Bcrypt.hash(secret, cost: Self.cost) }
         let stored = StoredAPIKey(
             key: key,
-            secretHash: hash,
+            secretHash: SecretHash.make(secret),
             description: description,
             superUser: superUser,
             createdAt: Int64(Date().timeIntervalSince1970 * 1000)
@@ -106,7 +117,7 @@ public final class APIKeyStore: Sendable {
     /// Whether the key existed.
     public func delete(_ key: String) async throws(BrokerError) -> Bool {
         let existed = try await catalog.deleteAPIKey(key)
-        cache.withLock { _ = $0.verified.removeValue(forKey: key) }
+        verified.withLock { _ = $0.removeValue(forKey: key) }
         authorizer?.setSuperUser(Caller.principal(ofKey: key), false)
         return existed
     }
@@ -117,70 +128,83 @@ public final class APIKeyStore: Sendable {
 
     // MARK: Authenticating
 
-    /// The key's principal when the secret is the key's; nil otherwise.
-    public func authenticate(key: String, secret: String) async throws(BrokerError) -> String? {
+    /// Checks a key and secret presented from `address`.
+    public func authenticate(
+        key: String,
+        secret: String,
+        from address: String = ""
+    ) async throws(BrokerError)
+        -> AuthenticationResult
+    {
+        // No key id or secret this store makes has a control character; such credentials (a NUL, say, which a C
+        // library would read as the end of the string) are refused before anything is looked up.
+        guard !Self.hasControlCharacter(key), !Self.hasControlCharacter(secret) else {
+            return failed(key: key, address: address)
+        }
         let digest = Array(SHA256.hash(data: Array(secret.utf8)))
         let now = ContinuousClock.now
-        enum Cached {
-            case fresh
-            case stale(String)
-            case failed, unknown
+        let remembered = verified.withLock { verified -> Verified? in
+            guard let entry = verified[key], Self.constantTimeEqual(entry.secretDigest, digest) else { return nil }
+            return entry
         }
-        let cached = cache.withLock { cache -> Cached in
-            if let verified = cache.verified[key], Self.constantTimeEqual(verified.secretDigest, digest) {
-                return now - verified.checkedAt < Self.recheckInterval ? .fresh : .stale(verified.secretHash)
-            }
-            return cache.failures.contains(Self.failureDigest(key: key, secretDigest: digest)) ? .failed : .unknown
+        if let remembered, now - remembered.checkedAt < Self.recheckInterval {
+            return .authenticated(principal: Caller.principal(ofKey: key))
         }
-        switch cached {
-        case .fresh:
-            return Caller.principal(ofKey: key)
-        case .failed:
-            return nil
-        case .stale(let secretHash):
-            // The same secret already passed bcrypt against this hash: the key is valid while its hash is unchanged.
-            guard let stored = try await catalog.apiKey(key), stored.secretHash == secretHash else {
-                cache.withLock { _ = $0.verified.removeValue(forKey: key) }
-                return nil
-            }
+        let overLimit = limiter.retryAfter(key: key, address: address, now: now)
+        let stored = try await catalog.apiKey(key)
+        // The stored key must be exactly the one presented: the principal is the stored key's own.
+        guard let stored, stored.key == key else {
+            // An unknown key id costs what a wrong secret does, so answer times do not reveal which ids exist.
+            _ = SecretHash.verify(secret, against: SecretHash.decoy)
+            return failed(key: key, address: address)
+        }
+        if let remembered, remembered.secretHash == stored.secretHash {
+            // The same secret already passed against this hash: the key is valid while its hash is unchanged.
             remember(stored, digest: digest, at: now)
-            return Caller.principal(ofKey: key)
-        case .unknown:
-            guard let stored = try await catalog.apiKey(key) else { return nil }
-            let matches = await Self.onHashingThread { Bcrypt.verify(secret, hash: stored.secretHash) }
-            guard matches else {
-                rememberFailure(Self.failureDigest(key: key, secretDigest: digest))
-                return nil
-            }
-            remember(stored, digest: digest, at: now)
-            return Caller.principal(ofKey: key)
+            return .authenticated(principal: stored.principal)
         }
+        let matches: Bool
+        if SecretHash.isLegacy(stored.secretHash) {
+            // bcrypt is the one slow check: never for a caller over the limit.
+            if let overLimit { return .throttled(retryAfter: overLimit) }
+            let hash = stored.secretHash
+            matches = await Self.onHashingThread { Bcrypt.verify(secret, hash: hash) }
+            if matches {
+                // Upgraded to the fast form; a failure to write it only means bcrypt runs again next time.
+                try? await catalog.replaceAPIKeyHash(key, old: hash, new: SecretHash.make(secret))
+            }
+        } else {
+            matches = SecretHash.verify(secret, against: stored.secretHash)
+        }
+        guard matches else { return failed(key: key, address: address) }
+        let current = (try? await catalog.apiKey(key)) ?? stored
+        remember(current, digest: digest, at: now)
+        return .authenticated(principal: stored.principal)
+    }
+
+    /// Counts a failed attempt: rejected, or throttled once over the limit.
+    private func failed(key: String, address: String) -> AuthenticationResult {
+        if let retryAfter = limiter.recordFailure(key: key, address: address, now: .now) {
+            return .throttled(retryAfter: retryAfter)
+        }
+        return .rejected
     }
 
     private func remember(_ stored: StoredAPIKey, digest: [UInt8], at now: ContinuousClock.Instant) {
-        cache.withLock { cache in
-            cache.verified[stored.key] = Verified(secretDigest: digest, secretHash: stored.secretHash, checkedAt: now)
+        verified.withLock { verified in
+            verified[stored.key] = Verified(secretDigest: digest, secretHash: stored.secretHash, checkedAt: now)
         }
-        authorizer?.setSuperUser(Caller.principal(ofKey: stored.key), stored.superUser)
-    }
-
-    private func rememberFailure(_ digest: [UInt8]) {
-        cache.withLock { cache in
-            guard cache.failures.insert(digest).inserted else { return }
-            cache.failureOrder.append(digest)
-            if cache.failureOrder.count > Self.rememberedFailures {
-                cache.failures.remove(cache.failureOrder.removeFirst())
-            }
-        }
+        authorizer?.setSuperUser(stored.principal, stored.superUser)
     }
 
     // MARK: Helpers
 
-    private static func failureDigest(key: String, secretDigest: [UInt8]) -> [UInt8] {
-        Array(SHA256.hash(data: Array(key.utf8) + [0] + secretDigest))
+    /// C0 and C1 control characters and DEL.
+    static func hasControlCharacter(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
     }
 
-    private static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0
         for index in a.indices { difference |= a[index] ^ b[index] }
@@ -203,10 +227,151 @@ public final class APIKeyStore: Sendable {
         )
     }
 
-    /// Runs slow, blocking work (bcrypt, opening the catalog) on a dedicated thread, off the cooperative pool.
+    /// Runs slow, blocking work (legacy bcrypt, opening the catalog) on a dedicated thread, off the cooperative pool.
     private static func onHashingThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             hashing.async { continuation.resume(returning: body()) }
         }
+    }
+}
+
+extension StoredAPIKey {
+    var principal: String { Caller.principal(ofKey: key) }
+}
+
+/// The stored form of a secret: `sha256:<salt>:<digest>` (hex), the SHA-256 of a random 16-byte salt followed by the
+/// secret. Earlier versions stored bcrypt hashes (`$2b$...`), still accepted.
+enum SecretHash {
+    static func make(_ secret: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let salt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return "sha256:\(hex(salt)):\(hex(digest(salt: salt, secret: secret)))"
+    }
+
+    static func isLegacy(_ stored: String) -> Bool { stored.hasPrefix("$2") }
+
+    /// Whether `secret` hashes to `stored` (a fast form; false for anything else).
+    static func verify(_ secret: String, against stored: String) -> Bool {
+        let parts = stored.split(separator: ":")
+        guard parts.count == 3, parts[0] == "sha256", let salt = bytes(parts[1]), let expected = bytes(parts[2]) else {
+            return false
+        }
+        return APIKeyStore.constantTimeEqual(digest(salt: salt, secret: secret), expected)
+    }
+
+    /// A hash no secret is known for, checked against when a key id is unknown.
+    static let decoy = make(UUID().uuidString)
+
+    private static func digest(salt: [UInt8], secret: String) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: salt)
+        hasher.update(data: Array(secret.utf8))
+        return Array(hasher.finalize())
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static func bytes(_ text: Substring) -> [UInt8]? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        var result = [UInt8]()
+        result.reserveCapacity(utf8.count / 2)
+        var index = 0
+        while index < utf8.count {
+            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { return nil }
+            result.append(high << 4 | low)
+            index += 2
+        }
+        return result
+    }
+
+    private static func nibble(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        default: nil
+        }
+    }
+}
+
+/// Counts failed authentications per key id and per client address, each a token bucket: `burst` failures at once,
+/// then one more each `refill`. Past either bucket, attempts are refused until it refills. It remembers a bounded
+/// number of buckets (the fullest are forgotten first: a bucket that is full is as good as none).
+public final class FailureLimiter: Sendable {
+    private struct Bucket {
+        var tokens: Double
+        var updated: ContinuousClock.Instant
+    }
+
+    let burst: Int
+    let refill: Duration
+    let maxBuckets: Int
+    private let buckets = Mutex<[String: Bucket]>([:])
+
+    public init(burst: Int = 10, refill: Duration = .seconds(6), maxBuckets: Int = 10_000) {
+        self.burst = burst
+        self.refill = refill
+        self.maxBuckets = maxBuckets
+    }
+
+    /// How long until `key` and `address` may fail again; nil when both may now.
+    func retryAfter(key: String, address: String, now: ContinuousClock.Instant) -> Duration? {
+        buckets.withLock { buckets in
+            [bucketName(key: key), bucketName(address: address)].compactMap { name -> Duration? in
+                guard let name, var bucket = buckets[name] else { return nil }
+                refresh(&bucket, now: now)
+                return bucket.tokens >= 1 ? nil : wait(bucket)
+            }.max()
+        }
+    }
+
+    /// Takes a token from both buckets; when either was empty, how long until it has one again.
+    func recordFailure(key: String, address: String, now: ContinuousClock.Instant) -> Duration? {
+        buckets.withLock { buckets in
+            var longest: Duration?
+            for name in [bucketName(key: key), bucketName(address: address)].compactMap({ $0 }) {
+                var bucket = buckets[name] ?? Bucket(tokens: Double(burst), updated: now)
+                refresh(&bucket, now: now)
+                if bucket.tokens >= 1 {
+                    bucket.tokens -= 1
+                } else {
+                    longest = max(longest ?? .zero, wait(bucket))
+                }
+                buckets[name] = bucket
+            }
+            if buckets.count > maxBuckets { forgetFullest(&buckets, now: now) }
+            return longest
+        }
+    }
+
+    private func bucketName(key: String) -> String? { key.isEmpty ? nil : "key " + key }
+    private func bucketName(address: String) -> String? { address.isEmpty ? nil : "address " + address }
+
+    private func refresh(_ bucket: inout Bucket, now: ContinuousClock.Instant) {
+        let elapsed = now - bucket.updated
+        bucket.tokens = min(Double(burst), bucket.tokens + elapsed / refill)
+        bucket.updated = now
+    }
+
+    private func wait(_ bucket: Bucket) -> Duration {
+        refill * (1 - bucket.tokens)
+    }
+
+    private func forgetFullest(_ buckets: inout [String: Bucket], now: ContinuousClock.Instant) {
+        let ranked = buckets.map { name, bucket -> (String, Double) in
+            var bucket = bucket
+            refresh(&bucket, now: now)
+            return (name, bucket.tokens)
+        }.sorted { $0.1 > $1.1 }
+        for (name, _) in ranked.prefix(buckets.count - maxBuckets * 3 / 4) { buckets.removeValue(forKey: name) }
     }
 }

@@ -38,7 +38,8 @@ public struct AuthorizingBroker: Broker {
         audit.notice(
             "Access denied",
             metadata: [
-                "principal": "\(caller?.principal ?? "none")", "host": "\(caller?.host ?? "")",
+                "principal": "\(Audit.printable(caller?.principal ?? "none"))",
+                "host": "\(Audit.printable(caller?.host ?? ""))",
                 "operation": "\(operation.rawValue)", "resource_type": "\(resource.type.rawValue)",
                 "resource_name": "\(Audit.printable(resource.name))",
             ]

@@ -204,6 +204,20 @@ public enum Validators {
         }
     }
 
+    /// Kafka's `Range.between`: out-of-range values are refused, never clamped.
+    public static func between(_ minimum: Int64, _ maximum: Int64) -> ConfigKey.Validator {
+        { value in
+            guard let number = Int64(value.trimmingCharacters(in: .whitespaces)) else { return nil }
+            if number < minimum {
+                return "Value must be at least \(minimum) (the range is [\(minimum),...,\(maximum)])"
+            }
+            if number > maximum {
+                return "Value must be no more than \(maximum) (the range is [\(minimum),...,\(maximum)])"
+            }
+            return nil
+        }
+    }
+
     public static func oneOf(_ allowed: [String], caseInsensitive: Bool = true) -> ConfigKey.Validator {
         { value in
             let given = value.trimmingCharacters(in: .whitespaces)

@@ -13,6 +13,11 @@ public enum WorkerError: Error, Sendable, Hashable {
     /// The caller may not do this.
     case forbidden(String)
     case failed(String)
+
+    /// A broker call's failure: the caller's own missing rights are its error (403), anything else the worker's.
+    init(_ error: BrokerError) {
+        self = error.isAuthorizationFailure ? .forbidden(error.message) : .failed(error.message)
+    }
 }
 
 /// The connect worker: the connectors, their tasks and their state, run as structured child tasks of this
@@ -566,39 +571,36 @@ public actor ConnectWorker: Service {
 
     public func offsets(_ name: String) async throws(WorkerError) -> [ConnectorOffset] {
         let entry = try entry(name)
-        do throws(ConnectError) {
-            switch entry.plugin.type {
-            case .source:
+        switch entry.plugin.type {
+        case .source:
+            do throws(ConnectError) {
                 return try await store.sourceOffsets(connector: name).map { partition, offset in
                     ConnectorOffset(
                         partition: (try? ConnectJSON.parse(partition)) ?? .null,
                         offset: (try? ConnectJSON.parse(offset)) ?? .null
                     )
                 }
-            case .sink:
-                let committed = try await fetchCommitted(Self.sinkGroup(name))
-                return committed.sorted { $0.key < $1.key }
-                    .map { (tp: TopicPartition, offset: CommittedOffset) -> ConnectorOffset in
-                        ConnectorOffset(
-                            partition: .object(
-                                ConnectObject([
-                                    ("kafka_topic", .string(tp.topic)), ("kafka_partition", .int(Int64(tp.partition))),
-                                ])
-                            ),
-                            offset: .object(ConnectObject([("kafka_offset", .int(offset.offset))]))
-                        )
-                    }
+            } catch {
+                throw .failed(error.message)
             }
-        } catch {
-            throw .failed(error.message)
-        }
-    }
-
-    private func fetchCommitted(_ group: String) async throws(ConnectError) -> [TopicPartition: CommittedOffset] {
-        do {
-            return try await broker.fetchCommittedOffsets(groupId: group, partitions: nil)
-        } catch {
-            throw Producing.map(error)
+        case .sink:
+            let committed: [TopicPartition: CommittedOffset]
+            do {
+                committed = try await broker.fetchCommittedOffsets(groupId: Self.sinkGroup(name), partitions: nil)
+            } catch {
+                throw WorkerError(error)
+            }
+            return committed.sorted { $0.key < $1.key }
+                .map { (tp: TopicPartition, offset: CommittedOffset) -> ConnectorOffset in
+                    ConnectorOffset(
+                        partition: .object(
+                            ConnectObject([
+                                ("kafka_topic", .string(tp.topic)), ("kafka_partition", .int(Int64(tp.partition))),
+                            ])
+                        ),
+                        offset: .object(ConnectObject([("kafka_offset", .int(offset.offset))]))
+                    )
+                }
         }
     }
 
@@ -691,6 +693,8 @@ public actor ConnectWorker: Service {
                 }
             } catch let error as WorkerError {
                 throw error
+            } catch let error as BrokerError {
+                throw WorkerError(error)
             } catch {
                 throw .failed("\(error)")
             }
@@ -717,7 +721,7 @@ public actor ConnectWorker: Service {
             do {
                 try await broker.deleteGroup(Self.sinkGroup(name))
             } catch {
-                if error.code != .groupIdNotFound { throw .failed("\(error)") }
+                if error.code != .groupIdNotFound { throw WorkerError(error) }
             }
             return "The offsets for this connector have been reset successfully"
         }

@@ -37,6 +37,10 @@ final class ConnectStore: Sendable {
                 }
                 let database = try DatabaseQueue(path: path, configuration: configuration)
                 try migrator.migrate(database)
+                // Connector configs hold their passwords: readable by the server's user only.
+                for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+                    try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+                }
                 return ConnectStore(database: database)
             }
         } catch {

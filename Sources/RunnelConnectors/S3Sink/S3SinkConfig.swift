@@ -201,7 +201,8 @@ struct S3SinkConfig: Sendable {
             importance: .low,
             group: "Connector",
             order: 8,
-            validator: Validators.atLeast(0),
+            // An offset has at most 19 digits.
+            validator: Validators.between(0, 19),
             "Digits of the start offset in object names."
         ),
         ConfigKey(
@@ -392,7 +393,7 @@ struct S3SinkConfig: Sendable {
         }
         gzip = config.string("s3.compression.type")?.lowercased() == "gzip"
         compressionLevel = config.int("s3.compression.level") ?? -1
-        zeroPadWidth = min(config.int("filename.offset.zero.pad.width") ?? 10, 19)
+        zeroPadWidth = config.int("filename.offset.zero.pad.width") ?? 10
         nullValues = NullValues(rawValue: config.string("behavior.on.null.values")?.lowercased() ?? "fail") ?? .fail
         storeKeys = config.bool("store.kafka.keys")
         storeHeaders = config.bool("store.kafka.headers")

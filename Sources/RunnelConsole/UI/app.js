@@ -18,6 +18,8 @@
       else if (key === 'text') el.textContent = value;
       else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
       else if (key === 'dataset') Object.assign(el.dataset, value);
+      // Through the CSSOM: the page's Content-Security-Policy refuses style attributes.
+      else if (key === 'style') el.style.cssText = String(value);
       else if (value === true) el.setAttribute(key, '');
       else el.setAttribute(key, String(value));
     }
@@ -158,7 +160,8 @@
 
   /** Fetches JSON; a non-2xx answer throws an ApiError carrying the server's `message`. */
   async function api(path, options = {}) {
-    const init = { method: options.method || 'GET', headers: { Accept: 'application/json' } };
+    // X-Requested-With: a header no cross-site form can send (the server wants one on a browser's writes).
+    const init = { method: options.method || 'GET', headers: { Accept: 'application/json', 'X-Requested-With': 'runnel-dashboard' } };
     if (options.body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(options.body);

@@ -36,7 +36,8 @@ final class FileHandle: Sendable {
         case .readWriteCreate: flags = O_RDWR | O_CREAT
         case .createTruncate: flags = O_RDWR | O_CREAT | O_TRUNC
         }
-        let fd = open(path, flags | O_CLOEXEC, 0o644)
+        // Private to the server's user: segments and checkpoints hold every topic's data.
+        let fd = open(path, flags | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FileHandle.error("open", path) }
         self.descriptor = fd
         self.path = path
@@ -242,7 +243,7 @@ enum FileSystem {
     }
 
     static func createDirectory(_ path: String) throws(LogError) {
-        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw FileHandle.error("mkdir", path) }
+        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw FileHandle.error("mkdir", path) }
     }
 
     /// Creates `path` and any missing parents.
@@ -347,6 +348,26 @@ public enum MetadataFile {
     public static func write(_ path: String, contents: String) throws(LogError) {
         try FileSystem.createDirectories(FileSystem.parent(of: path))
         try FileSystem.writeAtomically(path, contents: contents)
+    }
+}
+
+/// The data directory's own permissions: it holds every topic's data, the key hashes and connector secrets, so it is
+/// created readable by the server's user only (0700, files 0600 inside).
+public enum DataDirectory {
+    /// Creates `path` (and missing parents) with mode 0700, or takes group and other permissions off an existing
+    /// directory this user owns. Blocking: call from an I/O thread.
+    public static func create(_ path: String) throws(LogError) {
+        try FileSystem.createDirectories(path)
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw FileHandle.error("stat", path) }
+        if info.st_uid == getuid() && info.st_mode & 0o077 != 0 {
+            guard chmod(path, info.st_mode & 0o700) == 0 else { throw FileHandle.error("chmod", path) }
+        }
+    }
+
+    /// Makes files readable and writable by the server's user only (SQLite creates its files 0644).
+    public static func restrictFiles(_ paths: [String]) {
+        for path in paths where FileSystem.fileExists(path) { _ = chmod(path, 0o600) }
     }
 }
 

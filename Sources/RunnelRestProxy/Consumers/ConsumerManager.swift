@@ -179,6 +179,24 @@ final class ConsumerManager: Service, Sendable {
         }
     }
 
+    /// The authorization failure naming the subscribed topics the instance's owner may not READ; nil when it may
+    /// read them all.
+    private func unreadable(_ topics: [String]) async -> BrokerError? {
+        var denied: [String] = []
+        for topic in topics {
+            do {
+                try await broker.authorize(.read, on: .topic(topic))
+            } catch {
+                if error.isAuthorizationFailure { denied.append(topic) }
+            }
+        }
+        guard !denied.isEmpty else { return nil }
+        return BrokerError(
+            .topicAuthorizationFailed,
+            "Not authorized to access topics: [\(denied.joined(separator: ", "))]"
+        )
+    }
+
     /// The group membership of a subscribed instance, until its subscription changes or it closes: join, then
     /// heartbeat; rejoin when the group rebalances (committing first when auto-committing).
     private func keepMembership(_ instance: ConsumerInstance, modeVersion: Int) async {
@@ -196,6 +214,13 @@ final class ConsumerManager: Service, Sendable {
         while isCurrent() && !Task.isCancelled {
             guard case .subscribed(let subscription) = instance.state.withLock(\.mode) else { return }
             let topics = await resolveTopics(subscription)
+            if let denied = await unreadable(topics) {
+                // As a Kafka consumer's poll throws TopicAuthorizationException: reads fail with it, and the check
+                // is made again every second, so a permission granted since takes effect.
+                instance.state.withLock { $0.failure = APIError(denied) }
+                do { try await clock.sleep(milliseconds: 1_000) } catch { break }
+                continue
+            }
             let generation: GroupMembership.Generation
             do {
                 generation = try await membership.join(topics: topics, memberId: memberId, owned: owned)

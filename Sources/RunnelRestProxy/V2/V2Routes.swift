@@ -11,7 +11,8 @@ extension RestProxy {
         routes.get("/") { request, _ in
             .json([:], contentType: try V2Negotiation.responseType(request))
         }
-        routes.post("/") { request, _ in
+        // It reads and ignores any body, and changes nothing.
+        routes.accepting(.any).post("/") { request, _ in
             _ = try await request.collectBody(limit: self.configuration.maxRequestBytes)
             return .json([:], contentType: try V2Negotiation.responseType(request))
         }
@@ -65,10 +66,11 @@ extension RestProxy {
                 contentType: type
             )
         }
-        routes.post("/topics/{topic_name}") { request, context in
+        let produce = routes.accepting(EmbeddedFormat.v2ProduceBodies)
+        produce.post("/topics/{topic_name}") { request, context in
             try await self.v2Produce(request, context, partition: nil)
         }
-        routes.post("/topics/{topic_name}/partitions/{partition_id}") { request, context in
+        produce.post("/topics/{topic_name}/partitions/{partition_id}") { request, context in
             try await self.v2Produce(request, context, partition: try request.partitionParameter(context))
         }
     }

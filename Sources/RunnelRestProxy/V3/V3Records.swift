@@ -38,7 +38,6 @@ extension RestProxy {
     }
 
     private func v3Produce(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        try Self.checkV3ContentType(request)
         let scope = try await scope(request, context)
         let topic = try await self.topic(try context.requiredParameter("topic_name"))
         let partitionCount = Int32(topic.partitions.count)
@@ -245,7 +244,6 @@ extension RestProxy {
     /// `POST .../records:batch`: `{"entries": [{"id", ...record}]}`, at most
     /// `api.v3.produce.batch.maximum.entries` of them with distinct ids; 207 with `successes` and `failures`.
     private func v3ProduceBatch(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        try Self.checkV3ContentType(request)
         let scope = try await scope(request, context)
         let topic = try await self.topic(try context.requiredParameter("topic_name"))
         let partitionCount = Int32(topic.partitions.count)

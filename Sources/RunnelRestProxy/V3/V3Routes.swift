@@ -578,18 +578,8 @@ extension RestProxy {
         return (id, lags.sorted { $0.topicPartition < $1.topicPartition })
     }
 
-    /// v3 bodies are `application/json` (415 for any other declared type; none declared is accepted).
-    static func checkV3ContentType(_ request: Request) throws {
-        if let contentType = request.headers[.contentType],
-            MediaType.essence(contentType).lowercased() != MediaType.json
-        {
-            throw APIError.unsupportedMediaType(contentType)
-        }
-    }
-
     /// The v3 request body, which must be a JSON object; 42206 when it is empty.
     func v3Body(_ request: Request) async throws -> JSONValue {
-        try Self.checkV3ContentType(request)
         guard let body = try await request.jsonBody(limit: configuration.maxRequestBytes) else {
             throw APIError.payload("Request body is empty. Data is required.")
         }

@@ -68,18 +68,36 @@ struct AuthenticationMiddleware: RouterMiddleware {
         guard let credentials = request.headers.basic else {
             return challenge(request, "Authentication required: send an API key and its secret with HTTP Basic")
         }
-        let principal: String?
+        let result: AuthenticationResult
         do {
-            principal = try await keys.authenticate(key: credentials.username, secret: credentials.password)
+            result = try await keys.authenticate(
+                key: credentials.username,
+                secret: credentials.password,
+                from: host
+            )
         } catch {
             throw APIError(.internalServerError, 50002, "Cannot check credentials: \(error.message)")
         }
-        guard let principal else {
+        let principal: String
+        switch result {
+        case .authenticated(let authenticated):
+            principal = authenticated
+        case .rejected:
             audit.notice(
                 "Authentication failed",
                 metadata: ["key": "\(Audit.printable(credentials.username))", "host": "\(host)", "path": "\(path)"]
             )
             return challenge(request, "Authentication failed: unknown API key or wrong secret")
+        case .throttled(let retryAfter):
+            // Not logged one by one: a flood of wrong secrets must not become a flood of audit lines.
+            let seconds = max(1, Int((retryAfter / .seconds(1)).rounded(.up)))
+            var response = APIError(
+                .tooManyRequests,
+                429,
+                "Too many failed authentications for this API key or from this address: retry after \(seconds) s"
+            ).response(contentType: MediaType.preferredErrorType(for: request))
+            response.headers[.retryAfter] = "\(seconds)"
+            return response
         }
         return try await Caller.$current.withValue(Caller(principal: principal, host: host)) {
             try await next(request, context)

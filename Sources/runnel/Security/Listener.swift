@@ -1,9 +1,13 @@
 import ArgumentParser
 import Foundation
+import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
 import NIOSSL
+import RunnelHTTP
 import Synchronization
 
 /// What the listeners accept, as AWS MSK's in-transit encryption choices.
@@ -267,4 +271,49 @@ private func answerAndClose(
     )
     let channel = context.channel
     context.writeAndFlush(NIOAny(response)).whenComplete { _ in channel.close(promise: nil) }
+}
+
+/// Answers a request the HTTP parser cannot read (a request line or header over the limits, broken syntax) with a
+/// 400 in the API's error format, instead of an empty body, then closes the connection. Sits after the HTTP codec,
+/// and stays quiet when a response is already on its way (it can only close then).
+final class ParserErrorResponder: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private var responding = false
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head: responding = true
+        case .end: responding = false
+        case .body: break
+        }
+        context.write(data, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        guard !responding else {
+            context.close(promise: nil)
+            return
+        }
+        let message =
+            parserError == .headerOverflow
+            ? "The request line or its headers are larger than this server accepts"
+            : "The request is not valid HTTP/1.1 (\(parserError))"
+        let body = APIError(.badRequest, 400, message).body.bytes
+        var headers = HTTPFields()
+        headers[.contentType] = MediaType.json
+        headers[.contentLength] = "\(body.readableBytes)"
+        headers[.connection] = "close"
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: .badRequest, headerFields: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
 }
