@@ -72,16 +72,37 @@ public protocol Broker: Sendable {
 
     // MARK: Access control
 
-    /// Fails with Kafka's authorization error unless the current ``Caller`` may do `operation` on `resource`. For
-    /// actions outside Kafka's API (managing connectors, the dashboard's data); a broker that enforces nothing lets
-    /// everything through.
-    func authorize(_ operation: AclOperation, on resource: AclResource) async throws(BrokerError)
+    /// Fails with Kafka's authorization error (and one audit line) unless the current ``Caller`` may do at least one
+    /// of `checks`. For actions outside Kafka's API (managing connectors, the dashboard's data); a broker that
+    /// enforces nothing lets everything through.
+    func authorize(anyOf checks: [AclCheck]) async throws(BrokerError)
+    /// Whether the current ``Caller`` may do `operation` on `resource`, without a refusal or an audit line: for
+    /// leaving out of a list what the caller may not see.
+    func isAuthorized(_ operation: AclOperation, on resource: AclResource) async -> Bool
     /// Stores ACLs (those already present are kept once).
     func createAcls(_ bindings: [AclBinding]) async throws(BrokerError)
     /// The ACLs a filter matches, sorted.
     func describeAcls(_ filter: AclFilter) async throws(BrokerError) -> [AclBinding]
     /// Deletes the ACLs any of the filters match, returning them sorted.
     func deleteAcls(_ filters: [AclFilter]) async throws(BrokerError) -> [AclBinding]
+}
+
+extension Broker {
+    /// Fails with Kafka's authorization error unless the current ``Caller`` may do `operation` on `resource`.
+    public func authorize(_ operation: AclOperation, on resource: AclResource) async throws(BrokerError) {
+        try await authorize(anyOf: [AclCheck(operation, resource)])
+    }
+}
+
+/// One operation on one resource, as an ACL check asks it.
+public struct AclCheck: Sendable, Hashable {
+    public var operation: AclOperation
+    public var resource: AclResource
+
+    public init(_ operation: AclOperation, _ resource: AclResource) {
+        self.operation = operation
+        self.resource = resource
+    }
 }
 
 // MARK: - Cluster and topics
@@ -259,6 +280,40 @@ public struct FetchedPartition: Sendable, Hashable {
     public var records: [ConsumerRecord]
     /// The offset to fetch next.
     public var nextOffset: Int64
+    /// The share of the server's fetch memory these records hold: given back when the last copy of this value is
+    /// gone, so a front end that keeps the lease until its answer is sent keeps the bytes counted until then.
+    public var memory: MemoryLease?
+
+    public init(
+        topicPartition: TopicPartition,
+        error: BrokerError?,
+        highWatermark: Int64,
+        logStartOffset: Int64,
+        records: [ConsumerRecord],
+        nextOffset: Int64,
+        memory: MemoryLease? = nil
+    ) {
+        self.topicPartition = topicPartition
+        self.error = error
+        self.highWatermark = highWatermark
+        self.logStartOffset = logStartOffset
+        self.records = records
+        self.nextOffset = nextOffset
+        self.memory = memory
+    }
+
+    /// Equal when they say the same (the lease is bookkeeping).
+    public static func == (lhs: FetchedPartition, rhs: FetchedPartition) -> Bool {
+        lhs.topicPartition == rhs.topicPartition && lhs.error == rhs.error && lhs.highWatermark == rhs.highWatermark
+            && lhs.logStartOffset == rhs.logStartOffset && lhs.records == rhs.records
+            && lhs.nextOffset == rhs.nextOffset
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(topicPartition)
+        hasher.combine(nextOffset)
+        hasher.combine(records)
+    }
 }
 
 public enum OffsetSpec: Sendable, Hashable {

@@ -33,6 +33,9 @@ public struct BrokerConfig: Sendable, Hashable {
     public var groupMaxSessionTimeoutMs: Int64 = 1_800_000
     /// `group.max.size`: members per group.
     public var groupMaxSize = Int(Int32.max)
+    /// `fetch.max.bytes`: the most record bytes one fetch returns, whatever it asks for (clamped, not refused; the
+    /// first batch is returned even when larger). Kafka's default, 55 MiB.
+    public var fetchMaxBytes = 57_671_680
     /// Topic config defaults, keyed by topic config name (`retention.ms`), set from the broker names.
     public var topicDefaults: [String: String] = [:]
     /// Keys that were given but are not broker configs of this broker.
@@ -75,6 +78,7 @@ public struct BrokerConfig: Sendable, Hashable {
             case "group.min.session.timeout.ms": groupMinSessionTimeoutMs = try TopicConfigs.int(key, value, atLeast: 0)
             case "group.max.session.timeout.ms": groupMaxSessionTimeoutMs = try TopicConfigs.int(key, value, atLeast: 0)
             case "group.max.size": groupMaxSize = Int(try TopicConfigs.int(key, value, atLeast: 1))
+            case "fetch.max.bytes": fetchMaxBytes = Int(try TopicConfigs.int(key, value, atLeast: 1024))
             case "log.retention.hours", "log.retention.minutes":
                 // log.retention.ms wins over log.retention.minutes, which wins over log.retention.hours (Kafka).
                 let hours = key == "log.retention.hours"
@@ -156,6 +160,7 @@ public struct BrokerConfig: Sendable, Hashable {
             "group.min.session.timeout.ms": String(groupMinSessionTimeoutMs),
             "group.max.session.timeout.ms": String(groupMaxSessionTimeoutMs),
             "group.max.size": String(groupMaxSize),
+            "fetch.max.bytes": String(fetchMaxBytes),
         ]
         for (topicKey, brokerKey) in TopicConfigs.brokerSynonyms {
             if let value = topicDefaults[topicKey] ?? TopicConfigs.builtInDefault(topicKey) {

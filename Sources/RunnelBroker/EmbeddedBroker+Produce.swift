@@ -284,7 +284,7 @@ extension EmbeddedBroker {
         _ request: FetchRequest,
         logs: [PartitionLog?]
     ) async -> [(partition: FetchedPartition, bytes: Int)] {
-        var remaining = request.maxBytes
+        var remaining = min(request.maxBytes, configuration.config.fetchMaxBytes)
         var results: [(partition: FetchedPartition, bytes: Int)] = []
         var returnedAny = false
         for (log, partition) in zip(logs, request.partitions) {
@@ -319,12 +319,27 @@ extension EmbeddedBroker {
                 results.append((fetched, 0))
                 continue
             }
+            // The bytes about to be read are counted against the fetch memory first (waiting for room), and stay
+            // counted with the records until the front end lets go of them.
+            let lease: MemoryLease
+            do throws(BrokerError) {
+                lease = try await fetchMemory.reserve(
+                    min(request.maxPartitionBytes, max(remaining, 0), configuration.config.fetchMaxBytes),
+                    waitingAtMost: configuration.fetchMemoryWait
+                )
+            } catch {
+                fetched.error = error
+                results.append((fetched, 0))
+                continue
+            }
+            fetched.memory = lease
             do {
                 let read = try await log.read(
                     from: partition.offset,
-                    maxBytes: min(request.maxPartitionBytes, max(remaining, 0)),
+                    maxBytes: max(lease.bytes, 0),
                     minOneBatch: !returnedAny
                 )
+                lease.resize(to: read.records.readableBytes)
                 fetched.highWatermark = read.logEndOffset
                 fetched.logStartOffset = read.logStartOffset
                 let bytes = read.records.readableBytes

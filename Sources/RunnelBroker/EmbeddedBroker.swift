@@ -35,6 +35,11 @@ public final class EmbeddedBroker: Broker {
         public var cleanerBackoffMs: Int64 = 15_000
         /// The longest a quota delays an answer; a request that would wait longer is refused.
         public var maxThrottleMs: Int64 = 30_000
+        /// Bytes of fetched records held at once by every reader together, until their answers are sent
+        /// (``MemoryBudget``).
+        public var fetchMemoryBytes = 256 << 20
+        /// How long a fetch waits for its share of that memory before it is refused.
+        public var fetchMemoryWait: Duration = .seconds(10)
 
         public init(dataDirectory: String) {
             self.dataDirectory = dataDirectory
@@ -51,6 +56,8 @@ public final class EmbeddedBroker: Broker {
     public let authorizer: Authorizer
     /// The catalog's API keys.
     public let apiKeys: APIKeyStore
+    /// The memory fetched records may hold at once, shared by every front end.
+    public let fetchMemory: MemoryBudget
     /// The catalog's byte-rate quotas; a ``ThrottlingBroker`` around this broker enforces them.
     public let quotas: Quotas
     let coordinator: GroupCoordinator
@@ -77,6 +84,7 @@ public final class EmbeddedBroker: Broker {
         self.authorizer = authorizer
         self.quotas = quotas
         self.apiKeys = APIKeyStore(catalog: catalog, authorizer: authorizer)
+        self.fetchMemory = MemoryBudget(limit: configuration.fetchMemoryBytes)
         self.directoryLock = directoryLock
         self.configuration = configuration
         self.logManager = logManager

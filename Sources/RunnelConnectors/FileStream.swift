@@ -50,7 +50,9 @@ public enum FileStreamConnectors {
             ),
         ]),
         taskClassName: "org.apache.kafka.connect.file.FileStreamSourceTask",
-        usesServerFiles: true,
+        serverPaths: { config, _ in
+            (config["file"]?.isEmpty ?? true) ? [] : [ServerPath(key: "file", path: config["file"] ?? "")]
+        },
         makeConnector: { FileStreamSourceConnector() },
         tasks: .source({ FileStreamSourceTask() })
     )
@@ -69,7 +71,9 @@ public enum FileStreamConnectors {
             )
         ]),
         taskClassName: "org.apache.kafka.connect.file.FileStreamSinkTask",
-        usesServerFiles: true,
+        serverPaths: { config, _ in
+            (config["file"]?.isEmpty ?? true) ? [] : [ServerPath(key: "file", path: config["file"] ?? "")]
+        },
         makeConnector: { FileStreamSinkConnector() },
         tasks: .sink({ FileStreamSinkTask() })
     )

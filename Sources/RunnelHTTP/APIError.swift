@@ -9,10 +9,44 @@ public struct APIError: Error, Sendable, CustomStringConvertible, HTTPResponseEr
     public let errorCode: Int
     public let message: String
 
+    /// A server-side failure (5xx) never shows the server's file paths: each is cut to its last component
+    /// (`open /srv/runnel-data/logs/t-0/00000000000000000000.log: ...` reads `open 00000000000000000000.log: ...`).
     public init(_ status: HTTPResponse.Status, _ errorCode: Int? = nil, _ message: String) {
         self.status = status
         self.errorCode = errorCode ?? status.code
-        self.message = message
+        self.message = status.code >= 500 ? Self.withoutPaths(message) : message
+    }
+
+    /// `text` with every absolute or relative path (`/a/b`, `./a/b`, `../a`, `~/a`) replaced by its last component.
+    static func withoutPaths(_ text: String) -> String {
+        var result = ""
+        var token = ""
+        func flush() {
+            let isPath =
+                (token.hasPrefix("/") || token.hasPrefix("./") || token.hasPrefix("../") || token.hasPrefix("~/"))
+                && token.dropFirst().contains("/")
+            if isPath {
+                let trimmed = token.reversed().drop { ":,;)'\"".contains($0) }
+                let tail = token.dropFirst(trimmed.count)
+                let path = String(trimmed.reversed())
+                result += (path.split(separator: "/").last.map(String.init) ?? path) + tail
+            } else {
+                result += token
+            }
+            token = ""
+        }
+        for character in text {
+            if character == " " || character == "\n" || character == "\t" || character == "(" || character == "'"
+                || character == "\"" || character == "="
+            {
+                flush()
+                result.append(character)
+            } else {
+                token.append(character)
+            }
+        }
+        flush()
+        return result
     }
 
     public var description: String { "\(errorCode): \(message)" }

@@ -11,7 +11,7 @@ extension APIError {
             self.init(.notFound, 40403, error.message)
         case .invalidTopic, .topicAlreadyExists, .invalidPartitions, .invalidReplicationFactor, .invalidConfig,
             .invalidRequest, .policyViolation, .invalidGroupId, .invalidSessionTimeout, .invalidTimestamp,
-            .invalidRecord, .messageTooLarge, .recordListTooLarge, .corruptMessage, .unsupportedCompressionType,
+            .invalidRecord, .messageTooLarge, .recordListTooLarge, .unsupportedCompressionType,
             .offsetMetadataTooLarge, .invalidCommitOffsetSize:
             self.init(.badRequest, 40002, error.message)
         case .groupIdNotFound:
@@ -19,6 +19,9 @@ extension APIError {
         case .nonEmptyGroup, .rebalanceInProgress, .illegalGeneration, .unknownMemberId, .inconsistentGroupProtocol,
             .offsetOutOfRange, .groupMaxSizeReached:
             self.init(.conflict, 40903, "Illegal state: \(error.message)")
+        case .corruptMessage:
+            // Records the proxy reads come from the server's own log: damaged ones are the server's failure.
+            self.init(.internalServerError, 50002, error.message)
         case .notEnoughReplicas, .coordinatorNotAvailable:
             self.init(.internalServerError, 50003, error.message)
         case .topicAuthorizationFailed, .groupAuthorizationFailed, .clusterAuthorizationFailed:

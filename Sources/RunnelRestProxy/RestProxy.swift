@@ -1,5 +1,7 @@
+import HTTPTypes
 public import Hummingbird
 public import Logging
+import NIOCore
 public import RunnelBroker
 public import RunnelHTTP
 public import ServiceLifecycle
@@ -63,5 +65,29 @@ extension RequestContext {
     func requiredParameter(_ name: String) throws -> String {
         guard let value = parameters.get(name) else { throw APIError.notFound("HTTP 404 Not Found") }
         return value
+    }
+}
+
+extension Response {
+    /// A JSON answer made from fetched records: their share of the fetch memory, plus the answer's own bytes, stays
+    /// counted until the answer has been written (or the client has gone).
+    static func json(
+        bytes: ByteBuffer,
+        contentType: String = MediaType.json,
+        holding memory: [MemoryLease]
+    ) -> Response {
+        guard let first = memory.first else { return .json(bytes: bytes, contentType: contentType) }
+        first.resize(to: first.bytes + bytes.readableBytes)
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        return Response(
+            status: .ok,
+            headers: headers,
+            body: ResponseBody(contentLength: bytes.readableBytes) { writer in
+                try await writer.write(bytes)
+                try await writer.finish(nil)
+                for lease in memory { lease.release() }
+            }
+        )
     }
 }

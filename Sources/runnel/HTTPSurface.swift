@@ -52,7 +52,7 @@ struct HTTPSurface {
                 do throws(BrokerError) {
                     try await access.authorize(.describe, on: .cluster)
                 } catch {
-                    throw connectFormat ? APIError(.forbidden, 403, error.message) : APIError(error)
+                    throw connectFormat ? ConnectAPI.apiError(error) : APIError(error)
                 }
             }
         }

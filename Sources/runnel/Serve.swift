@@ -94,6 +94,13 @@ struct Serve: AsyncParsableCommand {
     @Option(
         name: .long,
         help:
+            "Bytes of fetched records all readers together may hold until their answers are sent (REST reads, connectors); a read that cannot get its share within 10 s is refused with 429 (RUNNEL_MAX_FETCH_MEMORY_BYTES; default 268435456). One read returns at most fetch.max.bytes (--config; default 57671680)."
+    )
+    var maxFetchMemoryBytes: Int?
+
+    @Option(
+        name: .long,
+        help:
             "Connections held at once over both ports; more are answered 503 and closed (RUNNEL_MAX_CONNECTIONS; default 10000)."
     )
     var maxConnections: Int?
@@ -122,6 +129,15 @@ struct Serve: AsyncParsableCommand {
         )
     )
     var allowedHosts: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Folders (comma-separated) connectors may read and write on this server: the file connectors' files, SQLite databases, local buckets (RUNNEL_CONNECTOR_FILE_ROOTS; default the data directory). The server's own files are never allowed.",
+            valueName: "folders"
+        )
+    )
+    var connectorFileRoots: String?
 
     @Flag(
         name: .long,
@@ -167,6 +183,12 @@ struct Serve: AsyncParsableCommand {
             return value
         }
         return fallback
+    }
+
+    /// A comma-separated setting's items.
+    private static func list(_ flag: String?, _ variable: String) throws -> [String] {
+        try setting(flag, variable, "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
     }
 
     func run() async throws {
@@ -256,6 +278,9 @@ struct Serve: AsyncParsableCommand {
         proxyConfiguration.scheme = tlsFiles == nil ? "http" : "https"
         let proxyKeys = try proxyConfiguration.apply(properties: properties)
         var workerConfiguration = WorkerConfiguration(dataDirectory: dataDir)
+        let fileRoots = try Self.list(connectorFileRoots, "RUNNEL_CONNECTOR_FILE_ROOTS")
+        workerConfiguration.fileRoots = fileRoots.isEmpty ? nil : fileRoots
+        workerConfiguration.reservedFiles = [tlsCert, tlsKey, tlsClientCA].filter { !$0.isEmpty }
         let workerKeys: Set<String>
         do {
             workerKeys = try workerConfiguration.apply(properties: properties)
@@ -273,6 +298,14 @@ struct Serve: AsyncParsableCommand {
         brokerConfiguration.advertisedHost = host
         brokerConfiguration.advertisedPort = proxyPort
         brokerConfiguration.maxThrottleMs = try Self.setting(maxThrottleMs, "RUNNEL_MAX_THROTTLE_MS", Int64(30_000))
+        brokerConfiguration.fetchMemoryBytes = try Self.setting(
+            maxFetchMemoryBytes,
+            "RUNNEL_MAX_FETCH_MEMORY_BYTES",
+            256 << 20
+        )
+        guard brokerConfiguration.fetchMemoryBytes >= 1 << 20 else {
+            throw ValidationError("--max-fetch-memory-bytes must be at least 1 MiB (1048576)")
+        }
         let noKeys = ServeError(
             """
             Authentication is required (\(authMode == .required ? "--auth required" : "--host \(host) is not a loopback address")) \
@@ -359,9 +392,7 @@ struct Serve: AsyncParsableCommand {
             browserGuard: BrowserGuard(
                 scheme: proxyConfiguration.scheme,
                 boundHost: host,
-                allowedHosts: try Self.setting(allowedHosts, "RUNNEL_ALLOWED_HOSTS", "").split(separator: ",").map {
-                    $0.trimmingCharacters(in: .whitespaces)
-                }.filter { !$0.isEmpty }
+                allowedHosts: try Self.list(allowedHosts, "RUNNEL_ALLOWED_HOSTS")
             ),
             authentication: authRequired
                 ? AuthenticationMiddleware(

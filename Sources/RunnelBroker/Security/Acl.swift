@@ -12,6 +12,9 @@ public enum AclResourceType: String, Sendable, Hashable, CaseIterable {
     case topic = "TOPIC"
     case group = "GROUP"
     case cluster = "CLUSTER"
+    /// A Kafka Connect connector (an extension of Kafka's types): DESCRIBE or READ to see it, CREATE to create it,
+    /// ALTER to configure, pause, resume, restart or stop it and change its offsets, DELETE to delete it.
+    case connector = "CONNECTOR"
 }
 
 public enum AclPatternType: String, Sendable, Hashable, CaseIterable {
@@ -71,6 +74,7 @@ public struct AclResource: Sendable, Hashable, CustomStringConvertible {
     public static let cluster = AclResource(.cluster, clusterName)
     public static func topic(_ name: String) -> AclResource { AclResource(.topic, name) }
     public static func group(_ name: String) -> AclResource { AclResource(.group, name) }
+    public static func connector(_ name: String) -> AclResource { AclResource(.connector, name) }
 
     public var description: String { "\(type.rawValue):\(name)" }
 }
@@ -109,7 +113,9 @@ public struct AclBinding: Sendable, Hashable, Comparable {
     /// cluster's only name for CLUSTER. Kafka refuses the same.
     public func validate() throws(BrokerError) {
         func invalid(_ message: String) -> BrokerError { BrokerError(.invalidRequest, message) }
-        guard resourceType != .any else { throw invalid("resource_type must be TOPIC, GROUP or CLUSTER, not ANY") }
+        guard resourceType != .any else {
+            throw invalid("resource_type must be TOPIC, GROUP, CLUSTER or CONNECTOR, not ANY")
+        }
         guard patternType == .literal || patternType == .prefixed else {
             throw invalid("pattern_type must be LITERAL or PREFIXED, not \(patternType.rawValue)")
         }

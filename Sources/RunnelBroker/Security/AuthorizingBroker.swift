@@ -24,8 +24,14 @@ public struct AuthorizingBroker: Broker {
         return authorizer.isAllowed(caller, operation, resource)
     }
 
-    public func authorize(_ operation: AclOperation, on resource: AclResource) async throws(BrokerError) {
-        try check(operation, resource)
+    public func authorize(anyOf checks: [AclCheck]) async throws(BrokerError) {
+        guard let first = checks.first else { return }
+        guard !checks.contains(where: { isAllowed($0.operation, $0.resource) }) else { return }
+        throw denied(first.operation, first.resource)
+    }
+
+    public func isAuthorized(_ operation: AclOperation, on resource: AclResource) async -> Bool {
+        isAllowed(operation, resource)
     }
 
     private func check(_ operation: AclOperation, _ resource: AclResource) throws(BrokerError) {
@@ -55,6 +61,11 @@ public struct AuthorizingBroker: Broker {
             return BrokerError(
                 .groupAuthorizationFailed,
                 "\(who) is not authorized to \(operation.rawValue) group \(resource.name)"
+            )
+        case .connector:
+            return BrokerError(
+                .clusterAuthorizationFailed,
+                "\(who) is not authorized to \(operation.rawValue) connector \(resource.name)"
             )
         case .cluster, .any:
             return BrokerError(

@@ -1,6 +1,8 @@
 extension EmbeddedBroker {
     /// Nothing is enforced here; an ``AuthorizingBroker`` around this broker enforces the ACLs.
-    public func authorize(_ operation: AclOperation, on resource: AclResource) async throws(BrokerError) {}
+    public func authorize(anyOf checks: [AclCheck]) async throws(BrokerError) {}
+
+    public func isAuthorized(_ operation: AclOperation, on resource: AclResource) async -> Bool { true }
 
     public func createAcls(_ bindings: [AclBinding]) async throws(BrokerError) {
         try await authorizer.createAcls(bindings)

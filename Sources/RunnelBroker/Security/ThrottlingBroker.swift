@@ -119,8 +119,11 @@ public struct ThrottlingBroker: Broker {
     public func partitionStorage() async throws(BrokerError) -> [PartitionStorage] {
         try await inner.partitionStorage()
     }
-    public func authorize(_ operation: AclOperation, on resource: AclResource) async throws(BrokerError) {
-        try await inner.authorize(operation, on: resource)
+    public func authorize(anyOf checks: [AclCheck]) async throws(BrokerError) {
+        try await inner.authorize(anyOf: checks)
+    }
+    public func isAuthorized(_ operation: AclOperation, on resource: AclResource) async -> Bool {
+        await inner.isAuthorized(operation, on: resource)
     }
     public func createAcls(_ bindings: [AclBinding]) async throws(BrokerError) { try await inner.createAcls(bindings) }
     public func describeAcls(_ filter: AclFilter) async throws(BrokerError) -> [AclBinding] {

@@ -31,24 +31,20 @@ public struct ConnectAPI: Sendable {
         self.maxRequestBytes = maxRequestBytes
     }
 
-    /// Every route first checks the caller's rights on the cluster: DESCRIBE to read, ALTER to change anything
-    /// (connectors then run as the principal that configured them, under that principal's topic and group ACLs).
-    public func addRoutes<Context: RequestContext>(to table: RouteTable<Context>) {
-        let routes = table.checking { [broker] request, _ in
-            let operation: AclOperation = request.method == .get ? .describe : .alter
-            do throws(BrokerError) {
-                try await broker.authorize(operation, on: .cluster)
-            } catch {
-                throw APIError(.forbidden, 403, error.message)
-            }
-        }
+    /// Each route checks the caller's rights on what it touches (``require(_:connector:)``): the CONNECTOR resource
+    /// of the connector it names, or, as before that resource existed, the cluster (DESCRIBE to read, ALTER to change:
+    /// ALTER on the cluster manages ACLs anyway, so it implies every connector right). Connectors then run as the
+    /// principal that configured them, under that principal's topic and group ACLs. The root, `/health` and the
+    /// plugin list need only an authenticated caller; logger levels need DESCRIBE_CONFIGS / ALTER_CONFIGS on the
+    /// cluster.
+    public func addRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
         // Kafka Connect's root: the worker's version and the Kafka cluster it works with.
         routes.get("/") { _, _ in
             let clusterId: String
-            do {
+            do throws(BrokerError) {
                 clusterId = try await broker.describeCluster().clusterId
             } catch {
-                throw APIError(.internalServerError, 500, "\(error)")
+                throw Self.apiError(error)
             }
             return .json(
                 ["version": .string(version), "commit": .string(commit), "kafka_cluster_id": .string(clusterId)]
@@ -62,6 +58,30 @@ public struct ConnectAPI: Sendable {
         addConnectorRoutes(to: routes)
         addPluginRoutes(to: routes)
         addLoggerRoutes(to: routes)
+    }
+
+    // MARK: Access
+
+    /// Refuses (403) unless the caller may do `operation` on the connector `name`, or holds the cluster-wide right
+    /// that covers it (DESCRIBE on the cluster to see, ALTER to do anything else).
+    func require(_ operation: AclOperation, connector name: String) async throws {
+        let onCluster: AclOperation = operation == .describe || operation == .read ? .describe : .alter
+        try await require(anyOf: [AclCheck(operation, .connector(name)), AclCheck(onCluster, .cluster)])
+    }
+
+    func require(anyOf checks: [AclCheck]) async throws {
+        do throws(BrokerError) {
+            try await broker.authorize(anyOf: checks)
+        } catch {
+            throw Self.apiError(error)
+        }
+    }
+
+    /// A broker error as Kafka Connect answers it: the caller's missing rights are 403, anything else the worker's
+    /// failure (500). The one place the connect API maps them.
+    public static func apiError(_ error: BrokerError) -> APIError {
+        error.isAuthorizationFailure
+            ? APIError(.forbidden, 403, error.message) : APIError(.internalServerError, 500, error.message)
     }
 
     // MARK: Helpers

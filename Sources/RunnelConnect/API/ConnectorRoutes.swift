@@ -1,13 +1,23 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import RunnelBroker
 import RunnelHTTP
 
 extension ConnectAPI {
+    /// The connectors the caller may see: all of them with DESCRIBE on the cluster, otherwise those it may DESCRIBE.
+    func visibleConnectors() async -> [String] {
+        let names = await worker.connectorNames()
+        if await broker.isAuthorized(.describe, on: .cluster) { return names }
+        var visible: [String] = []
+        for name in names where await broker.isAuthorized(.describe, on: .connector(name)) { visible.append(name) }
+        return visible
+    }
+
     func addConnectorRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
         routes.get("/connectors") { request, _ in
             let expand = Set(request.uri.queryParameters.getAll("expand"))
-            let names = await worker.connectorNames()
+            let names = await visibleConnectors()
             guard expand.contains("status") || expand.contains("info") else {
                 return .json(.array(names.map { .string($0) }))
             }
@@ -60,6 +70,7 @@ extension ConnectAPI {
             guard let requested = name ?? config["name"] else {
                 throw APIError.badRequest("Connector name must be given (\"name\")")
             }
+            try await require(.create, connector: requested.trimmingCharacters(in: .whitespacesAndNewlines))
             let info = try await call { () async throws(WorkerError) in
                 try await worker.create(name: requested, config: config, initialState: initialState)
             }
@@ -68,24 +79,34 @@ extension ConnectAPI {
 
         routes.get("/connectors/{connector}") { _, context in
             let name = try Self.connectorName(context)
+            try await require(.describe, connector: name)
             let info = try await call { () async throws(WorkerError) in try await worker.info(name) }
             return .json(Self.info(info))
         }
 
         routes.delete("/connectors/{connector}") { _, context in
             let name = try Self.connectorName(context)
+            try await require(.delete, connector: name)
             try await call { () async throws(WorkerError) in try await worker.delete(name) }
             return .noContent()
         }
 
         routes.get("/connectors/{connector}/config") { _, context in
             let name = try Self.connectorName(context)
+            try await require(.describe, connector: name)
             let config = try await call { () async throws(WorkerError) in try await worker.config(name) }
             return .json(Self.stringMap(config))
         }
 
         routes.put("/connectors/{connector}/config") { request, context in
             let name = try Self.connectorName(context)
+            // Creating or replacing: one refusal for both, so it does not tell whether the connector exists.
+            let needed: AclOperation = await worker.connectorNames().contains(name) ? .alter : .create
+            do {
+                try await require(needed, connector: name)
+            } catch let error as APIError where error.status == .forbidden {
+                throw APIError(.forbidden, 403, "Not authorized to create or configure connector \(name)")
+            }
             let config = try Self.configMap(try await request.jsonBody(limit: maxRequestBytes))
             let result = try await call { () async throws(WorkerError) in try await worker.putConfig(name, config) }
             if result.created {
@@ -96,6 +117,7 @@ extension ConnectAPI {
 
         routes.patch("/connectors/{connector}/config") { request, context in
             let name = try Self.connectorName(context)
+            try await require(.alter, connector: name)
             let patch = try Self.configPatch(try await request.jsonBody(limit: maxRequestBytes))
             let info = try await call { () async throws(WorkerError) in try await worker.patchConfig(name, patch) }
             return .json(Self.info(info))
@@ -103,6 +125,7 @@ extension ConnectAPI {
 
         routes.get("/connectors/{connector}/status") { _, context in
             let name = try Self.connectorName(context)
+            try await require(.describe, connector: name)
             let status = try await call(notFound: "No status found for connector \(name)") {
                 () async throws(WorkerError) in try await worker.status(name)
             }
@@ -111,6 +134,7 @@ extension ConnectAPI {
 
         routes.post("/connectors/{connector}/restart") { request, context in
             let name = try Self.connectorName(context)
+            try await require(.alter, connector: name)
             let includeTasks = try Self.flag(request, "includeTasks")
             let onlyFailed = try Self.flag(request, "onlyFailed")
             let status = try await call(notFound: "Unknown connector: \(name)") { () async throws(WorkerError) in
@@ -126,6 +150,7 @@ extension ConnectAPI {
         ] {
             routes.put("/connectors/{connector}/\(action)") { _, context in
                 let name = try Self.connectorName(context)
+                try await require(.alter, connector: name)
                 try await call(notFound: "Unknown connector \(name)") { () async throws(WorkerError) in
                     try await worker.setTargetState(name, state)
                 }
@@ -135,6 +160,7 @@ extension ConnectAPI {
 
         routes.get("/connectors/{connector}/tasks") { _, context in
             let name = try Self.connectorName(context)
+            try await require(.describe, connector: name)
             let tasks = try await call { () async throws(WorkerError) in try await worker.tasks(name) }
             return .json(
                 .array(
@@ -147,6 +173,7 @@ extension ConnectAPI {
 
         routes.get("/connectors/{connector}/tasks/{task}/status") { _, context in
             let name = try Self.connectorName(context)
+            try await require(.describe, connector: name)
             let id = try Self.taskId(context)
             let status = try await call(notFound: "No status found for task \(name)-\(id)") {
                 () async throws(WorkerError) in try await worker.taskStatus(name, id)
@@ -156,6 +183,7 @@ extension ConnectAPI {
 
         routes.post("/connectors/{connector}/tasks/{task}/restart") { _, context in
             let name = try Self.connectorName(context)
+            try await require(.alter, connector: name)
             let id = try Self.taskId(context)
             try await call { () async throws(WorkerError) in try await worker.restartTask(name, id) }
             return .noContent()
@@ -163,18 +191,21 @@ extension ConnectAPI {
 
         routes.get("/connectors/{connector}/topics") { _, context in
             let name = try Self.connectorName(context)
+            try await require(.describe, connector: name)
             let topics = try await call { () async throws(WorkerError) in try await worker.activeTopics(name) }
             return .json([name: ["topics": .array(topics.map { .string($0) })]])
         }
 
         routes.put("/connectors/{connector}/topics/reset") { _, context in
             let name = try Self.connectorName(context)
+            try await require(.alter, connector: name)
             try await call { () async throws(WorkerError) in try await worker.resetActiveTopics(name) }
             return Response(status: .accepted)
         }
 
         routes.get("/connectors/{connector}/offsets") { _, context in
             let name = try Self.connectorName(context)
+            try await require(.describe, connector: name)
             let offsets = try await call { () async throws(WorkerError) in try await worker.offsets(name) }
             return .json([
                 "offsets": .array(
@@ -187,6 +218,7 @@ extension ConnectAPI {
 
         routes.patch("/connectors/{connector}/offsets") { request, context in
             let name = try Self.connectorName(context)
+            try await require(.alter, connector: name)
             let body = try await request.jsonBody(limit: maxRequestBytes)
             guard case .object = body, let list = body?["offsets"] else {
                 throw APIError.badRequest(
@@ -215,6 +247,7 @@ extension ConnectAPI {
 
         routes.delete("/connectors/{connector}/offsets") { _, context in
             let name = try Self.connectorName(context)
+            try await require(.alter, connector: name)
             let message = try await call { () async throws(WorkerError) in try await worker.resetOffsets(name) }
             return .json(["message": .string(message)])
         }

@@ -1,4 +1,6 @@
+import Foundation
 import Hummingbird
+import RunnelBroker
 import RunnelHTTP
 
 extension ConnectAPI {
@@ -55,6 +57,8 @@ extension ConnectAPI {
             guard plugin.answers(to: name) else {
                 throw APIError.badRequest("Included connector type \(className) does not match request type \(name)")
             }
+            // Validating is what creating does first: CREATE on the connector it names (`*` when it names none).
+            try await require(.create, connector: config["name"]?.trimmingCharacters(in: .whitespaces) ?? "*")
             return .json(Self.configInfos(await worker.validate(config: config, plugin: plugin)))
         }
     }
@@ -101,7 +105,8 @@ extension ConnectAPI {
 
     func addLoggerRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
         routes.get("/admin/loggers") { _, _ in
-            .json(
+            try await require(anyOf: [AclCheck(.describeConfigs, .cluster)])
+            return .json(
                 .object(
                     loggers.all().map { name, level, modified in
                         (name, ["level": .string(level), "last_modified": .optionalInt(modified)])
@@ -111,6 +116,7 @@ extension ConnectAPI {
         }
 
         routes.get("/admin/loggers/{logger}") { _, context in
+            try await require(anyOf: [AclCheck(.describeConfigs, .cluster)])
             let name = context.decodedParameter("logger") ?? ""
             guard let (level, modified) = loggers.level(named: name) else {
                 throw APIError.notFound("Logger \(name) not found.")
@@ -119,6 +125,8 @@ extension ConnectAPI {
         }
 
         routes.put("/admin/loggers/{logger}") { request, context in
+            // A log level is the server's config: trace would log what others send.
+            try await require(anyOf: [AclCheck(.alterConfigs, .cluster)])
             let name = context.decodedParameter("logger") ?? ""
             let body = try await request.jsonBody(limit: maxRequestBytes)
             guard case .object = body, let levelValue = body?["level"], !levelValue.isNull else {

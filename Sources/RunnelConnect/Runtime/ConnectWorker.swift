@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import NIOPosix
 public import RunnelBroker
 import RunnelLog
 public import ServiceLifecycle
@@ -47,6 +48,8 @@ public actor ConnectWorker: Service {
     nonisolated let broker: any Broker
     nonisolated let registry: PluginRegistry
     nonisolated let configuration: WorkerConfiguration
+    /// The folders connectors may use on the server.
+    nonisolated let fileRoots: FileRoots
     nonisolated let logger: Logger
 
     /// The worker's logger for a connector instance (`task` nil) or one of its tasks.
@@ -66,12 +69,14 @@ public actor ConnectWorker: Service {
         broker: any Broker,
         registry: PluginRegistry,
         configuration: WorkerConfiguration,
+        fileRoots: FileRoots,
         store: ConnectStore,
         logger: Logger
     ) {
         self.broker = broker
         self.registry = registry
         self.configuration = configuration
+        self.fileRoots = fileRoots
         self.store = store
         self.logger = logger
         (runners, runnersContinuation) = AsyncStream.makeStream()
@@ -87,10 +92,23 @@ public actor ConnectWorker: Service {
     ) async throws(ConnectError) -> ConnectWorker {
         let path = URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("connect.db").path
         let store = try await ConnectStore.open(path: path)
+        let fileRoots: FileRoots
+        do {
+            fileRoots = try await NIOThreadPool.singleton.runIfActive {
+                FileRoots(
+                    roots: configuration.fileRoots ?? [configuration.dataDirectory],
+                    dataDirectory: configuration.dataDirectory,
+                    otherReserved: configuration.reservedFiles
+                )
+            }
+        } catch {
+            throw .failure("Cannot resolve the connector file roots: \(error)")
+        }
         let worker = ConnectWorker(
             broker: broker,
             registry: registry,
             configuration: configuration,
+            fileRoots: fileRoots,
             store: store,
             logger: logger
         )
@@ -791,8 +809,16 @@ public actor ConnectWorker: Service {
         for result in transformResults {
             infos.append(.init(key: result.key, value: result.value, errors: result.errors))
         }
+        // The files and folders it would use must be ones connectors may use; otherwise the plugin's own checks do
+        // not run (they would open those files, and their answers would tell what exists outside the roots).
+        let pathProblems = await fileRoots.problems(
+            plugin.serverPaths?(config, configuration.dataDirectory) ?? []
+        )
+        for (key, problems) in pathProblems {
+            if let index = infos.firstIndex(where: { $0.key.name == key }) { infos[index].errors += problems }
+        }
         // The plugin's own checks across keys.
-        if errors.values.allSatisfy(\.isEmpty) {
+        if errors.values.allSatisfy(\.isEmpty) && pathProblems.isEmpty {
             for (key, problems) in await plugin.makeConnector().validate(config: config) where !problems.isEmpty {
                 if let index = infos.firstIndex(where: { $0.key.name == key }) {
                     infos[index].errors += problems

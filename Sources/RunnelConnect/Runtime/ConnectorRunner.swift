@@ -59,6 +59,21 @@ final class ConnectorRunner: Sendable {
             await worker.clearTaskStatuses(name, runner: self)
             await waitForCancellation()
         case .paused, .started:
+            // Checked again at every start: a connector stored before the roots changed (or a link swapped since
+            // its config was checked) does not run outside them.
+            let paths = desired.plugin.serverPaths?(desired.config, worker.configuration.dataDirectory) ?? []
+            let problems = await worker.fileRoots.problems(paths)
+            if !problems.isEmpty {
+                let message = problems.sorted { $0.key < $1.key }.flatMap(\.value).joined(separator: "; ")
+                await worker.setConnectorStatus(
+                    name,
+                    .failed,
+                    trace: Self.trace(ConnectError.config(message), at: "connector \(name)"),
+                    runner: self
+                )
+                await waitForCancellation()
+                return
+            }
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.runConnectorInstance(desired) }
                 group.addTask { await self.runTasks(desired) }

@@ -130,10 +130,14 @@ public struct ConnectorPlugin: Sendable {
     public let tasks: Tasks
     /// The class name shown for its tasks (`task.class`).
     public let taskClassName: String
-    /// Whether its config names files or folders on the server, which it reads or writes (a file, a SQLite
-    /// database, a bucket folder). Such a connector could read the server's own secrets, so with authentication on
-    /// only a caller with ALL on the cluster (a super user) may configure one.
-    public let usesServerFiles: Bool
+    /// The files and folders on the server a config makes it read or write (a file, a SQLite database, a bucket
+    /// folder), given the worker's data directory; nil for a plugin that touches none. They must lie inside the
+    /// worker's ``FileRoots``, and with authentication on only a caller with ALL on the cluster (a super user) may
+    /// configure such a connector: the server's files are its operator's.
+    public let serverPaths: (@Sendable (_ config: [String: String], _ dataDirectory: String) -> [ServerPath])?
+
+    /// Whether its configs name files or folders on the server.
+    public var usesServerFiles: Bool { serverPaths != nil }
 
     public init(
         className: String,
@@ -141,7 +145,7 @@ public struct ConnectorPlugin: Sendable {
         configDef: ConfigDef,
         extraAliases: [String] = [],
         taskClassName: String,
-        usesServerFiles: Bool = false,
+        serverPaths: (@Sendable (_ config: [String: String], _ dataDirectory: String) -> [ServerPath])? = nil,
         makeConnector: @escaping @Sendable () -> any Connector,
         tasks: Tasks
     ) {
@@ -150,7 +154,7 @@ public struct ConnectorPlugin: Sendable {
         self.configDef = configDef
         self.extraAliases = extraAliases
         self.taskClassName = taskClassName
-        self.usesServerFiles = usesServerFiles
+        self.serverPaths = serverPaths
         self.makeConnector = makeConnector
         self.tasks = tasks
     }

@@ -366,6 +366,9 @@ final class SinkWork {
                 if error.code == .offsetOutOfRange {
                     session.positions[tp] = (try? await broker.listOffset(tp, at: .earliest).offset) ?? 0
                 }
+                // Damaged records are not skipped silently: the task fails, saying which offsets (its status shows
+                // it; the partition's offsets can be moved past them with PATCH /connectors/{name}/offsets).
+                if error.code == .corruptMessage { throw ConnectError.failure(error.message) }
                 continue
             }
             if partition.nextOffset > (session.positions[tp] ?? 0) {

@@ -49,6 +49,10 @@ public struct WorkerConfiguration: Sendable {
     public var offsetFlushIntervalMs: Int64 = 60_000
     /// Where connector plugins that write files put them by default (the data directory).
     public var dataDirectory: String
+    /// The folders connectors may read and write on the server (nil: the data directory).
+    public var fileRoots: [String]?
+    /// Files connectors may never use, wherever they are (the TLS key and certificates).
+    public var reservedFiles: [String] = []
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory

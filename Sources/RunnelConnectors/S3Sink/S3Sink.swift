@@ -14,7 +14,16 @@ public enum S3Sink {
         configDef: S3SinkConfig.keys,
         extraAliases: ["io.confluent.connect.s3.S3SinkConnector"],
         taskClassName: "io.runnel.connect.s3.S3SinkTask",
-        usesServerFiles: true,
+        serverPaths: { config, dataDirectory in
+            guard let root = try? S3SinkConfig.storeRoot(config["store.url"] ?? "", dataDirectory: dataDirectory) else {
+                return []
+            }
+            var paths = [ServerPath(key: "store.url", path: root)]
+            if let bucket = config["s3.bucket.name"]?.trimmingCharacters(in: .whitespaces), !bucket.isEmpty {
+                paths.append(ServerPath(key: "s3.bucket.name", path: root + "/" + bucket))
+            }
+            return paths
+        },
         makeConnector: { S3SinkConnector() },
         tasks: .sink({ S3SinkTask() })
     )

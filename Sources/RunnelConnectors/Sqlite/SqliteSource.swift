@@ -13,7 +13,10 @@ public enum SqliteSource {
         configDef: SqliteSourceConfig.keys,
         extraAliases: ["io.confluent.connect.jdbc.JdbcSourceConnector", "JdbcSourceConnector"],
         taskClassName: "io.runnel.connect.sqlite.SqliteSourceTask",
-        usesServerFiles: true,
+        serverPaths: { config, _ in
+            guard let path = try? SqliteSourceConfig.databasePath(config["connection.url"] ?? "") else { return [] }
+            return [ServerPath(key: "connection.url", path: path)]
+        },
         makeConnector: { SqliteSourceConnector() },
         tasks: .source({ SqliteSourceTask() })
     )

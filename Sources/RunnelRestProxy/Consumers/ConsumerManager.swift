@@ -382,7 +382,7 @@ final class ConsumerManager: Service, Sendable {
         timeoutMs: Int64,
         maxBytes: Int,
         render: ([ConsumerRecord]) throws -> (output: T, count: Int)
-    ) async throws -> T {
+    ) async throws -> (output: T, memory: [MemoryLease]) {
         // The caller may not read the group: the membership retries every second; a poll waits for one retry (a
         // permission granted since then takes effect) and otherwise fails, as a Kafka consumer's poll throws.
         if instance.state.withLock(\.failure) != nil {
@@ -410,7 +410,7 @@ final class ConsumerManager: Service, Sendable {
                 throw APIError.illegalState("Consumer is not subscribed to any topics or assigned any partitions")
             case .subscribed where !ready || assignment.isEmpty:
                 // Joining or rebalancing, or no partitions for this member: wait for the next generation.
-                if remaining <= 0 { return try render([]).output }
+                if remaining <= 0 { return (try render([]).output, []) }
                 try await Task.sleep(for: .milliseconds(min(remaining, 20)))
                 continue
             default:
@@ -438,6 +438,9 @@ final class ConsumerManager: Service, Sendable {
                 let tp = partition.topicPartition
                 if let error = partition.error {
                     if error.code == .offsetOutOfRange { resets.append(tp) }
+                    // Damaged records are never skipped: the read fails, naming them, until the consumer seeks
+                    // past them (positions are not moved).
+                    if error.code == .corruptMessage || error.code == .throttlingQuotaExceeded { throw APIError(error) }
                     continue
                 }
                 guard let offset = from[tp] else { continue }
@@ -487,7 +490,7 @@ final class ConsumerManager: Service, Sendable {
                     if state.positions[tp] == nil { state.positions[tp] = offset }
                 }
             }
-            if let result { return result.output }
+            if let result { return (result.output, fetched.compactMap(\.memory)) }
             if taken.allSatisfy({ $0.count == 0 }) && resets.isEmpty {
                 // Every partition answered at once with an error (a topic deleted after assign, say): wait a little
                 // instead of asking again at once.

@@ -326,7 +326,7 @@ extension RestProxy {
             maxBytes = min(value, maxBytes)
         }
         let format = instance.format
-        let body = try await consumers.read(instance, timeoutMs: timeout, maxBytes: maxBytes) { records in
+        let (body, memory) = try await consumers.read(instance, timeoutMs: timeout, maxBytes: maxBytes) { records in
             var writer = JSONWriter(buffer: ByteBuffer())
             writer.buffer.reserveCapacity(
                 records.reduce(2) { $0 + 96 + (($1.value?.readableBytes ?? 0) + ($1.key?.readableBytes ?? 0)) * 4 / 3 }
@@ -349,7 +349,7 @@ extension RestProxy {
             writer.raw("]")
             return (writer.buffer, count)
         }
-        return .json(bytes: body, contentType: format.v2MediaType)
+        return .json(bytes: body, contentType: format.v2MediaType, holding: memory)
     }
 
     /// `{"topic","key","value","partition","offset","timestamp","headers"}`: Confluent's fields, plus the record's

@@ -630,6 +630,6 @@ extension RestProxy {
             out.raw("}")
         }
         out.raw("]}")
-        return .json(bytes: out.buffer)
+        return .json(bytes: out.buffer, holding: fetched.compactMap(\.memory))
     }
 }

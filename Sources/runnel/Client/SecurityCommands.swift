@@ -134,13 +134,15 @@ struct ACLCommand: AsyncParsableCommand {
         commandName: "acl",
         abstract: "Create, list and delete ACLs (Kafka's model, through the v3 ACL API).",
         discussion: """
-            A principal is User:<api-key> (User:* for every key). Resources are a topic, a group or the cluster, \
-            named literally (or * for all) or by prefix (--prefixed). DENY wins over ALLOW; super users skip ACLs.
+            A principal is User:<api-key> (User:* for every key). Resources are a topic, a group, a connector or the \
+            cluster, named literally (or * for all) or by prefix (--prefixed). DENY wins over ALLOW; super users skip \
+            ACLs.
 
             Examples:
               runnel acl create --principal User:ABCD1234ABCD1234 --operation write --topic orders
               runnel acl create --principal User:ABCD1234ABCD1234 --operation read --topic orders- --prefixed
               runnel acl create --principal User:ABCD1234ABCD1234 --operation read --group billing
+              runnel acl create --principal User:ABCD1234ABCD1234 --operation alter --connector orders- --prefixed
               runnel acl create --principal 'User:*' --operation describe --cluster
               runnel acl list --principal User:ABCD1234ABCD1234
               runnel acl delete --principal User:ABCD1234ABCD1234 --topic orders
@@ -154,7 +156,13 @@ struct ACLCommand: AsyncParsableCommand {
         var topic: String?
         @Option(name: .long, help: "A consumer group id (or prefix with --prefixed, or * for every group).")
         var group: String?
-        @Flag(name: .long, help: "The cluster itself (creating topics, managing ACLs, connectors and keys).")
+        @Option(
+            name: .long,
+            help:
+                "A connector name (or prefix with --prefixed, or * for every connector): DESCRIBE to see it, CREATE, ALTER to configure, pause, restart or change its offsets, DELETE."
+        )
+        var connector: String?
+        @Flag(name: .long, help: "The cluster itself (creating topics, managing ACLs and keys).")
         var cluster = false
         @Flag(name: .long, help: "The name is a prefix.") var prefixed = false
         @Option(name: .long, help: "User:<api-key>, or User:* for every key.") var principal: String?
@@ -170,8 +178,8 @@ struct ACLCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Only ALLOW rules (list and delete).") var allow = false
 
         func validate() throws {
-            if [topic != nil, group != nil, cluster].filter({ $0 }).count > 1 {
-                throw ValidationError("Give at most one of --topic, --group and --cluster")
+            if [topic != nil, group != nil, connector != nil, cluster].filter({ $0 }).count > 1 {
+                throw ValidationError("Give at most one of --topic, --group, --connector and --cluster")
             }
             if deny && allow { throw ValidationError("Give --deny or --allow, not both") }
             for name in operation where AclOperation(rawValue: Self.upper(name)) == nil {
@@ -186,6 +194,7 @@ struct ACLCommand: AsyncParsableCommand {
         var resource: (type: String, name: String?)? {
             if let topic { return ("TOPIC", topic) }
             if let group { return ("GROUP", group) }
+            if let connector { return ("CONNECTOR", connector) }
             if cluster { return ("CLUSTER", AclResource.clusterName) }
             return nil
         }
@@ -238,7 +247,9 @@ struct ACLCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func validate() throws {
-            guard selection.resource != nil else { throw ValidationError("Name a --topic, a --group or the --cluster") }
+            guard selection.resource != nil else {
+                throw ValidationError("Name a --topic, a --group, a --connector or the --cluster")
+            }
             guard selection.principal != nil else { throw ValidationError("--principal is required") }
             guard !selection.operation.isEmpty else { throw ValidationError("--operation is required") }
             if selection.allow { throw ValidationError("--allow is the default; give --deny for a DENY rule") }
@@ -298,7 +309,7 @@ struct ACLCommand: AsyncParsableCommand {
         func validate() throws {
             guard selection.resource != nil || selection.principal != nil else {
                 throw ValidationError(
-                    "Name a --principal or a resource (--topic, --group, --cluster) to delete ACLs of"
+                    "Name a --principal or a resource (--topic, --group, --connector, --cluster) to delete ACLs of"
                 )
             }
         }

@@ -28,9 +28,11 @@ V2_BINARY = "application/vnd.kafka.binary.v2+json"
 class Server:
     """A `runnel serve` process on free ports, with its own data directory."""
 
-    def __init__(self, data_dir=None, config=None, extra=(), env=None, flags=True, auth=None, verify=None):
+    def __init__(self, data_dir=None, config=None, extra=(), env=None, flags=True, auth=None, verify=None,
+                 file_roots=(tempfile.gettempdir(),)):
         """`auth`: (key, secret) for the first request (with authentication on); `verify`: the CA file that signed
-        the server's certificate (with TLS)."""
+        the server's certificate (with TLS); `file_roots`: the folders connectors may use (the tests' work folders
+        are temporary directories)."""
         self.owned = data_dir is None
         self.auth = auth
         self.verify = verify
@@ -39,6 +41,7 @@ class Server:
         self.extra = list(extra)
         self.env = env
         self.flags = flags
+        self.file_roots = list(file_roots or ())
         self.process = None
         self.start()
 
@@ -46,6 +49,8 @@ class Server:
         args = [RUNNEL, "serve"]
         if self.flags:
             args += ["--data-dir", self.data_dir, "--proxy-port", "0", "--connect-port", "0"]
+            if self.file_roots:
+                args += ["--connector-file-roots", ",".join(self.file_roots)]
         if self.config:
             path = os.path.join(self.data_dir, "..", os.path.basename(self.data_dir) + ".properties")
             with open(path, "w") as file:
