@@ -80,6 +80,7 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible, Hashable {
         case .invalidTopicPartition: self.init(.invalidTopic, error.message)
         case .unknownLog: self.init(.unknownTopicOrPartition, error.message)
         case .logClosed: self.init(.brokerNotAvailable, error.message)
+        case .tooManyOpenFiles: self.init(.policyViolation, error.message)
         default: self.init(.kafkaStorageError, error.message)
         }
     }

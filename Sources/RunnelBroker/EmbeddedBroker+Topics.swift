@@ -71,6 +71,7 @@ extension EmbeddedBroker {
             )
             let state = try TopicState(stored: stored, brokerDefaults: brokerDefaults)
             let logConfig = state.logConfig
+            try checkRoom(forPartitions: Int(partitions))
             if request.validateOnly { return describe(state) }
             if TopicNames.hasCollisionChars(name) {
                 logger.warning(
@@ -101,6 +102,19 @@ extension EmbeddedBroker {
 
     /// A guard against a typo creating millions of directories.
     static let maxPartitionsPerTopic: Int32 = 10_000
+
+    /// Each partition keeps a file open: refuses partitions the process's open-file limit cannot serve (keeping
+    /// room for clients' connections), before anything is created.
+    func checkRoom(forPartitions count: Int) throws(BrokerError) {
+        let budget = configuration.descriptors
+        let available = budget.partitionsAvailable
+        guard count <= available else {
+            throw BrokerError(
+                .policyViolation,
+                "This server can hold \(available) more partitions, not \(count): each keeps a file open, and its open-file limit (\(budget.limit)) must leave room for clients' connections. Delete topics, or raise the limit (ulimit -n) and restart."
+            )
+        }
+    }
 
     private static func checkReplicationFactor(_ factor: Int16) throws(BrokerError) {
         guard factor > 0 else {
@@ -166,6 +180,7 @@ extension EmbeddedBroker {
                     "Number of partitions \(totalCount) is more than this broker allows per topic (\(Self.maxPartitionsPerTopic))."
                 )
             }
+            try checkRoom(forPartitions: Int(totalCount - current))
             if validateOnly { return }
             // The catalog first: the next start creates partitions a crash left out.
             try await catalog.setPartitions(topic, count: totalCount)

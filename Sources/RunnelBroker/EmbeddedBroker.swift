@@ -40,6 +40,9 @@ public final class EmbeddedBroker: Broker {
         public var fetchMemoryBytes = 256 << 20
         /// How long a fetch waits for its share of that memory before it is refused.
         public var fetchMemoryWait: Duration = .seconds(10)
+        /// The process's file descriptors, shared by partitions, the segment cache and (in `runnel serve`) the
+        /// listeners' connections.
+        public var descriptors = DescriptorBudget.unlimited
 
         public init(dataDirectory: String) {
             self.dataDirectory = dataDirectory
@@ -159,6 +162,7 @@ public final class EmbeddedBroker: Broker {
             overrides: [:]
         )
         logConfiguration.ioThreads = configuration.ioThreads
+        logConfiguration.descriptors = configuration.descriptors
         logConfiguration.clock = configuration.clock
         logConfiguration.flushCheckIntervalMs = configuration.flushCheckIntervalMs
         logConfiguration.checkpointIntervalMs = configuration.checkpointIntervalMs

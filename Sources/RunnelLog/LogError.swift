@@ -32,6 +32,8 @@ public struct LogError: Error, Sendable, CustomStringConvertible {
         public static let logAlreadyExists = Code("logAlreadyExists")
         /// No log exists for this topic-partition.
         public static let unknownLog = Code("unknownLog")
+        /// The process cannot hold the files this would open (its open-file limit; see ``DescriptorBudget``).
+        public static let tooManyOpenFiles = Code("tooManyOpenFiles")
         /// An operating-system I/O call failed (the message names the call, the file and errno).
         public static let storage = Code("storage")
         /// Internal: a segment was deleted or replaced while a reader used it; the reader retries.

@@ -11,10 +11,13 @@ final class LogIO: Sendable {
     let clock: any LogClock
     let logger: Logger
 
-    init(threads: Int, maxOpenFiles: Int, clock: any LogClock, logger: Logger) {
+    let descriptors: DescriptorBudget
+
+    init(threads: Int, maxOpenFiles: Int, descriptors: DescriptorBudget, clock: any LogClock, logger: Logger) {
         pool = NIOThreadPool(numberOfThreads: max(1, threads))
         pool.start()
-        handles = FileHandleCache(capacity: maxOpenFiles)
+        self.descriptors = descriptors
+        handles = FileHandleCache(capacity: maxOpenFiles, descriptors: descriptors)
         self.clock = clock
         self.logger = logger
     }

@@ -21,6 +21,9 @@ public final class LogManager: Sendable {
         public var ioThreads = 4
         /// The most sealed-segment files kept open at once.
         public var maxOpenSegmentFiles = 1024
+        /// The process's descriptors: each log holds one (its active segment's file) for as long as it exists, and
+        /// a log that cannot have one is not created (nor, at start, loaded).
+        public var descriptors = DescriptorBudget.unlimited
         /// How often timed flushes (`flush.ms`) are checked (Kafka's `log.flush.scheduler.interval.ms`).
         public var flushCheckIntervalMs: Int64 = 100
         /// How often recovery points are checkpointed (`log.flush.offset.checkpoint.interval.ms`).
@@ -90,10 +93,12 @@ public final class LogManager: Sendable {
         let io = LogIO(
             threads: configuration.ioThreads,
             maxOpenFiles: configuration.maxOpenSegmentFiles,
+            descriptors: configuration.descriptors,
             clock: configuration.clock,
             logger: logger
         )
         let directory = configuration.directory
+        var acquiredPartitions = 0
         do {
             let (entries, cleanShutdown, recoveryPoints, logStarts, cleanerOffsets) = try await io.run {
                 () throws(LogError) in
@@ -126,6 +131,13 @@ public final class LogManager: Sendable {
                 )
             }
 
+            guard configuration.descriptors.acquirePartitions(entries.count) else {
+                throw LogError(
+                    .tooManyOpenFiles,
+                    "\(entries.count) partition logs need \(entries.count) open files, more than the process's open-file limit of \(configuration.descriptors.limit) leaves room for: raise it (ulimit -n, or LimitNOFILE for a service) and start again"
+                )
+            }
+            acquiredPartitions = entries.count
             var report = OpenReport()
             report.cleanShutdown = cleanShutdown
             var logs: [TopicPartition: PartitionLog] = [:]
@@ -179,6 +191,7 @@ public final class LogManager: Sendable {
             return LogManager(configuration: configuration, io: io, logs: logs, report: report)
         } catch {
             await io.shutdown()
+            configuration.descriptors.releasePartitions(acquiredPartitions)
             if let error = error as? LogError { throw error }
             throw LogError(.storage, "opening \(directory) failed: \(error)")
         }
@@ -232,6 +245,13 @@ public final class LogManager: Sendable {
             }
             state.busy.insert(topicPartition)
         }
+        guard io.descriptors.acquirePartitions(1) else {
+            _ = state.withLock { $0.busy.remove(topicPartition) }
+            throw LogError(
+                .tooManyOpenFiles,
+                "this server cannot hold another partition: each needs an open file, and its open-file limit (\(io.descriptors.limit)) leaves no room; delete topics or raise the limit"
+            )
+        }
         let path = configuration.directory + "/" + topicPartition.directoryName
         let config = config ?? configuration.defaultConfig
         do {
@@ -253,6 +273,7 @@ public final class LogManager: Sendable {
             return log
         } catch {
             _ = state.withLock { $0.busy.remove(topicPartition) }
+            io.descriptors.releasePartitions(1)
             throw error
         }
     }
@@ -283,6 +304,7 @@ public final class LogManager: Sendable {
             }
         }
         state.withLock { _ = $0.logs.removeValue(forKey: topicPartition) }
+        io.descriptors.releasePartitions(1)
         io.submit { _ in
             do {
                 try FileSystem.removeTree(doomed)
@@ -385,6 +407,7 @@ public final class LogManager: Sendable {
         }
         // A closed manager keeps no file open.
         state.withLock { $0.logs = [:] }
+        io.descriptors.releasePartitions(logs.count)
         io.handles.evictAll()
         await io.shutdown()
         if let failure { throw failure }

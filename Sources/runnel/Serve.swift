@@ -13,6 +13,7 @@ import RunnelConnect
 import RunnelConnectors
 import RunnelConsole
 import RunnelHTTP
+import RunnelLog
 import RunnelRestProxy
 import ServiceLifecycle
 import Synchronization
@@ -195,6 +196,9 @@ struct Serve: AsyncParsableCommand {
         // A file-size limit (ulimit -f) makes a too-large write fail with EFBIG, answered as a storage error, instead
         // of killing the process.
         signal(SIGXFSZ, SIG_IGN)
+        // Every descriptor the limit allows, shared out so the process never runs out (DescriptorBudget).
+        let openFiles = DescriptorBudget.raiseProcessLimit()
+        let descriptors = DescriptorBudget(limit: openFiles.limit, inUse: openFiles.inUse)
         let dataDir = try Self.setting(dataDir, "RUNNEL_DATA_DIR", "./runnel-data")
         let host = try Self.setting(host, "RUNNEL_HOST", "127.0.0.1")
         let proxyPort = try Self.setting(proxyPort, "RUNNEL_PROXY_PORT", 8082)
@@ -297,6 +301,7 @@ struct Serve: AsyncParsableCommand {
         brokerConfiguration.config = brokerConfig
         brokerConfiguration.advertisedHost = host
         brokerConfiguration.advertisedPort = proxyPort
+        brokerConfiguration.descriptors = descriptors
         brokerConfiguration.maxThrottleMs = try Self.setting(maxThrottleMs, "RUNNEL_MAX_THROTTLE_MS", Int64(30_000))
         brokerConfiguration.fetchMemoryBytes = try Self.setting(
             maxFetchMemoryBytes,
@@ -407,7 +412,8 @@ struct Serve: AsyncParsableCommand {
             clusterId: broker.clusterId,
             scheme: proxyConfiguration.scheme,
             auth: authRequired ? "required" : "off (anyone who reaches the ports may do anything)",
-            encryption: encryption.rawValue
+            encryption: encryption.rawValue,
+            descriptors: descriptors
         )
         let http = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ParserErrorResponder()],
@@ -415,7 +421,11 @@ struct Serve: AsyncParsableCommand {
         )
         let server = HTTPServerBuilder.runnel(
             http,
-            limits: ConnectionLimits(maxConnections: maxConnections, maxConnectionsPerIP: maxConnectionsPerIP),
+            limits: ConnectionLimits(
+                maxConnections: maxConnections,
+                maxConnectionsPerIP: maxConnectionsPerIP,
+                descriptors: descriptors
+            ),
             tls: tlsFiles,
             plaintextFromLoopback: encryption == .tlsPlaintext
         )
@@ -482,9 +492,19 @@ private final class Listening: Sendable {
     let scheme: String
     let auth: String
     let encryption: String
+    let descriptors: DescriptorBudget
     private let addresses = Mutex<[String: String]>([:])
 
-    init(logger: Logger, dataDirectory: String, clusterId: String, scheme: String, auth: String, encryption: String) {
+    init(
+        logger: Logger,
+        dataDirectory: String,
+        clusterId: String,
+        scheme: String,
+        auth: String,
+        encryption: String,
+        descriptors: DescriptorBudget
+    ) {
+        self.descriptors = descriptors
         self.logger = logger
         self.dataDirectory = dataDirectory
         self.clusterId = clusterId
@@ -510,6 +530,8 @@ private final class Listening: Sendable {
                 "cluster-id": "\(clusterId)",
                 "auth": "\(auth)",
                 "encryption": "\(encryption)",
+                "open-file-limit": "\(descriptors.limit)",
+                "partitions-available": "\(descriptors.partitionsAvailable)",
             ]
         )
     }

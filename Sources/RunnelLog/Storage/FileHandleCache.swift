@@ -16,10 +16,15 @@ final class FileHandleCache: Sendable {
     }
 
     let capacity: Int
+    private let descriptors: DescriptorBudget
     private let state = Mutex(State())
 
-    init(capacity: Int) {
+    /// Holds at most `capacity` files, and only as many as `descriptors` lets it (it closes its oldest when the
+    /// budget's firm users need their room).
+    init(capacity: Int, descriptors: DescriptorBudget = .unlimited) {
         self.capacity = max(1, capacity)
+        self.descriptors = descriptors
+        descriptors.onShrinkCache { [weak self] count in self?.evictOldest(count) }
     }
 
     var count: Int { state.withLock { $0.entries.count } }
@@ -37,9 +42,12 @@ final class FileHandleCache: Sendable {
         let opened = try FileHandle(path: path, mode: .readOnly)
         return state.withLock { state -> FileHandle in
             if let raced = state.entries[path] { return raced.handle }
-            if state.entries.count >= capacity,
-                let oldest = state.entries.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key
-            {
+            // A slot: the oldest entry's when full or when the budget has none to give; none at all means the file
+            // is used for this read only (closed when the reader is done).
+            if state.entries.count >= capacity || !descriptors.acquireCached() {
+                guard let oldest = state.entries.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key else {
+                    return opened
+                }
                 state.entries.removeValue(forKey: oldest)
             }
             state.entries[path] = Entry(handle: opened, lastUsed: state.tick)
@@ -47,21 +55,38 @@ final class FileHandleCache: Sendable {
         }
     }
 
+    /// Closes the `count` least recently used files (readers still using one keep it until they finish).
+    func evictOldest(_ count: Int) {
+        let removed = state.withLock { state -> Int in
+            let oldest = state.entries.sorted { $0.value.lastUsed < $1.value.lastUsed }.prefix(count).map(\.key)
+            for path in oldest { state.entries.removeValue(forKey: path) }
+            return oldest.count
+        }
+        descriptors.releaseCached(removed)
+    }
+
     /// Forgets `path` (before the file is renamed or deleted).
     func evict(_ path: String) {
-        _ = state.withLock { $0.entries.removeValue(forKey: path) }
+        if state.withLock({ $0.entries.removeValue(forKey: path) }) != nil { descriptors.releaseCached() }
     }
 
     /// Forgets every file.
     func evictAll() {
-        state.withLock { $0.entries = [:] }
+        let count = state.withLock { state -> Int in
+            defer { state.entries = [:] }
+            return state.entries.count
+        }
+        descriptors.releaseCached(count)
     }
 
     /// Forgets every file in `directory`.
     func evictDirectory(_ directory: String) {
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
-        state.withLock { state in
+        let count = state.withLock { state -> Int in
+            let before = state.entries.count
             state.entries = state.entries.filter { !$0.key.hasPrefix(prefix) }
+            return before - state.entries.count
         }
+        descriptors.releaseCached(count)
     }
 }

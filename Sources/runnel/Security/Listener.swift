@@ -8,6 +8,7 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOSSL
 import RunnelHTTP
+import RunnelLog
 import Synchronization
 
 /// What the listeners accept, as AWS MSK's in-transit encryption choices.
@@ -83,27 +84,31 @@ final class TLSFiles: Sendable {
 }
 
 /// How many connections the listeners hold at once, in all and per client address (Kafka's `max.connections` and
-/// `max.connections.per.ip`), counted across both listeners. A connection over a limit is answered 503 (or, over
-/// TLS, just closed) and closed at once, so idle or slow clients cannot exhaust the process.
+/// `max.connections.per.ip`), counted across both listeners, and within the process's file descriptors (each
+/// connection holds one of ``DescriptorBudget``'s). A connection over a limit is answered 503 (or, over TLS, just
+/// closed) and closed at once, so idle or slow clients cannot exhaust the process.
 final class ConnectionLimits: Sendable {
     let maxConnections: Int
     let maxConnectionsPerIP: Int
+    let descriptors: DescriptorBudget
     private struct Counts {
         var total = 0
         var perAddress: [String: Int] = [:]
     }
     private let counts = Mutex(Counts())
 
-    init(maxConnections: Int, maxConnectionsPerIP: Int) {
+    init(maxConnections: Int, maxConnectionsPerIP: Int, descriptors: DescriptorBudget = .unlimited) {
         self.maxConnections = maxConnections
         self.maxConnectionsPerIP = maxConnectionsPerIP
+        self.descriptors = descriptors
     }
 
     /// Counts a new connection; false (and nothing counted) when it is over a limit.
     func admit(_ address: String) -> Bool {
         counts.withLock { counts in
             let fromAddress = counts.perAddress[address, default: 0]
-            guard counts.total < maxConnections, fromAddress < maxConnectionsPerIP else { return false }
+            guard counts.total < maxConnections, fromAddress < maxConnectionsPerIP, descriptors.acquireConnection()
+            else { return false }
             counts.total += 1
             counts.perAddress[address] = fromAddress + 1
             return true
@@ -111,6 +116,7 @@ final class ConnectionLimits: Sendable {
     }
 
     func release(_ address: String) {
+        descriptors.releaseConnection()
         counts.withLock { counts in
             counts.total -= 1
             let left = counts.perAddress[address, default: 1] - 1
