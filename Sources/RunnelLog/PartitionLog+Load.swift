@@ -17,6 +17,8 @@ extension PartitionLog {
         var scannedBytes = 0
         var truncatedBytes = 0
         var deletedSegments = 0
+        /// Damaged ranges set aside (``DamagedRange``).
+        var damagedRanges = 0
     }
 
     /// Creates the directory and first segment of a new, empty log.
@@ -63,8 +65,9 @@ extension PartitionLog {
     ///
     /// As Kafka's `LogLoader`: temporary files are removed, interrupted compaction swaps are completed, and without
     /// the clean-shutdown marker every segment from the one holding the recovery point on is re-validated batch by
-    /// batch (size, CRC, offsets) and truncated at the first invalid batch, with its indexes rebuilt. If a segment had
-    /// to be truncated, the segments after it (written after it, never flushed) are deleted.
+    /// batch (size, CRC, offsets), with its indexes rebuilt. Unlike Kafka, damage does not cost what follows it: a
+    /// torn tail of the last segment (no valid batch after it) is cut off, any other invalid stretch is set aside as
+    /// a ``DamagedRange`` and the valid batches and segments after it are kept.
     static func load(
         topicPartition: TopicPartition,
         directory: String,
@@ -97,6 +100,7 @@ extension PartitionLog {
                 )
             )
         }
+        PartitionLog.assignUpperBounds(segments)
 
         var epochs: LeaderEpochCache
         do {
@@ -123,32 +127,26 @@ extension PartitionLog {
         var index = first
         while index < segments.count {
             let segment = segments[index]
-            let outcome = try segment.recover(trustedBelow: options.cleanShutdown ? .max : checkpoint) { batch in
+            let isLast = index == segments.count - 1
+            let outcome = try segment.recover(
+                trustedBelow: options.cleanShutdown ? .max : checkpoint,
+                isLast: isLast
+            ) { batch in
                 epochs.assign(epoch: batch.partitionLeaderEpoch, startOffset: batch.baseOffset)
             }
             report.recoveredSegments += 1
             report.scannedBytes += outcome.scannedBytes
             report.truncatedBytes += outcome.truncatedBytes
-            nextOffset = outcome.nextOffset
+            report.damagedRanges += outcome.damaged.count
+            if isLast { nextOffset = outcome.nextOffset }
             if outcome.truncatedBytes > 0 {
                 io.logger.warning(
-                    "Truncated invalid bytes at the end of a segment",
+                    "Truncated a torn write at the end of the log",
                     metadata: [
                         "topicPartition": "\(topicPartition)", "segment": "\(segment.baseOffset)",
                         "bytes": "\(outcome.truncatedBytes)", "reason": "\(outcome.truncationReason ?? "")",
                     ]
                 )
-            }
-            let isLast = index == segments.count - 1
-            if outcome.truncatedBytes > 0 && !isLast {
-                // Everything after a truncated segment was written after it and never flushed.
-                for later in segments[(index + 1)...] {
-                    try later.retire()
-                    try later.deleteRetiredFiles()
-                    report.deletedSegments += 1
-                }
-                segments.removeLast(segments.count - index - 1)
-                break
             }
             if !isLast { try segment.seal() }
             index += 1

@@ -132,6 +132,13 @@ public final class PartitionLog: Sendable {
     }
     /// The base offsets of the segments, oldest first.
     public var segmentBaseOffsets: [Int64] { state.withLock { $0.segments.map(\.baseOffset) } }
+
+    /// The damaged ranges set aside in this log's segments, in order.
+    public var damagedRanges: [SegmentDamage] {
+        state.withLock { $0.segments }.flatMap { segment in
+            segment.damaged.map { SegmentDamage(segment: segment.baseOffset, range: $0) }
+        }
+    }
     var cleanerCheckpoint: Int64? { state.withLock { $0.cleanerCheckpoint } }
     /// How many group commits (one fsync for all appends queued together) the writer has done.
     public var groupCommits: Int { state.withLock { $0.groupCommits } }
@@ -538,10 +545,18 @@ public final class PartitionLog: Sendable {
         return false
     }
 
+    /// Tells each segment where the next one starts (the last: nowhere).
+    static func assignUpperBounds(_ segments: [LogSegment]) {
+        for (index, segment) in segments.enumerated() {
+            segment.setUpperBound(index + 1 < segments.count ? segments[index + 1].baseOffset : Int64.max)
+        }
+    }
+
     /// Seals the active segment and starts a new one at `baseOffset` (writer only).
     private func rollSegment(at baseOffset: Int64, config: LogConfig, nowMs: Int64) throws(LogError) -> LogSegment {
         let old = try activeSegment()
         try old.seal()
+        old.setUpperBound(baseOffset)
         let segment = try LogSegment.create(
             directory: directory,
             baseOffset: baseOffset,
@@ -699,22 +714,30 @@ public final class PartitionLog: Sendable {
                 while index < view.segments.count {
                     let segment = view.segments[index]
                     let limit = readableLimit(segment, view)
-                    if limit > 0, let first = try segment.findBatch(containing: target, limit: limit) {
-                        let room = maxBytes - records.readableBytes
-                        var count = min(limit - first.position, max(room, 0))
-                        if records.readableBytes == 0, minOneBatch, first.size > count { count = first.size }
-                        guard count >= first.size else { break }
-                        let bytes = try segment.read(at: first.position, count: count)
-                        let complete = completeBatchesLength(bytes)
-                        if let slice = bytes.getSlice(at: bytes.readerIndex, length: complete) {
+                    do throws(LogError) {
+                        if limit > 0, let found = try segment.findBatch(containing: target, limit: limit) {
+                            let room = max(maxBytes - records.readableBytes, 0)
+                            let first = records.readableBytes == 0 && minOneBatch
+                            guard first || found.batch.size <= room else { break }
+                            // Every batch is checked (CRC, length, offsets) before it is served.
+                            let bytes = try segment.readBatches(
+                                from: found,
+                                count: room,
+                                limit: limit,
+                                minOneBatch: first
+                            )
                             if records.readableBytes == 0 {
-                                records = slice
+                                records = bytes
                             } else {
-                                records.writeImmutableBuffer(slice)
+                                records.writeImmutableBuffer(bytes)
                             }
+                            // Stop when the byte budget, or damage, cut this segment short.
+                            if found.batch.position + bytes.readableBytes < limit { break }
                         }
-                        // Stop when the byte budget cut this segment short.
-                        if first.position + complete < limit { break }
+                    } catch {
+                        // What comes before the damage is answered; the read that starts at it reports it.
+                        guard error.code == .corruptRecord && records.readableBytes > 0 else { throw error }
+                        break
                     }
                     index += 1
                     if index < view.segments.count { target = view.segments[index].baseOffset }
@@ -722,18 +745,6 @@ public final class PartitionLog: Sendable {
             }
             return LogReadResult(records: records, logStartOffset: view.logStartOffset, logEndOffset: view.logEndOffset)
         }
-    }
-
-    /// The length of the complete batches at the start of `bytes`.
-    private func completeBatchesLength(_ bytes: ByteBuffer) -> Int {
-        var position = 0
-        while position + RecordBatch.logOverhead <= bytes.readableBytes,
-            let length = bytes.getInteger(at: bytes.readerIndex + position + RecordBatch.Field.length, as: Int32.self),
-            position + Int(length) + RecordBatch.logOverhead <= bytes.readableBytes
-        {
-            position += Int(length) + RecordBatch.logOverhead
-        }
-        return position
     }
 
     /// The earliest offset whose record timestamp is at or after `timestamp` (Kafka's ListOffsets by time), with
@@ -936,6 +947,7 @@ public final class PartitionLog: Sendable {
                 for kind in [SegmentFileName.offsetIndex, SegmentFileName.timeIndex, SegmentFileName.log] {
                     try FileSystem.move(segment.path(kind, suffix: ".swap"), to: segment.path(kind))
                 }
+                segment.setUpperBound(state.segments[start + old.count].baseOffset)
                 state.segments.replaceSubrange(start..<(start + old.count), with: [segment])
             }
         } catch {

@@ -161,18 +161,21 @@ import Testing
         let broker = try await fixture.open()
         let keys = broker.apiKeys
         let created = try await keys.create(description: "test", superUser: false)
+        let principal = created.apiKey.principal
         #expect(created.apiKey.key.count == 16)
         #expect(created.secret.count == 64)
         #expect(
-            try await keys.authenticate(key: created.apiKey.key, secret: created.secret) == created.apiKey.principal
+            try await keys.authenticate(key: created.apiKey.key, secret: created.secret)
+                == .authenticated(principal: principal)
         )
-        // Cached: the same secret again is answered without bcrypt (no assertion on time; the path is exercised).
+        // Remembered: the same secret again is answered from the cache (no assertion on time; the path is exercised).
         #expect(
-            try await keys.authenticate(key: created.apiKey.key, secret: created.secret) == created.apiKey.principal
+            try await keys.authenticate(key: created.apiKey.key, secret: created.secret)
+                == .authenticated(principal: principal)
         )
-        #expect(try await keys.authenticate(key: created.apiKey.key, secret: created.secret + "x") == nil)
-        #expect(try await keys.authenticate(key: created.apiKey.key, secret: created.secret + "x") == nil)
-        #expect(try await keys.authenticate(key: "NOSUCHKEY", secret: created.secret) == nil)
+        #expect(try await keys.authenticate(key: created.apiKey.key, secret: created.secret + "x") == .rejected)
+        #expect(try await keys.authenticate(key: created.apiKey.key, secret: created.secret + "x") == .rejected)
+        #expect(try await keys.authenticate(key: "NOSUCHKEY", secret: created.secret) == .rejected)
         #expect(!broker.authorizer.isSuperUser(created.apiKey.principal))
 
         let admin = try await keys.create(description: "admin", superUser: true)
@@ -180,7 +183,7 @@ import Testing
         #expect(Set(try await keys.list().map(\.key)) == [created.apiKey.key, admin.apiKey.key])
 
         #expect(try await keys.delete(created.apiKey.key))
-        #expect(try await keys.authenticate(key: created.apiKey.key, secret: created.secret) == nil)
+        #expect(try await keys.authenticate(key: created.apiKey.key, secret: created.secret) == .rejected)
         #expect(try await !keys.delete(created.apiKey.key))
         #expect(try await keys.delete(admin.apiKey.key))
         #expect(!broker.authorizer.isSuperUser(admin.apiKey.principal))
@@ -191,13 +194,65 @@ import Testing
         #expect(catalog.range(of: Data(created.secret.utf8)) == nil)
     }
 
+    /// A NUL (or any control character) in a key id or secret: refused before any lookup, so `KEY\0x` cannot pass
+    /// for `KEY` and a C library can never see a shortened secret.
+    @Test func controlCharactersInCredentialsAreRefused() async throws {
+        let fixture = BrokerFixture()
+        let broker = try await fixture.open()
+        let keys = broker.apiKeys
+        let created = try await keys.create(description: "test", superUser: false)
+        let key = created.apiKey.key
+        for (id, secret) in [
+            (key + "\u{0}x", created.secret), (key, created.secret + "\u{0}"), (key + "\n", created.secret),
+            (key, created.secret + "\u{7F}"), ("\u{0}" + key, created.secret),
+        ] {
+            #expect(try await keys.authenticate(key: id, secret: secret, from: "10.0.0.\(id.count)") == .rejected)
+        }
+        #expect(
+            try await keys.authenticate(key: key, secret: created.secret) == .authenticated(principal: "User:" + key)
+        )
+        try await broker.close()
+    }
+
+    /// Failures past the limit are throttled (per key id and per address) without being checked; the right secret
+    /// still gets in, and an unknown key id counts like a wrong secret.
+    @Test func failedAuthenticationsAreThrottledButTheRightSecretIsNot() async throws {
+        let fixture = BrokerFixture()
+        let broker = try await fixture.open()
+        let created = try await broker.apiKeys.create(description: "test", superUser: false)
+        let key = created.apiKey.key
+        var throttled = 0
+        for attempt in 0..<15 {
+            let result = try await broker.apiKeys.authenticate(key: key, secret: "wrong\(attempt)", from: "192.0.2.1")
+            if case .throttled(let retryAfter) = result {
+                throttled += 1
+                #expect(retryAfter > .zero)
+            }
+        }
+        #expect(throttled == 5, "ten failures are allowed at once, then each waits for its token")
+        #expect(
+            try await broker.apiKeys.authenticate(key: key, secret: created.secret, from: "192.0.2.1")
+                == .authenticated(principal: "User:" + key)
+        )
+        // From that address, another key id is throttled too; from elsewhere, an unknown id is just rejected.
+        if case .throttled = try await broker.apiKeys.authenticate(key: "OTHERKEY", secret: "x", from: "192.0.2.1") {
+        } else {
+            Issue.record("the address's failures should throttle it")
+        }
+        #expect(try await broker.apiKeys.authenticate(key: "NOSUCHKEY", secret: "x", from: "192.0.2.2") == .rejected)
+        try await broker.close()
+    }
+
     @Test func keysMadeOfflineAreSeenByARunningBroker() async throws {
         let fixture = BrokerFixture()
         let broker = try await fixture.open()
         let offline = try await APIKeyStore.open(dataDirectory: fixture.directory.path)
         let created = try await offline.create(description: "offline", superUser: true)
         try offline.close()
-        #expect(try await broker.apiKeys.authenticate(key: created.apiKey.key, secret: created.secret) != nil)
+        #expect(
+            try await broker.apiKeys.authenticate(key: created.apiKey.key, secret: created.secret)
+                == .authenticated(principal: created.apiKey.principal)
+        )
         #expect(broker.authorizer.isSuperUser(created.apiKey.principal), "learned when the key authenticated")
         try await broker.close()
     }

@@ -75,19 +75,20 @@ typealias SystemFileHandle = Foundation.FileHandle
         try await manager.close()
     }
 
-    @Test func aFlippedByteTruncatesThereAndDropsLaterUnflushedSegments() async throws {
+    /// Kafka truncates at the first bad batch and deletes every later segment; here the bad batch alone is set
+    /// aside (quarantined, in a `.quarantine` file beside its segment), and every offset before and after it stays.
+    @Test func aFlippedByteAfterACrashSetsAsideItsBatchAndKeepsEverythingElse() async throws {
         let directory = TemporaryDirectory()
         var config = LogConfig()
         config.segmentBytes = 2000
-        _ = try await crashAfterAppending(directory, batches: 30, config: config)
+        let ends = try await crashAfterAppending(directory, batches: 30, config: config)
         let bases = try FileManager.default.contentsOfDirectory(atPath: logDirectory(directory))
             .filter { $0.hasSuffix(".log") }.compactMap { Int64($0.prefix(20)) }.sorted()
         #expect(bases.count >= 4)
         // Damage the second batch of the second segment.
         let damaged = bases[1]
         var reader = try SegmentFileReader(path: segmentFile(directory, damaged))
-        guard case .batch(_, let first) = try reader.next(), case .batch(let position, let second) = try reader.next()
-        else {
+        guard case .batch = try reader.next(), case .batch(let position, let second) = try reader.next() else {
             Issue.record("expected two batches")
             return
         }
@@ -95,14 +96,32 @@ typealias SystemFileHandle = Foundation.FileHandle
 
         let manager = try await openManager(directory, config: config)
         let log = try #require(manager.log(for: topicPartition()))
-        #expect(log.logEndOffset == first.nextOffset)
-        #expect(log.logEndOffset == second.baseOffset)
-        #expect(log.segmentBaseOffsets == [bases[0], bases[1]])
-        for base in bases.dropFirst(2) {
-            #expect(!FileManager.default.fileExists(atPath: segmentFile(directory, base)))
+        #expect(log.logEndOffset == ends.last)
+        #expect(log.segmentBaseOffsets == bases)
+        #expect(FileManager.default.fileExists(atPath: segmentFile(directory, damaged, "quarantine")))
+        let lost = Set(second.baseOffset...second.lastOffset)
+        #expect(try await readAll(log, to: second.baseOffset).map(\.offset) == Array(0..<second.baseOffset))
+        #expect(
+            try await readAll(log, from: second.lastOffset + 1).map(\.offset)
+                == Array((second.lastOffset + 1)..<(ends.last ?? 0))
+        )
+        do {
+            _ = try await log.read(from: second.baseOffset + 1, maxBytes: 4096)
+            Issue.record("a damaged offset was served")
+        } catch {
+            #expect(error.code == .corruptRecord)
+            #expect(error.message.contains("offsets \(second.baseOffset) to \(second.lastOffset) of events-0"))
+            #expect(error.message.contains("read from offset \(second.lastOffset + 1)"))
+            #expect(!error.message.contains("/"), "no server path in \(error.message)")
         }
-        #expect(try await readAll(log).map(\.offset) == Array(0..<second.baseOffset))
+        #expect(lost.count == 5)
         try await manager.close()
+
+        // Still set aside after a clean restart.
+        let again = try await openManager(directory, config: config)
+        let reopened = try #require(again.log(for: topicPartition()))
+        await #expect(throws: LogError.self) { _ = try await reopened.read(from: second.baseOffset, maxBytes: 4096) }
+        try await again.close()
     }
 
     @Test func garbageAfterTheLastBatchIsCutWithoutTrustingItsLength() async throws {

@@ -54,16 +54,21 @@ func openManager(
 }
 
 /// Every record of the log, in offset order, read with small fetches so reads cross batches and segments.
-func readAll(_ log: PartitionLog, from start: Int64? = nil, maxBytes: Int = 4096) async throws -> [Record] {
+func readAll(
+    _ log: PartitionLog,
+    from start: Int64? = nil,
+    to end: Int64? = nil,
+    maxBytes: Int = 4096
+) async throws -> [Record] {
     var records: [Record] = []
     var offset = start ?? log.logStartOffset
-    while offset < log.logEndOffset {
+    while offset < (end ?? log.logEndOffset) {
         let result = try await log.read(from: offset, maxBytes: maxBytes)
         let batches = try RecordBatch.split(result.records)
         guard let last = batches.last else { break }
         for batch in batches {
             #expect(batch.isChecksumValid)
-            records += try batch.records().filter { $0.offset >= offset }
+            records += try batch.records().filter { $0.offset >= offset && $0.offset < (end ?? .max) }
         }
         offset = last.nextOffset
     }

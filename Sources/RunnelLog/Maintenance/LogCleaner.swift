@@ -206,8 +206,14 @@ struct LogCleaner: Sendable {
 
     private func forEachBatch(in segment: LogSegment, _ body: (RecordBatch) throws(LogError) -> Void) throws(LogError) {
         let handle = try FileHandle(path: segment.logPath, mode: .readOnly)
+        let damaged = segment.damaged
         var scanner = BatchScanner(handle: handle, end: segment.size)
         while true {
+            // What is set aside stays out of the compacted segment (it was unreadable already).
+            if let range = damaged.first(where: { $0.position <= scanner.position && scanner.position < $0.end }) {
+                scanner = BatchScanner(handle: handle, from: range.end, end: segment.size)
+                continue
+            }
             switch try scanner.next(verifyChecksum: true) {
             case .batch(let scanned):
                 try body(try scanner.batch(scanned))
@@ -216,7 +222,7 @@ struct LogCleaner: Sendable {
             case .partial(let position, let reason), .corrupt(let position, let reason):
                 throw LogError(
                     .corruptRecord,
-                    "\(segment.logPath) at position \(position): \(reason); not compacting it"
+                    "\(segment.partitionName) segment \(segment.baseOffset) at position \(position): \(reason); not compacting it"
                 )
             }
         }

@@ -1,3 +1,5 @@
+import Logging
+import Metrics
 import NIOCore
 import Synchronization
 
@@ -7,6 +9,8 @@ enum SegmentFileName {
     static let log = ".log"
     static let offsetIndex = ".index"
     static let timeIndex = ".timeindex"
+    /// The segment's damaged ranges (``DamagedRange``), when it has any.
+    static let quarantine = ".quarantine"
 
     static func prefix(_ baseOffset: Int64) -> String {
         let digits = String(baseOffset)
@@ -19,7 +23,7 @@ enum SegmentFileName {
             return nil
         }
         let rest = name[dot...]
-        for kind in [log, offsetIndex, timeIndex] where rest.hasPrefix(kind) {
+        for kind in [log, offsetIndex, timeIndex, quarantine] where rest.hasPrefix(kind) {
             let suffix = rest.dropFirst(kind.count)
             if suffix.isEmpty || suffix.hasPrefix(".") { return (baseOffset, kind, String(suffix)) }
         }
@@ -61,6 +65,10 @@ final class LogSegment: Sendable {
         var dirty = false
         /// The log or index files changed since the last ``flush()``.
         var needsFlush = false
+        /// Stretches of the log file that hold no valid batch, in order (kept in `<base>.quarantine`).
+        var damaged: [DamagedRange] = []
+        /// The next segment's base offset: no batch of this one may reach it (Int64.max for the last segment).
+        var upperBound = Int64.max
 
         /// Runs `body` on the active state in place. The state is taken out of the optional first, so its index
         /// arrays stay uniquely referenced and appending to them never copies them.
@@ -138,9 +146,11 @@ final class LogSegment: Sendable {
         let logPath = segment.logPath
         let size = try FileSystem.fileSize(logPath)
         let modified = FileSystem.modificationTimeMs(logPath) ?? 0
+        let damaged = QuarantineFile.read(segment.path(SegmentFileName.quarantine))
         segment.state.withLock {
             $0.size = size
             $0.createdMs = modified
+            $0.damaged = damaged
         }
         return segment
     }
@@ -176,6 +186,8 @@ final class LogSegment: Sendable {
         var nextOffset: Int64
         /// Bytes re-validated (the part of the segment not covered by a trusted index entry).
         var scannedBytes: Int
+        /// Damaged ranges found (set aside, not cut off).
+        var damaged: [DamagedRange] = []
     }
 
     /// Makes this segment active again, validating its batches from the last index entry below `trustedBelow` (or
@@ -185,8 +197,10 @@ final class LogSegment: Sendable {
     /// segment written since the recovery point, not the segment's size.
     func recover(
         trustedBelow: Int64,
+        isLast: Bool,
         onBatch: (ScannedBatch) -> Void = { _ in }
     ) throws(LogError) -> RecoveryOutcome {
+        let upperBound = state.withLock { $0.upperBound }
         let handle = try FileHandle(path: logPath, mode: .readWrite)
         let fileSize = try handle.size()
         var indexes = SegmentIndexes(indexIntervalBytes: indexIntervalBytes)
@@ -228,18 +242,28 @@ final class LogSegment: Sendable {
         // Rescanning from the trusted entry's batch rebuilds the index state exactly: that batch already has its
         // entry, and the interval count restarts from it.
         var rollingBasedTimestamp: Int64?
-        let outcome = try indexes.scan(
+        var outcome = try indexes.scan(
             handle,
             from: start,
             end: fileSize,
             baseOffset: baseOffset,
-            expectedNextOffset: expectedNextOffset
+            expectedNextOffset: expectedNextOffset,
+            upperBound: upperBound
         ) {
             batch in
             if batch.position == 0 { rollingBasedTimestamp = batch.maxTimestamp }
             onBatch(batch)
         }
-        if outcome.validEnd < fileSize { try handle.truncate(to: outcome.validEnd) }
+        // Only the last segment's tail is cut off, and only a tail no valid batch follows (a write a crash tore);
+        // damage anywhere else is set aside, and the batches around it are kept.
+        var truncationReason: String?
+        if isLast, let last = outcome.damaged.last, last.end == fileSize {
+            truncationReason = last.reason
+            outcome.damaged.removeLast()
+            try handle.truncate(to: outcome.validEnd)
+        }
+        let found = outcome.damaged
+        try state.withLock { state throws(LogError) in try quarantine(found, keepingBefore: start, state: &state) }
         if start > 0 {
             // The first batch was not rescanned; read its header for segment.ms.
             var first = BatchScanner(handle: handle, from: 0, end: outcome.validEnd, chunkSize: 4096)
@@ -259,18 +283,20 @@ final class LogSegment: Sendable {
             entrySize: TimeIndexEntry.size
         )
 
+        let validEnd = truncationReason == nil ? fileSize : outcome.validEnd
         let active = ActiveState(logHandle: handle, indexes: indexes, rollingBasedTimestamp: rollingBasedTimestamp)
         state.withLock {
-            $0.size = outcome.validEnd
+            $0.size = validEnd
             $0.active = active
             $0.sealed = nil
         }
         cache.evict(logPath)
         return RecoveryOutcome(
-            truncatedBytes: fileSize - outcome.validEnd,
-            truncationReason: outcome.stopReason,
+            truncatedBytes: fileSize - validEnd,
+            truncationReason: truncationReason,
             nextOffset: outcome.nextOffset,
-            scannedBytes: fileSize - start
+            scannedBytes: fileSize - start,
+            damaged: found
         )
     }
 
@@ -317,6 +343,56 @@ final class LogSegment: Sendable {
     var size: Int { state.withLock { $0.size } }
     var isActive: Bool { state.withLock { $0.active != nil } }
     var createdMs: Int64 { state.withLock { $0.createdMs } }
+
+    /// The segment's damaged ranges, in order.
+    var damaged: [DamagedRange] { state.withLock { $0.damaged } }
+
+    /// Sets the next segment's base offset (the partition log keeps it current as segments roll and are replaced).
+    func setUpperBound(_ bound: Int64) {
+        state.withLock { $0.upperBound = bound }
+    }
+
+    /// The partition this segment belongs to, as its directory is named (for messages: never a server path).
+    var partitionName: String { FileSystem.lastComponent(of: directory) }
+
+    /// The error a read of `range`'s offsets gets.
+    func damagedError(_ range: DamagedRange) -> LogError {
+        LogSegment.corruptReads.increment()
+        let after =
+            range.nextOffset == Int64.max
+            ? "nothing after them is readable in this segment" : "read from offset \(range.nextOffset) to go on"
+        return LogError(
+            .corruptRecord,
+            "\(range.offsetsDescription) of \(partitionName) are damaged on disk and set aside (\(range.reason)); \(after). `runnel check-logs` lists damaged ranges and repairs them."
+        )
+    }
+
+    /// Records newly found damage (merged with what was known), writes the quarantine file and logs each new range.
+    private func quarantine(_ found: [DamagedRange], keepingBefore position: Int, state: inout State) throws(LogError) {
+        let kept = state.damaged.filter { $0.position < position }
+        let merged = (kept + found).sorted { $0.position < $1.position }
+        guard merged != state.damaged else { return }
+        let known = Set(state.damaged)
+        state.damaged = merged
+        try QuarantineFile.write(path(SegmentFileName.quarantine), merged)
+        for range in merged where !known.contains(range) {
+            LogSegment.damagedRanges.increment()
+            LogSegment.logger.error(
+                "Damaged log data set aside",
+                metadata: [
+                    "topicPartition": "\(partitionName)", "segment": "\(baseOffset)",
+                    "offsets":
+                        "\(range.firstOffset)...\(range.nextOffset == Int64.max ? "" : String(range.nextOffset - 1))",
+                    "bytes": "\(range.position)...\(range.end - 1)", "reason": "\(range.reason)",
+                ]
+            )
+        }
+    }
+
+    /// Through swift-metrics: damaged ranges found, and reads refused because they asked for damaged offsets.
+    static let damagedRanges = Counter(label: "runnel_log_damaged_ranges_total")
+    static let corruptReads = Counter(label: "runnel_log_corrupt_reads_total")
+    static let logger = Logger(label: "runnel.log")
 
     /// What the roll decision needs about the active segment.
     struct RollInfo {
@@ -538,45 +614,197 @@ final class LogSegment: Sendable {
         }
     }
 
-    /// The first batch whose last offset is at least `target`, among the bytes below `limit`.
-    func findBatch(containing target: Int64, limit: Int) throws(LogError) -> ScannedBatch? {
-        var rebuilt = false
-        while true {
+    /// A batch found for a read, with the last offset of the batch before it when the walk saw it.
+    struct FoundBatch {
+        var batch: ScannedBatch
+        var previousLast: Int64?
+    }
+
+    /// The damaged range whose bytes hold `position`, if any.
+    private static func range(holding position: Int, in damaged: [DamagedRange]) -> DamagedRange? {
+        damaged.first { $0.position <= position && position < $0.end }
+    }
+
+    /// The first batch whose last offset is at least `target`, among the bytes below `limit`. Its offsets must
+    /// follow the batches before it; known damaged ranges are stepped over, and a read of offsets they made
+    /// unreadable fails (CORRUPT_MESSAGE) saying which. Damage found on the way is set aside first (the segment is
+    /// scanned once, its indexes rebuilt), then the walk starts again.
+    func findBatch(containing target: Int64, limit: Int) throws(LogError) -> FoundBatch? {
+        var rescanned = false
+        func rescanOrFail(_ reason: String) throws(LogError) {
+            guard !rescanned else {
+                throw LogError(.corruptRecord, "\(partitionName) segment \(baseOffset): \(reason)")
+            }
+            try rebuildIndexes()
+            rescanned = true
+        }
+        search: while true {
+            let (damaged, upperBound) = state.withLock { ($0.damaged, $0.upperBound) }
+            if let range = damaged.first(where: { $0.covers(offset: target) }) { throw damagedError(range) }
             let entry = try lookup(target)
             // From an index entry the target is at most about one index interval away: read headers in chunks of that.
-            var scanner = BatchScanner(
-                handle: try logHandle(),
-                from: entry.position,
-                end: limit,
-                chunkSize: max(8 << 10, 2 * indexIntervalBytes)
+            let chunk = max(8 << 10, 2 * indexIntervalBytes)
+            var scanner = BatchScanner(handle: try logHandle(), from: entry.position, end: limit, chunkSize: chunk)
+            var sequence = BatchSequence(
+                upperBound: upperBound,
+                previousLast: entry.position == 0 ? baseOffset - 1 : nil
             )
             if entry.position > 0 {
                 // An index entry is trusted only if the batch it points at ends at its offset.
-                guard case .batch(let first) = try scanner.next(verifyChecksum: false), first.lastOffset == entry.offset
+                guard Self.range(holding: entry.position, in: damaged) == nil,
+                    case .batch(let first) = try scanner.next(verifyChecksum: false), first.lastOffset == entry.offset
                 else {
-                    guard !rebuilt else {
-                        throw LogError(
-                            .corruptIndex,
-                            "\(path(SegmentFileName.offsetIndex)) disagrees with its log after a rebuild"
-                        )
-                    }
-                    try rebuildIndexes()
-                    rebuilt = true
-                    continue
+                    try rescanOrFail("its index disagrees with its log after a rebuild")
+                    continue search
                 }
-                if first.lastOffset >= target { return first }
+                _ = sequence.next(first)
+                if first.lastOffset >= target { return FoundBatch(batch: first, previousLast: nil) }
             }
             while true {
+                if let range = Self.range(holding: scanner.position, in: damaged) {
+                    // Step over what is set aside; the next batch follows the range.
+                    guard range.end < limit else { return nil }
+                    scanner = BatchScanner(handle: try logHandle(), from: range.end, end: limit, chunkSize: chunk)
+                    sequence = BatchSequence(upperBound: upperBound, previousLast: range.nextOffset - 1)
+                    continue
+                }
+                let expected = sequence.expected
                 switch try scanner.next(verifyChecksum: false) {
                 case .batch(let batch):
-                    if batch.lastOffset >= target { return batch }
-                case .end, .partial:
+                    switch sequence.next(batch) {
+                    case .accepted:
+                        if batch.lastOffset >= target {
+                            return FoundBatch(batch: batch, previousLast: expected.map { $0 - 1 })
+                        }
+                    case .heldWasDamaged(let range):
+                        try rescanOrFail(range.reason)
+                        continue search
+                    case .outOfOrder(let reason):
+                        try rescanOrFail(reason)
+                        continue search
+                    }
+                case .end:
                     return nil
-                case .corrupt(let position, let reason):
-                    throw LogError(.corruptRecord, "\(logPath) at position \(position): \(reason)")
+                case .partial(_, let reason), .corrupt(_, let reason):
+                    try rescanOrFail(reason)
+                    continue search
                 }
             }
         }
+    }
+
+    /// Reads the complete, valid batches from `found` on, up to `count` bytes (at least the first batch when
+    /// `minOneBatch`), below `limit`: each one's CRC, length and magic are checked, and its offsets against its
+    /// neighbours'; the bytes of a known damaged range are never included. An invalid first batch is set aside and
+    /// its read fails naming the damaged offsets; an invalid later batch ends the read before it (the next read
+    /// starts there, and fails).
+    func readBatches(from found: FoundBatch, count: Int, limit: Int, minOneBatch: Bool) throws(LogError) -> ByteBuffer {
+        let first = found.batch
+        let (damaged, upperBound) = state.withLock { ($0.damaged, $0.upperBound) }
+        var end = min(limit, damaged.first(where: { $0.position > first.position })?.position ?? limit)
+        var wanted = min(count, end - first.position)
+        if minOneBatch && wanted < first.size { wanted = first.size }
+        guard wanted >= first.size, first.position + first.size <= end else {
+            if first.position + first.size > end, end == limit {
+                // A length running past what is readable: the batch is damaged.
+                try setAsideFirst(
+                    found,
+                    "batch at position \(first.position) claims \(first.size) bytes, past the end of the segment"
+                )
+            }
+            return ByteBuffer()
+        }
+        // One header more than asked for, when there is one: the next batch tells whether this one's offsets hold.
+        let lookahead = min(RecordBatch.headerSize, end - (first.position + wanted))
+        end = first.position + wanted + lookahead
+        let bytes = try read(at: first.position, count: wanted + lookahead)
+        var sequence = BatchSequence(upperBound: upperBound, previousLast: found.previousLast)
+        var accepted: [(start: Int, size: Int)] = []
+        var position = 0
+        var problem: (batch: Int, reason: String)?
+        bytes.withUnsafeReadableBytes { raw in
+            while position + RecordBatch.headerSize <= raw.count {
+                guard let header = Self.header(raw, at: position, filePosition: first.position + position) else {
+                    problem = (accepted.count, "batch at position \(first.position + position) has an invalid header")
+                    return
+                }
+                let complete = position + header.size <= raw.count && position < wanted
+                if complete {
+                    let stored = Self.uint32(raw, position + RecordBatch.Field.crc)
+                    let covered = UnsafeRawBufferPointer(
+                        rebasing: raw[(position + RecordBatch.Field.attributes)..<(position + header.size)]
+                    )
+                    guard stored == CRC32C.checksum(covered) else {
+                        problem = (accepted.count, "batch at position \(header.position) fails its CRC")
+                        return
+                    }
+                }
+                switch sequence.next(header) {
+                case .accepted:
+                    break
+                case .heldWasDamaged(let range):
+                    problem = (accepted.count - 1, range.reason)
+                    return
+                case .outOfOrder(let reason):
+                    problem = (accepted.count, reason)
+                    return
+                }
+                guard complete else { return }
+                accepted.append((position, header.size))
+                position += header.size
+            }
+        }
+        if let problem {
+            if problem.batch <= 0 {
+                try setAsideFirst(found, problem.reason)
+                return ByteBuffer()
+            }
+            // The problem is the batch after the last accepted one, or that batch itself: serve what came before.
+            let cut =
+                problem.batch < accepted.count
+                ? accepted[problem.batch].start : (accepted.last.map { $0.start + $0.size } ?? 0)
+            return bytes.getSlice(at: bytes.readerIndex, length: cut) ?? ByteBuffer()
+        }
+        let length = accepted.last.map { $0.start + $0.size } ?? 0
+        return bytes.getSlice(at: bytes.readerIndex, length: length) ?? ByteBuffer()
+    }
+
+    /// The first batch of a read is damaged: the segment is scanned (its damage set aside), and the read fails
+    /// naming the damaged offsets that hold the batch's.
+    private func setAsideFirst(_ found: FoundBatch, _ reason: String) throws(LogError) {
+        if Self.range(holding: found.batch.position, in: damaged) == nil { try rebuildIndexes() }
+        if let range = Self.range(holding: found.batch.position, in: damaged) { throw damagedError(range) }
+        throw LogError(.corruptRecord, "\(partitionName) segment \(baseOffset): \(reason)")
+    }
+
+    /// The header of the batch at `position` of `raw` (at `filePosition` in the file), when its length and magic
+    /// are plausible.
+    private static func header(_ raw: UnsafeRawBufferPointer, at position: Int, filePosition: Int) -> ScannedBatch? {
+        guard raw[position + RecordBatch.Field.magic] == UInt8(RecordBatch.magicValue) else { return nil }
+        let length = Int(Int32(bitPattern: uint32(raw, position + RecordBatch.Field.length)))
+        let size = length + RecordBatch.logOverhead
+        guard size >= RecordBatch.headerSize else { return nil }
+        let base = Int64(bitPattern: UInt64(uint32(raw, position)) << 32 | UInt64(uint32(raw, position + 4)))
+        let delta = Int32(bitPattern: uint32(raw, position + RecordBatch.Field.lastOffsetDelta))
+        let count = Int32(bitPattern: uint32(raw, position + RecordBatch.Field.recordCount))
+        guard delta >= 0, count >= 0 else { return nil }
+        let maxTimestampAt = position + RecordBatch.Field.maxTimestamp
+        let maxTimestamp = Int64(
+            bitPattern: UInt64(uint32(raw, maxTimestampAt)) << 32 | UInt64(uint32(raw, maxTimestampAt + 4))
+        )
+        return ScannedBatch(
+            position: filePosition,
+            size: size,
+            baseOffset: base,
+            lastOffset: base &+ Int64(delta),
+            maxTimestamp: maxTimestamp,
+            partitionLeaderEpoch: Int32(bitPattern: uint32(raw, position + RecordBatch.Field.partitionLeaderEpoch)),
+            recordCount: count
+        )
+    }
+
+    private static func uint32(_ raw: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
+        UInt32(raw[at]) << 24 | UInt32(raw[at + 1]) << 16 | UInt32(raw[at + 2]) << 8 | UInt32(raw[at + 3])
     }
 
     /// The earliest record with a timestamp at or after `target`, among the bytes below `limit`.
@@ -606,9 +834,25 @@ final class LogSegment: Sendable {
             }
         }
         let startOffset = (after ?? baseOffset - 1) + 1
-        guard let first = try findBatch(containing: startOffset, limit: limit) else { return nil }
+        let found: FoundBatch?
+        do {
+            found = try findBatch(containing: startOffset, limit: limit)
+        } catch  where error.code == .corruptRecord {
+            // The offsets to start from are damaged: look from the first offset after the damage.
+            guard let range = damaged.first(where: { $0.covers(offset: startOffset) }), range.end < limit else {
+                return nil
+            }
+            found = try findBatch(containing: range.nextOffset, limit: limit)
+        }
+        guard let first = found?.batch else { return nil }
+        let damaged = self.damaged
         var scanner = BatchScanner(handle: try logHandle(), from: first.position, end: limit)
         while true {
+            if let range = Self.range(holding: scanner.position, in: damaged) {
+                guard range.end < limit else { return nil }
+                scanner = BatchScanner(handle: try logHandle(), from: range.end, end: limit)
+                continue
+            }
             switch try scanner.next(verifyChecksum: false) {
             case .batch(let scanned):
                 guard scanned.maxTimestamp >= target else { continue }
@@ -636,13 +880,15 @@ final class LogSegment: Sendable {
         try state.withLock { state throws(LogError) -> T in
             guard !state.retired else { throw LogError(.segmentRetired, "\(logPath) was deleted") }
             if let info = state.sealed { return try body(info, state.size) }
-            let info = try validateOrRebuild(size: &state.size)
+            var size = state.size
+            let info = try validateOrRebuild(size: &size, state: &state)
+            state.size = size
             state.sealed = info
             return try body(info, state.size)
         }
     }
 
-    private func validateOrRebuild(size: inout Int) throws(LogError) -> SealedState {
+    private func validateOrRebuild(size: inout Int, state: inout State) throws(LogError) -> SealedState {
         let logSize = size
         let offsetPath = path(SegmentFileName.offsetIndex)
         let timePath = path(SegmentFileName.timeIndex)
@@ -674,16 +920,16 @@ final class LogSegment: Sendable {
                 offsetOfMaxTimestamp: times.last?.offset ?? -1
             )
         }
-        return try rebuild(size: &size)
+        return try rebuild(size: &size, state: &state)
     }
 
-    /// Rebuilds both index files of a sealed segment from its log, truncating the log at its first invalid batch
-    /// (as Kafka's `recoverSegment`).
-    private func rebuild(size: inout Int) throws(LogError) -> SealedState {
+    /// Rebuilds both index files of a sealed segment from its log. Damaged stretches are set aside (quarantined),
+    /// never cut off: the log file is not changed.
+    private func rebuild(size: inout Int, state: inout State) throws(LogError) -> SealedState {
         cache.evict(logPath)
         cache.evict(path(SegmentFileName.offsetIndex))
         cache.evict(path(SegmentFileName.timeIndex))
-        let handle = try FileHandle(path: logPath, mode: .readWrite)
+        let handle = try FileHandle(path: logPath, mode: .readOnly)
         let fileSize = try handle.size()
         var indexes = SegmentIndexes(indexIntervalBytes: indexIntervalBytes)
         let outcome = try indexes.scan(
@@ -691,13 +937,14 @@ final class LogSegment: Sendable {
             from: 0,
             end: fileSize,
             baseOffset: baseOffset,
-            expectedNextOffset: baseOffset
+            expectedNextOffset: baseOffset,
+            upperBound: state.upperBound
         )
-        if outcome.validEnd < fileSize { try handle.truncate(to: outcome.validEnd) }
+        try quarantine(outcome.damaged, keepingBefore: 0, state: &state)
         indexes.appendFinalTimeEntry()
         try writeIndexFileAtomically(SegmentFileName.offsetIndex, indexes.offsets)
         try writeIndexFileAtomically(SegmentFileName.timeIndex, indexes.times)
-        size = outcome.validEnd
+        size = fileSize
         return indexes.sealedState
     }
 
@@ -725,17 +972,20 @@ final class LogSegment: Sendable {
         try state.withLock { state throws(LogError) in
             guard !state.retired else { return }
             guard var active = state.active else {
-                state.sealed = try rebuild(size: &state.size)
+                var size = state.size
+                state.sealed = try rebuild(size: &size, state: &state)
+                state.size = size
                 return
             }
             var indexes = SegmentIndexes(indexIntervalBytes: indexIntervalBytes)
-            _ = try indexes.scan(
+            let outcome = try indexes.scan(
                 active.logHandle,
                 from: 0,
                 end: state.size,
                 baseOffset: baseOffset,
                 expectedNextOffset: baseOffset
             )
+            try quarantine(outcome.damaged, keepingBefore: 0, state: &state)
             try truncateIndexFile(SegmentFileName.offsetIndex, entries: 0, entrySize: OffsetIndexEntry.size)
             try truncateIndexFile(SegmentFileName.timeIndex, entries: 0, entrySize: TimeIndexEntry.size)
             active.indexes = indexes
@@ -753,7 +1003,9 @@ final class LogSegment: Sendable {
             guard !state.retired else { return }
             state.retired = true
             state.active = nil
-            for kind in [SegmentFileName.log, SegmentFileName.offsetIndex, SegmentFileName.timeIndex] {
+            for kind in [
+                SegmentFileName.log, SegmentFileName.offsetIndex, SegmentFileName.timeIndex, SegmentFileName.quarantine,
+            ] {
                 cache.evict(path(kind))
                 if FileSystem.fileExists(path(kind)) {
                     try FileSystem.move(path(kind), to: path(kind, suffix: ".deleted"))
@@ -764,7 +1016,9 @@ final class LogSegment: Sendable {
 
     /// Removes the `.deleted` files of a retired segment.
     func deleteRetiredFiles() throws(LogError) {
-        for kind in [SegmentFileName.log, SegmentFileName.offsetIndex, SegmentFileName.timeIndex] {
+        for kind in [
+            SegmentFileName.log, SegmentFileName.offsetIndex, SegmentFileName.timeIndex, SegmentFileName.quarantine,
+        ] {
             try FileSystem.removeFile(path(kind, suffix: ".deleted"))
         }
     }

@@ -226,46 +226,100 @@ struct SegmentIndexes {
         )
     }
 
-    /// Where ``scan(_:from:end:baseOffset:expectedNextOffset:onBatch:)`` stopped.
+    /// What ``scan(_:from:end:baseOffset:expectedNextOffset:upperBound:onBatch:)`` found.
     struct ScanOutcome {
         /// The position after the last valid batch.
         var validEnd: Int
         /// The offset after the last valid batch.
         var nextOffset: Int64
-        /// Why the scan stopped before the end, if it did.
-        var stopReason: String?
+        /// Why the first damaged range is damaged, if there is one (for log lines).
+        var stopReason: String? { damaged.first?.reason }
+        /// The stretches of the file that hold no valid batch, in order.
+        var damaged: [DamagedRange] = []
     }
 
-    /// Adds every valid batch of `[from, end)` of a segment's log, stopping at the first that is partial, fails its
-    /// CRC, goes backwards from `expectedNextOffset`, or cannot be indexed relative to `baseOffset`.
+    /// Adds every valid batch of `[from, end)` of a segment's log, in order. A stretch that is not a valid batch
+    /// (partial, failing its CRC, out of order, not indexable relative to `baseOffset`) is recorded as a
+    /// ``DamagedRange`` and skipped: the scan goes on from the next valid batch, so one bad byte never costs the
+    /// batches after it. Offsets must lie below `upperBound` (the next segment's base offset).
     mutating func scan(
         _ handle: FileHandle,
         from: Int,
         end: Int,
         baseOffset: Int64,
         expectedNextOffset: Int64,
+        upperBound: Int64 = Int64.max,
         onBatch: (ScannedBatch) -> Void = { _ in }
     ) throws(LogError) -> ScanOutcome {
-        var scanner = BatchScanner(handle: handle, from: from, end: end)
+        var sequence = BatchSequence(upperBound: upperBound, previousLast: expectedNextOffset - 1)
         var outcome = ScanOutcome(validEnd: from, nextOffset: expectedNextOffset)
+        func commit(_ batch: ScannedBatch) {
+            add(batch)
+            onBatch(batch)
+            outcome.nextOffset = batch.lastOffset + 1
+            outcome.validEnd = batch.nextPosition
+        }
+        var position = from
         while true {
-            switch try scanner.next(verifyChecksum: true) {
-            case .batch(let batch):
-                guard batch.baseOffset >= outcome.nextOffset, batch.lastOffset - baseOffset <= Int64(Int32.max) else {
-                    outcome.stopReason =
-                        "batch at position \(batch.position) has offsets \(batch.baseOffset)...\(batch.lastOffset), expected \(outcome.nextOffset) or later"
+            var scanner = BatchScanner(handle: handle, from: position, end: end)
+            var damage: (position: Int, resumeFrom: Int, reason: String, intact: ScannedBatch?)?
+            while damage == nil {
+                switch try scanner.next(verifyChecksum: true) {
+                case .batch(let batch):
+                    guard batch.lastOffset - baseOffset <= Int64(Int32.max), batch.baseOffset >= baseOffset else {
+                        damage = (
+                            batch.position, batch.nextPosition,
+                            "batch at position \(batch.position) has offsets \(batch.baseOffset)...\(batch.lastOffset), which a segment based at \(baseOffset) cannot hold",
+                            batch
+                        )
+                        continue
+                    }
+                    switch sequence.next(batch) {
+                    case .accepted(let confirmed):
+                        if let confirmed { commit(confirmed) }
+                    case .heldWasDamaged(let range):
+                        outcome.damaged.append(range)
+                    case .outOfOrder(let reason):
+                        // Its CRC holds, so its length does: the search for the next batch starts after it.
+                        damage = (batch.position, batch.nextPosition, reason, batch)
+                    }
+                case .end:
+                    if let last = sequence.finish() { commit(last) }
                     return outcome
+                case .partial(let at, let reason), .corrupt(let at, let reason):
+                    damage = (at, at + 1, reason, nil)
                 }
-                add(batch)
-                onBatch(batch)
-                outcome.nextOffset = batch.lastOffset + 1
-                outcome.validEnd = batch.nextPosition
-            case .end:
-                return outcome
-            case .partial(_, let reason), .corrupt(_, let reason):
-                outcome.stopReason = reason
-                return outcome
             }
+            guard let damage else { continue }
+            if let last = sequence.finish() { commit(last) }
+            let expected = sequence.expected
+            let next = try BatchScanner.nextValidBatch(
+                handle: handle,
+                from: damage.resumeFrom,
+                end: end,
+                expected: expected,
+                upperBound: upperBound
+            )
+            // An intact batch (its CRC holds) out of order, exactly filling the gap to the next one: only its base
+            // offset changed, and its neighbours say what it was.
+            var corrected: Int64?
+            if let intact = damage.intact, let expected, let next, next.position == intact.nextPosition,
+                next.baseOffset == expected + (intact.lastOffset - intact.baseOffset + 1)
+            {
+                corrected = expected
+            }
+            outcome.damaged.append(
+                DamagedRange(
+                    position: damage.position,
+                    end: next?.position ?? end,
+                    firstOffset: expected ?? baseOffset,
+                    nextOffset: next?.baseOffset ?? upperBound,
+                    correctedBaseOffset: corrected,
+                    reason: damage.reason
+                )
+            )
+            guard let next else { return outcome }
+            position = next.position
         }
     }
 }
