@@ -21,7 +21,7 @@ struct Runnel: AsyncParsableCommand {
         subcommands: [
             Serve.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self,
             ConnectorCommand.self, ClusterCommand.self, APIKeyCommand.self, ACLCommand.self, QuotaCommand.self,
-            DumpLog.self, LogPerf.self, BrokerPerf.self,
+            DumpLog.self, CheckLogs.self, LogPerf.self, BrokerPerf.self,
         ]
     )
 
