@@ -60,6 +60,8 @@ public struct APIError: Error, Sendable, CustomStringConvertible, HTTPResponseEr
     public func response(contentType: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = contentType
+        // A busy server (a quota, the fetch memory, failed logins) says when to try again; callers may say longer.
+        if status == .tooManyRequests { headers[.retryAfter] = "1" }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: body.bytes))
     }
 

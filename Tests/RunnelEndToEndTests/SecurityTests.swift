@@ -10,7 +10,8 @@ import Testing
 @Suite struct SecurityTests {
     static let tests = [
         "test_auth_modes", "test_route_walk", "test_acls", "test_api_keys", "test_connector_principal", "test_tls",
-        "test_metrics_auth", "test_dashboard_data", "test_audit_lines",
+        "test_metrics_auth", "test_dashboard_data", "test_audit_lines", "test_browser_forgery", "test_credential_bytes",
+        "test_failed_logins", "test_connector_acls", "test_file_roots", "test_low_findings",
     ]
 
     @Test(arguments: tests)

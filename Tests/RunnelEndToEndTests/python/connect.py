@@ -238,7 +238,9 @@ def test_bad_input(server):
     expect_error(requests.put(url + "/dup/config", json={**good, "tasks.max": "0"}), 400, 400, "tasks.max")
     assert requests.get(url + "/dup/config").json()["topics"] == "bad-t"
     expect_error(requests.patch(url + "/dup/offsets", json={"offsets": []}), 400, 400)
-    expect_error(requests.patch(url + "/dup/offsets", data="nope"), 400, 400)
+    expect_error(requests.patch(url + "/dup/offsets", data="nope", headers={"Content-Type": "application/json"}), 400, 400)
+    # A body must say it is JSON (as Kafka Connect's Jersey resources require).
+    expect_error(requests.patch(url + "/dup/offsets", data="nope"), 415, 415)
 
     for method, path in [
         ("get", "/missing"), ("get", "/missing/config"), ("put", "/missing/pause"), ("put", "/missing/resume"),

@@ -37,7 +37,7 @@ def main():
     with open(log_path, "w") as log:
         server = subprocess.Popen(
             [runnel, "serve", "--data-dir", data, "--proxy-port", "0", "--connect-port", "0", "--idle-timeout-ms", "5000",
-             *flags],
+             "--connector-file-roots", scratch, *flags],
             stdout=log,
             stderr=log,
         )

