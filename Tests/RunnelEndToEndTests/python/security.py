@@ -1931,6 +1931,19 @@ def test_connector_acls():
         runnel("acl", "create", "--principal", me, "--operation", "delete", "--connector", "team-", "--prefixed",
                env=env_for(server, admin))
         later.expect(call("DELETE", server.connect + "/connectors/team-sink", op), 204, what="delete with DELETE")
+
+        # The report's key: ALTER and DESCRIBE on the cluster. ALTER on the cluster manages ACLs (as in Kafka), so it
+        # can grant itself ALL; even then a connector cannot reach the server's files outside the roots.
+        cluster_key = offline_key(data)
+        ck = creds(cluster_key)
+        add_acl(server, creds(admin), acl("User:" + cluster_key["key"], "ALTER", "CLUSTER", "kafka-cluster"),
+                acl("User:" + cluster_key["key"], "DESCRIBE", "CLUSTER", "kafka-cluster"))
+        later.expect(call("POST", server.v3 + "/acls", ck, json=acl("User:" + cluster_key["key"], "ALL", "CLUSTER",
+                                                                     "kafka-cluster")), 201, what="self-grant")
+        for path in (os.path.expanduser("~/.bashrc"), "/etc/cron.d/evil", os.path.join(data, "metadata.db")):
+            later.expect(call("POST", server.connect + "/connectors", ck, json={"name": "escape", "config": {
+                "connector.class": "FileStreamSink", "file": path, "topics": "t"}}), 400, 400, f"a sink writing {path}")
+        later.check(not os.path.exists("/etc/cron.d/evil"), "a file outside the roots was written")
         later.done()
 
 
