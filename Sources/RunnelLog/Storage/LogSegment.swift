@@ -784,14 +784,12 @@ final class LogSegment: Sendable {
         let length = Int(Int32(bitPattern: uint32(raw, position + RecordBatch.Field.length)))
         let size = length + RecordBatch.logOverhead
         guard size >= RecordBatch.headerSize else { return nil }
-        let base = Int64(bitPattern: UInt64(uint32(raw, position)) << 32 | UInt64(uint32(raw, position + 4)))
+        let base = Int64(bitPattern: BigEndian.uint64(raw, position))
         let delta = Int32(bitPattern: uint32(raw, position + RecordBatch.Field.lastOffsetDelta))
         let count = Int32(bitPattern: uint32(raw, position + RecordBatch.Field.recordCount))
         guard delta >= 0, count >= 0 else { return nil }
         let maxTimestampAt = position + RecordBatch.Field.maxTimestamp
-        let maxTimestamp = Int64(
-            bitPattern: UInt64(uint32(raw, maxTimestampAt)) << 32 | UInt64(uint32(raw, maxTimestampAt + 4))
-        )
+        let maxTimestamp = Int64(bitPattern: BigEndian.uint64(raw, maxTimestampAt))
         return ScannedBatch(
             position: filePosition,
             size: size,
@@ -803,9 +801,7 @@ final class LogSegment: Sendable {
         )
     }
 
-    private static func uint32(_ raw: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
-        UInt32(raw[at]) << 24 | UInt32(raw[at + 1]) << 16 | UInt32(raw[at + 2]) << 8 | UInt32(raw[at + 3])
-    }
+    private static func uint32(_ raw: UnsafeRawBufferPointer, _ at: Int) -> UInt32 { BigEndian.uint32(raw, at) }
 
     /// The earliest record with a timestamp at or after `target`, among the bytes below `limit`.
     func findOffset(forTimestamp target: Int64, limit: Int) throws(LogError) -> (offset: Int64, timestamp: Int64)? {

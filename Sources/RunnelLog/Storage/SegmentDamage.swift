@@ -220,14 +220,21 @@ extension BatchScanner {
     }
 
     private static func int32(_ raw: UnsafeRawBufferPointer, _ at: Int) -> Int32 {
-        var value: Int32 = 0
-        for index in 0..<4 { value = value << 8 | Int32(raw[at + index]) }
-        return value
+        Int32(bitPattern: BigEndian.uint32(raw, at))
     }
 
     private static func int64(_ raw: UnsafeRawBufferPointer, _ at: Int) -> Int64 {
-        var value: Int64 = 0
-        for index in 0..<8 { value = value << 8 | Int64(raw[at + index]) }
-        return value
+        Int64(bitPattern: BigEndian.uint64(raw, at))
+    }
+}
+
+/// Big-endian integers read from raw bytes (the batch header's fields), with no alignment assumed.
+enum BigEndian {
+    static func uint32(_ raw: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
+        UInt32(raw[at]) << 24 | UInt32(raw[at + 1]) << 16 | UInt32(raw[at + 2]) << 8 | UInt32(raw[at + 3])
+    }
+
+    static func uint64(_ raw: UnsafeRawBufferPointer, _ at: Int) -> UInt64 {
+        UInt64(uint32(raw, at)) << 32 | UInt64(uint32(raw, at + 4))
     }
 }
