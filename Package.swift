@@ -16,6 +16,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "runnel", targets: ["runnel"]),
+        .library(name: "RunnelRecords", targets: ["RunnelRecords"]),
+        .library(name: "RunnelBrokerAPI", targets: ["RunnelBrokerAPI"]),
         .library(name: "RunnelLog", targets: ["RunnelLog"]),
         .library(name: "RunnelBroker", targets: ["RunnelBroker"]),
         .library(name: "RunnelHTTP", targets: ["RunnelHTTP"]),
@@ -44,10 +46,32 @@ let package = Package(
         .target(name: "CCRC32C"),
         // glibc allocator thresholds, set once by the executable.
         .target(name: "CMallocTuning"),
+        // Kafka's data model and record format: topic-partitions, records and headers, RecordBatch v2 with its CRC and
+        // varints, and the wall clock record timestamps are read from. Shared by the log engine, the broker seam and
+        // every front end.
+        .target(
+            name: "RunnelRecords",
+            dependencies: [
+                "CCRC32C",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The broker seam: the `Broker` protocol every front end speaks, its value types and errors, ACLs and callers,
+        // and the client side of the group protocol. Nothing of the engine: a Kafka-cluster client implements it too.
+        .target(
+            name: "RunnelBrokerAPI",
+            dependencies: [
+                "RunnelRecords",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "RunnelLog",
             dependencies: [
-                "CCRC32C",
+                "RunnelRecords",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -57,11 +81,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The broker core: topics, configs, partitioner, consumer groups, committed offsets, the metadata catalog,
-        // behind the `Broker` protocol every front end uses.
+        // The embedded broker: topics, configs, partitioner, consumer groups, committed offsets, the metadata catalog,
+        // security, over this process's partition logs; it implements the `Broker` seam.
         .target(
             name: "RunnelBroker",
             dependencies: [
+                "RunnelBrokerAPI",
+                "RunnelRecords",
                 "RunnelLog",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -89,8 +115,8 @@ let package = Package(
         .target(
             name: "RunnelRestProxy",
             dependencies: [
-                "RunnelBroker",
-                "RunnelLog",
+                "RunnelBrokerAPI",
+                "RunnelRecords",
                 "RunnelHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -105,9 +131,9 @@ let package = Package(
         .target(
             name: "RunnelConnect",
             dependencies: [
-                "RunnelBroker",
+                "RunnelBrokerAPI",
                 .product(name: "Metrics", package: "swift-metrics"),
-                "RunnelLog",
+                "RunnelRecords",
                 "RunnelHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -124,8 +150,8 @@ let package = Package(
             name: "RunnelConnectors",
             dependencies: [
                 "RunnelConnect",
-                "RunnelBroker",
-                "RunnelLog",
+                "RunnelBrokerAPI",
+                "RunnelRecords",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -140,8 +166,8 @@ let package = Package(
         .target(
             name: "RunnelConsole",
             dependencies: [
-                "RunnelBroker",
-                "RunnelLog",
+                "RunnelBrokerAPI",
+                "RunnelRecords",
                 "RunnelHTTP",
                 "RunnelConnect",
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -170,6 +196,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 "RunnelLog",
                 "RunnelBroker",
+                "RunnelBrokerAPI",
+                "RunnelRecords",
                 "RunnelHTTP",
                 "RunnelRestProxy",
                 "RunnelConnect",
@@ -198,14 +226,29 @@ let package = Package(
         // Helpers shared by the test targets (temporary directories, loggers); never a dependency of Sources.
         .target(
             name: "RunnelTestSupport",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "RunnelRecords",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/RunnelTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RunnelRecordsTests",
+            dependencies: [
+                "RunnelRecords",
+                "RunnelTestSupport",
+                "CCRC32C",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RunnelLogTests",
             dependencies: [
                 "RunnelLog",
+                "RunnelRecords",
                 "RunnelTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -217,6 +260,8 @@ let package = Package(
             name: "RunnelBrokerTests",
             dependencies: [
                 "RunnelBroker",
+                "RunnelBrokerAPI",
+                "RunnelRecords",
                 "RunnelLog",
                 "RunnelTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -231,6 +276,8 @@ let package = Package(
                 "RunnelRestProxy",
                 "RunnelHTTP",
                 "RunnelBroker",
+                "RunnelBrokerAPI",
+                "RunnelRecords",
                 "RunnelConnect",
                 "RunnelTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -248,6 +295,8 @@ let package = Package(
                 "RunnelConnect",
                 "RunnelConnectors",
                 "RunnelBroker",
+                "RunnelBrokerAPI",
+                "RunnelRecords",
                 "RunnelLog",
                 "RunnelHTTP",
                 "RunnelTestSupport",
@@ -265,6 +314,8 @@ let package = Package(
                 "CMallocTuning",
                 "RunnelLog",
                 "RunnelBroker",
+                "RunnelBrokerAPI",
+                "RunnelRecords",
                 "RunnelRestProxy",
                 "RunnelConnect",
                 "RunnelHTTP",

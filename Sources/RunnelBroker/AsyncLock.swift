@@ -1,3 +1,4 @@
+import RunnelBrokerAPI
 import Synchronization
 
 /// A first-come, first-served lock for async code: admin operations hold it across their awaits (catalog write,

@@ -1,3 +1,5 @@
+public import RunnelBrokerAPI
+
 /// Broker-wide settings, with the names of Kafka's `server.properties`.
 ///
 /// Topic defaults use the broker-level names (`log.retention.ms`, `message.max.bytes`, `log.cleanup.policy`, ...)

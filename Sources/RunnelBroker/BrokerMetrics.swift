@@ -1,4 +1,5 @@
 import Metrics
+public import RunnelBrokerAPI
 import Synchronization
 
 /// The broker's counters and timers, through swift-metrics (Prometheus names: `runnel_broker_…`). Per-topic series
@@ -53,23 +54,11 @@ enum BrokerMetrics {
 /// What this process's brokers have written and served since it started, per topic: monotonic totals, read by
 /// whoever wants rates (the dashboard's sampler takes differences).
 public enum BrokerTraffic {
-    public struct Totals: Sendable, Equatable {
-        public var messagesIn: Int
-        public var bytesIn: Int
-        public var bytesOut: Int
-
-        public init(messagesIn: Int = 0, bytesIn: Int = 0, bytesOut: Int = 0) {
-            self.messagesIn = messagesIn
-            self.bytesIn = bytesIn
-            self.bytesOut = bytesOut
-        }
-    }
-
     /// The totals of every topic that has seen traffic.
-    public static func totals() -> [String: Totals] {
+    public static func totals() -> [String: TopicTraffic] {
         let counters = BrokerMetrics.topics.withLock { $0 }
         return counters.mapValues {
-            Totals(
+            TopicTraffic(
                 messagesIn: $0.messagesInTotal.load(ordering: .relaxed),
                 bytesIn: $0.bytesInTotal.load(ordering: .relaxed),
                 bytesOut: $0.bytesOutTotal.load(ordering: .relaxed)

@@ -1,4 +1,6 @@
-public import RunnelLog
+public import RunnelBrokerAPI
+import RunnelLog
+public import RunnelRecords
 public import ServiceLifecycle
 
 // MARK: - Groups

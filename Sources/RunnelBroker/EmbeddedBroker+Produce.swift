@@ -1,7 +1,9 @@
 import Logging
 import Metrics
 import NIOCore
-public import RunnelLog
+public import RunnelBrokerAPI
+import RunnelLog
+public import RunnelRecords
 
 // MARK: - Produce, fetch, offsets
 
@@ -11,34 +13,32 @@ extension EmbeddedBroker {
         var builders: [RecordBatchBuilder] = []
         /// The index in the request of each record, batch by batch, in order.
         var indexes: [Int] = []
+        /// Key and value bytes (for the traffic metrics).
+        var payloadBytes = 0
 
         mutating func add(
-            _ record: ProducerRecord,
+            _ index: Int,
+            of records: ProducerRecords,
             timestamp: Int64,
             size: Int,
-            index: Int,
             maxBatchBytes: Int,
-            expectedRecords: Int
+            expectedBytes: Int
         ) {
             if builders.isEmpty || builders[builders.count - 1].uncompressedSize + size > maxBatchBytes {
                 var builder = RecordBatchBuilder()
-                builder.reserveCapacity(expectedRecords)
+                builder.reserveCapacity(bytes: min(expectedBytes, maxBatchBytes))
                 builders.append(builder)
-                indexes.reserveCapacity(expectedRecords)
             }
-            builders[builders.count - 1].append(
-                key: record.key,
-                value: record.value,
-                headers: record.headers,
-                timestamp: timestamp
-            )
+            let entry = records.entries[index]
+            builders[builders.count - 1].append(entry, of: records, timestamp: timestamp)
             indexes.append(index)
+            payloadBytes += entry.payloadBytes
         }
     }
 
     public func produce(
         topic: String,
-        records: [ProducerRecord],
+        records: ProducerRecords,
         options: ProduceOptions = ProduceOptions()
     ) async throws(BrokerError) -> [ProduceOutcome] {
         guard !records.isEmpty else { return [] }
@@ -50,42 +50,44 @@ extension EmbeddedBroker {
         }
         let partitions = state.stored.partitions
         let config = state.logConfig
-        let minInsync = state.minInsyncReplicas
-        if options.acks == .all && minInsync > 1 {
-            let error = BrokerError(
-                .notEnoughReplicas,
-                "The topic requires \(minInsync) in-sync replicas (min.insync.replicas) but a partition has 1 on this single-node cluster"
-            )
-            return Array(repeating: .failure(error), count: records.count)
+        if let refusal = Self.acksRefusal(options, minInsync: state.minInsyncReplicas) {
+            return Array(repeating: .failure(refusal), count: records.count)
         }
 
         let now = clock.nowMilliseconds()
         var outcomes = [ProduceOutcome?](repeating: nil, count: records.count)
         var appends: [Int32: PartitionAppend] = [:]
         // Keyed records spread evenly; a little headroom saves most regrowths.
-        let expectedPerPartition = records.count / Int(partitions) + 8
-        for (index, record) in records.enumerated() {
-            let timestamp = record.timestamp ?? now
-            let size = Self.sizeInBatch(
-                record,
-                timestamp: timestamp,
-                limit: config.maxMessageBytes - RecordBatch.headerSize
-            )
-            guard RecordBatch.headerSize + size <= config.maxMessageBytes else {
+        let expectedBytes = records.bytes.readableBytes / Int(partitions) + records.count * 16 / Int(partitions) + 256
+        for (index, entry) in records.entries.enumerated() {
+            let timestamp = entry.timestamp ?? now
+            // Every varint at its longest: exact enough to batch, and an upper bound for the size check.
+            let size = records.encodedSize(of: entry, timestampDelta: .max, offsetDelta: .max)
+            guard
+                RecordBatch.headerSize + size <= config.maxMessageBytes
+                    || RecordBatch.headerSize
+                        + records.encodedSize(of: entry, timestampDelta: 0, offsetDelta: 0) <= config.maxMessageBytes
+            else {
+                let exact = records.encodedSize(of: entry, timestampDelta: 0, offsetDelta: 0)
                 outcomes[index] = .failure(
                     BrokerError(
                         .messageTooLarge,
-                        "The record is \(RecordBatch.headerSize + size) bytes in a batch, more than the topic's max.message.bytes (\(config.maxMessageBytes))"
+                        "The record is \(RecordBatch.headerSize + exact) bytes in a batch, more than the topic's max.message.bytes (\(config.maxMessageBytes))"
                     )
                 )
                 continue
             }
-            if let problem = Self.recordProblem(record, timestamp: timestamp, now: now, config: config) {
+            if let problem = Self.recordProblem(
+                timestamp: timestamp,
+                hasKey: entry.key != nil,
+                now: now,
+                config: config
+            ) {
                 outcomes[index] = .failure(problem)
                 continue
             }
             let partition: Int32
-            if let explicit = record.partition {
+            if let explicit = entry.partition {
                 guard explicit >= 0 && explicit < partitions else {
                     outcomes[index] = .failure(
                         BrokerError(
@@ -96,19 +98,20 @@ extension EmbeddedBroker {
                     continue
                 }
                 partition = explicit
-            } else if let key = record.key {
-                partition = Murmur2.partition(forKey: key, partitions: partitions)
+            } else if entry.key != nil {
+                let hash = records.withKeyBytes(of: entry) { $0.map(Murmur2.hash) ?? 0 }
+                partition = (hash & 0x7fff_ffff) % partitions
             } else {
                 partition = partitioner.partitionForUnkeyed(topic: topic, partitions: partitions, size: size)
             }
             // Mutated in place: a copy out of the dictionary would copy the builders for every record.
             appends[partition, default: PartitionAppend()].add(
-                record,
+                index,
+                of: records,
                 timestamp: timestamp,
                 size: size,
-                index: index,
                 maxBatchBytes: config.maxMessageBytes,
-                expectedRecords: expectedPerPartition
+                expectedBytes: expectedBytes
             )
         }
 
@@ -117,7 +120,7 @@ extension EmbeddedBroker {
         var requestPartitions: [Int32] = []
         var results: [(Int32, Result<AppendResult, BrokerError>)] = []
         for (partition, append) in appends {
-            switch prepare(topic, partition, append) {
+            switch prepare(topic, partition, append.builders) {
             case .success(let request):
                 requests.append(request)
                 requestPartitions.append(partition)
@@ -133,13 +136,10 @@ extension EmbeddedBroker {
             guard let append = appends[partition] else { continue }
             switch result {
             case .success(let appended):
-                var bytes = 0
-                for index in append.indexes {
-                    bytes += (records[index].key?.readableBytes ?? 0) + (records[index].value?.readableBytes ?? 0)
-                }
-                BrokerMetrics.recordIn(topic: topic, messages: append.indexes.count, bytes: bytes)
+                BrokerMetrics.recordIn(topic: topic, messages: append.indexes.count, bytes: append.payloadBytes)
                 for (position, index) in append.indexes.enumerated() {
-                    let timestamp = logAppendTime ? appended.logAppendTime : (records[index].timestamp ?? now)
+                    let timestamp =
+                        logAppendTime ? appended.logAppendTime : (records.entries[index].timestamp ?? now)
                     outcomes[index] = .success(
                         RecordMetadata(
                             partition: partition,
@@ -156,11 +156,90 @@ extension EmbeddedBroker {
         return outcomes.map { $0 ?? .failure(BrokerError(.unknownServerError, "the record was not appended")) }
     }
 
+    public func produce(
+        _ partitions: [PartitionBatches],
+        options: ProduceOptions = ProduceOptions()
+    ) async throws(BrokerError) -> [PartitionProduceResult] {
+        let started = ContinuousClock.now
+        defer { BrokerMetrics.produceDuration.record(duration: ContinuousClock.now - started) }
+        var results: [PartitionProduceResult?] = Array(repeating: nil, count: partitions.count)
+        var requests: [(log: PartitionLog, batches: [RecordBatch])] = []
+        var requestIndexes: [Int] = []
+        var counts: [(records: Int, bytes: Int)] = []
+        for (index, partition) in partitions.enumerated() {
+            let topicPartition = partition.topicPartition
+            do throws(BrokerError) {
+                let state = try await stateForProduce(topicPartition.topic)
+                guard !state.stored.isInternal else {
+                    throw BrokerError(
+                        .invalidTopic,
+                        "Producing to the internal topic \(topicPartition.topic) is not allowed"
+                    )
+                }
+                if let refusal = Self.acksRefusal(options, minInsync: state.minInsyncReplicas) { throw refusal }
+                guard let log = logManager.log(for: topicPartition) else {
+                    throw BrokerError.unknownPartition(topicPartition)
+                }
+                let batches: [RecordBatch]
+                do throws(RecordError) {
+                    batches = try RecordBatch.split(partition.batches)
+                } catch {
+                    throw BrokerError(error)
+                }
+                guard !batches.isEmpty else {
+                    throw BrokerError(.invalidRecord, "The produce request holds no record batch for \(topicPartition)")
+                }
+                requests.append((log, batches))
+                requestIndexes.append(index)
+                counts.append(
+                    (batches.reduce(0) { $0 + Int($1.recordCount) }, partition.batches.readableBytes)
+                )
+            } catch {
+                results[index] = PartitionProduceResult(topicPartition, .failure(error))
+            }
+        }
+        // The log validates each batch (CRC, structure, limits, timestamps, compaction keys) and gives it offsets.
+        for ((index, count), result) in zip(zip(requestIndexes, counts), await logManager.append(requests)) {
+            let topicPartition = partitions[index].topicPartition
+            switch result {
+            case .success(let appended):
+                BrokerMetrics.recordIn(topic: topicPartition.topic, messages: count.records, bytes: count.bytes)
+                results[index] = PartitionProduceResult(
+                    topicPartition,
+                    .success(
+                        AppendedBatches(
+                            baseOffset: appended.firstOffset,
+                            logAppendTime: appended.logAppendTime,
+                            logStartOffset: appended.logStartOffset
+                        )
+                    )
+                )
+            case .failure(let error):
+                results[index] = PartitionProduceResult(topicPartition, .failure(BrokerError(error)))
+            }
+        }
+        return zip(partitions, results).map { partition, result in
+            result
+                ?? PartitionProduceResult(
+                    partition.topicPartition,
+                    .failure(BrokerError(.unknownServerError, "the partition's batches were not appended"))
+                )
+        }
+    }
+
+    /// acks=all on a topic whose `min.insync.replicas` one node cannot meet.
+    private static func acksRefusal(_ options: ProduceOptions, minInsync: Int) -> BrokerError? {
+        guard options.acks == .all && minInsync > 1 else { return nil }
+        return BrokerError(
+            .notEnoughReplicas,
+            "The topic requires \(minInsync) in-sync replicas (min.insync.replicas) but a partition has 1 on this single-node cluster"
+        )
+    }
+
     /// What the log would refuse about this record alone, checked here so that it fails this record and not its whole
     /// batch: a negative timestamp, a timestamp outside `message.timestamp.before/after.max.ms`, a missing key on a
     /// compacted topic.
-    static func recordProblem(_ record: ProducerRecord, timestamp: Int64, now: Int64, config: LogConfig) -> BrokerError?
-    {
+    static func recordProblem(timestamp: Int64, hasKey: Bool, now: Int64, config: LogConfig) -> BrokerError? {
         if timestamp < 0 {
             return BrokerError(.invalidTimestamp, "The record's timestamp \(timestamp) is negative")
         }
@@ -178,43 +257,24 @@ extension EmbeddedBroker {
                 )
             }
         }
-        if record.key == nil && config.cleanupPolicy.contains(.compact) {
+        if !hasKey && config.cleanupPolicy.contains(.compact) {
             return BrokerError(.invalidRecord, "Compacted topic cannot accept message without key")
         }
         return nil
-    }
-
-    /// The bytes a record takes in a batch: a cheap upper bound (every varint at its longest), made exact when the
-    /// bound passes `limit`, so no record is refused for its bound.
-    static func sizeInBatch(_ record: ProducerRecord, timestamp: Int64, limit: Int) -> Int {
-        // length, attributes, timestamp delta, offset delta, key and value lengths, header count.
-        var bound = 5 + 1 + 10 + 5 + 5 + 5 + 5
-        bound += (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
-        for header in record.headers { bound += 10 + header.key.utf8.count + (header.value?.readableBytes ?? 0) }
-        guard bound > limit else { return bound }
-        return Record(
-            offset: 0,
-            timestamp: timestamp,
-            key: record.key,
-            value: record.value,
-            headers: record.headers,
-            offsetDelta: 0,
-            timestampDelta: 0
-        ).encodedSize
     }
 
     /// A partition's log and its batches, ready to append.
     private func prepare(
         _ topic: String,
         _ partition: Int32,
-        _ append: PartitionAppend
+        _ builders: [RecordBatchBuilder]
     ) -> Result<(log: PartitionLog, batches: [RecordBatch]), BrokerError> {
         let topicPartition: TopicPartition
         var batches: [RecordBatch] = []
-        batches.reserveCapacity(append.builders.count)
-        do throws(LogError) {
+        batches.reserveCapacity(builders.count)
+        do throws(RecordError) {
             topicPartition = try TopicPartition(topic: topic, partition: partition)
-            for builder in append.builders { batches.append(try builder.build()) }
+            for builder in builders { batches.append(try builder.build()) }
         } catch {
             return .failure(BrokerError(error))
         }
@@ -299,7 +359,7 @@ extension EmbeddedBroker {
                             error: BrokerError.unknownPartition(topicPartition),
                             highWatermark: -1,
                             logStartOffset: -1,
-                            records: [],
+                            fetchOffset: partition.offset,
                             nextOffset: partition.offset
                         ), 0
                     )
@@ -311,7 +371,7 @@ extension EmbeddedBroker {
                 error: nil,
                 highWatermark: log.logEndOffset,
                 logStartOffset: log.logStartOffset,
-                records: [],
+                fetchOffset: partition.offset,
                 nextOffset: partition.offset
             )
             // Nothing to read at the log end (the common case of a long poll), or no room left: no I/O.
@@ -344,24 +404,10 @@ extension EmbeddedBroker {
                 fetched.logStartOffset = read.logStartOffset
                 let bytes = read.records.readableBytes
                 if bytes > 0 {
-                    for batch in try RecordBatch.split(read.records) {
-                        fetched.nextOffset = max(fetched.nextOffset, batch.nextOffset)
-                        guard !batch.header.isControl else { continue }
-                        let timestampType = batch.header.timestampType
-                        for record in try batch.records() where record.offset >= partition.offset {
-                            fetched.records.append(
-                                ConsumerRecord(
-                                    topic: topicPartition.topic,
-                                    partition: topicPartition.partition,
-                                    offset: record.offset,
-                                    timestamp: record.timestamp,
-                                    timestampType: timestampType,
-                                    key: record.key,
-                                    value: record.value,
-                                    headers: record.headers
-                                )
-                            )
-                        }
+                    // Served as stored; the log checked every batch. The front end decodes them when it renders.
+                    fetched.batches = read.records
+                    if let last = try? RecordBatch.split(read.records).last {
+                        fetched.nextOffset = max(fetched.nextOffset, last.nextOffset)
                     }
                     remaining -= bytes
                     returnedAny = true

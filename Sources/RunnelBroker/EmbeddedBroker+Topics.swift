@@ -1,5 +1,7 @@
 import Logging
+public import RunnelBrokerAPI
 import RunnelLog
+import RunnelRecords
 
 // MARK: - Cluster and topics
 
@@ -83,7 +85,7 @@ extension EmbeddedBroker {
             var created: [TopicPartition] = []
             do throws(LogError) {
                 for partition in 0..<partitions {
-                    let topicPartition = try TopicPartition(topic: name, partition: partition)
+                    let topicPartition = TopicPartition(checkedTopic: name, partition: partition)
                     _ = try await logManager.createLog(topicPartition, config: logConfig)
                     created.append(topicPartition)
                 }
@@ -186,7 +188,7 @@ extension EmbeddedBroker {
             try await catalog.setPartitions(topic, count: totalCount)
             for partition in current..<totalCount {
                 do throws(LogError) {
-                    let topicPartition = try TopicPartition(topic: topic, partition: partition)
+                    let topicPartition = TopicPartition(checkedTopic: topic, partition: partition)
                     if logManager.log(for: topicPartition) == nil {
                         _ = try await logManager.createLog(topicPartition, config: state.logConfig)
                     }

@@ -1,7 +1,9 @@
 public import Logging
 import NIOCore
 import NIOPosix
+public import RunnelBrokerAPI
 public import RunnelLog
+public import RunnelRecords
 public import ServiceLifecycle
 import Synchronization
 
@@ -20,7 +22,7 @@ public final class EmbeddedBroker: Broker {
     public struct Configuration: Sendable {
         public var dataDirectory: String
         public var config = BrokerConfig()
-        public var clock: any LogClock = SystemLogClock()
+        public var clock: any WallClock = SystemWallClock()
         /// Threads for blocking log I/O.
         public var ioThreads = 4
         /// The host and port clients are told this broker is at (the Kafka listener, when there is one).
@@ -69,7 +71,7 @@ public final class EmbeddedBroker: Broker {
     let adminLock = AsyncLock()
     let partitioner = StickyPartitioner()
     let logger: Logger
-    var clock: any LogClock { configuration.clock }
+    var clock: any WallClock { configuration.clock }
     var brokerDefaults: [String: String] { configuration.config.topicDefaults }
 
     private init(
@@ -276,7 +278,7 @@ public final class EmbeddedBroker: Broker {
         catalog: MetadataCatalog,
         adoptOrphans: Bool,
         config: BrokerConfig,
-        clock: any LogClock,
+        clock: any WallClock,
         logger: Logger
     ) async throws(BrokerError) {
         let existing = Set(manager.logs.map(\.topicPartition))
@@ -357,7 +359,7 @@ public final class EmbeddedBroker: Broker {
         manager: LogManager,
         catalog: MetadataCatalog,
         config: BrokerConfig,
-        clock: any LogClock
+        clock: any WallClock
     ) async throws(BrokerError) {
         guard states[TopicNames.consumerOffsets] == nil else { return }
         let stored = StoredTopic(
@@ -375,7 +377,7 @@ public final class EmbeddedBroker: Broker {
         states[stored.name] = state
         for partition in 0..<stored.partitions {
             do {
-                let topicPartition = try TopicPartition(topic: stored.name, partition: partition)
+                let topicPartition = TopicPartition(checkedTopic: stored.name, partition: partition)
                 if manager.log(for: topicPartition) == nil {
                     _ = try await manager.createLog(topicPartition, config: logConfig)
                 }
@@ -390,7 +392,7 @@ public final class EmbeddedBroker: Broker {
         _ records: [OffsetsTopicRecord],
         partition: Int32,
         manager: LogManager,
-        clock: any LogClock
+        clock: any WallClock
     ) async throws(BrokerError) {
         guard !records.isEmpty else { return }
         do {

@@ -1,3 +1,4 @@
+public import RunnelBrokerAPI
 import Synchronization
 
 /// The bytes of fetched records that front ends hold at once, from the fetch until the answer has been sent: one
@@ -6,7 +7,7 @@ import Synchronization
 ///
 /// A reservation larger than the whole budget is cut to it (the caller then reads less); one that cannot be had
 /// within its wait fails with THROTTLING_QUOTA_EXCEEDED (429 over HTTP). Waiters are served in order.
-public final class MemoryBudget: Sendable {
+public final class MemoryBudget: MemoryPool {
     public let limit: Int
 
     private struct Waiter {
@@ -106,13 +107,13 @@ public final class MemoryBudget: Sendable {
         grantWaiting()
     }
 
-    func give(_ bytes: Int) {
+    public func give(_ bytes: Int) {
         state.withLock { $0.available += bytes }
         grantWaiting()
     }
 
     /// Takes more for a lease without waiting (the answer turned out larger than its records).
-    func take(_ bytes: Int) {
+    public func take(_ bytes: Int) {
         state.withLock { $0.available -= bytes }
     }
 
@@ -127,36 +128,5 @@ public final class MemoryBudget: Sendable {
             return served
         }
         for waiter in served { waiter.continuation.resume(returning: true) }
-    }
-}
-
-/// Bytes of a ``MemoryBudget`` held until ``release()`` (or until the lease is gone).
-public final class MemoryLease: Sendable {
-    private let budget: MemoryBudget
-    private let held: Mutex<Int>
-
-    init(budget: MemoryBudget, bytes: Int) {
-        self.budget = budget
-        held = Mutex(bytes)
-    }
-
-    public var bytes: Int { held.withLock { $0 } }
-
-    /// Holds `bytes` from now on: less gives the rest back; more is taken at once (the budget may run over by what
-    /// one answer needs beyond its reservation, never more).
-    public func resize(to bytes: Int) {
-        let change = held.withLock { held -> Int in
-            let change = max(0, bytes) - held
-            held = max(0, bytes)
-            return change
-        }
-        if change < 0 { budget.give(-change) } else if change > 0 { budget.take(change) }
-    }
-
-    public func release() { resize(to: 0) }
-
-    deinit {
-        let left = held.withLock { $0 }
-        if left > 0 { budget.give(left) }
     }
 }

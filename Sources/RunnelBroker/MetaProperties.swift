@@ -1,3 +1,5 @@
+import RunnelBrokerAPI
+
 /// `meta.properties` in the data directory, with Kafka's KRaft keys: `cluster.id`, `node.id`, `version`.
 /// Written once when the directory is formatted; a later start checks the node id against it.
 struct MetaProperties: Sendable, Hashable {

@@ -1,5 +1,7 @@
 import GRDB
+import RunnelBrokerAPI
 import RunnelLog
+import RunnelRecords
 
 /// A topic as the catalog stores it.
 struct StoredTopic: Sendable, Hashable {

@@ -1,4 +1,4 @@
-import RunnelLog
+import RunnelRecords
 
 /// Checks shared by the built-in connectors.
 enum TopicNames {

@@ -1,9 +1,9 @@
 import Foundation
 import NIOCore
 import NIOPosix
-import RunnelBroker
+import RunnelBrokerAPI
 public import RunnelConnect
-import RunnelLog
+import RunnelRecords
 
 #if canImport(Glibc)
 import Glibc

@@ -2,10 +2,10 @@ public import Foundation
 import HTTPTypes
 public import Hummingbird
 import NIOCore
-public import RunnelBroker
+public import RunnelBrokerAPI
 public import RunnelConnect
 public import RunnelHTTP
-import RunnelLog
+import RunnelRecords
 
 /// The dashboard at `/ui` on the proxy port: a page and its script and style (built into the binary; read from
 /// `RUNNEL_UI_DIR` instead when that is set, to work on them without rebuilding), and the JSON the page polls

@@ -1,7 +1,7 @@
 public import Logging
 import NIOCore
-public import RunnelBroker
-import RunnelLog
+public import RunnelBrokerAPI
+import RunnelRecords
 public import ServiceLifecycle
 import Synchronization
 

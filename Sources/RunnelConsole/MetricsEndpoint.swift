@@ -3,10 +3,10 @@ import HTTPTypes
 public import Hummingbird
 import NIOCore
 public import Prometheus
-public import RunnelBroker
+public import RunnelBrokerAPI
 public import RunnelConnect
 public import RunnelHTTP
-import RunnelLog
+import RunnelRecords
 
 #if canImport(Glibc)
 import Glibc

@@ -1,10 +1,10 @@
 import Foundation
-public import RunnelBroker
+public import RunnelBrokerAPI
 public import ServiceLifecycle
 import Synchronization
 
 /// Samples the cluster's traffic every few seconds into a ring buffer, so the dashboard can draw the last minutes
-/// without an external Prometheus: bytes and messages per second of each topic (from `BrokerTraffic`'s totals)
+/// without an external Prometheus: bytes and messages per second of each topic (from the broker's traffic totals)
 /// and the total lag of each consumer group.
 public final class TrafficSampler: Service, Sendable {
     public struct Rates: Sendable, Equatable {
@@ -27,20 +27,20 @@ public final class TrafficSampler: Service, Sendable {
     /// Groups whose lag is sampled, at most (the first by name); bounds the work of an idle server.
     static let maximumGroups = 100
     private let broker: any Broker
-    private let totals: @Sendable () -> [String: BrokerTraffic.Totals]
+    private let totals: @Sendable () -> [String: TopicTraffic]
     private let state: Mutex<State>
 
     private struct State {
         var samples: [Sample] = []
         var next = 0
-        var previous: (time: ContinuousClock.Instant, totals: [String: BrokerTraffic.Totals])?
+        var previous: (time: ContinuousClock.Instant, totals: [String: TopicTraffic])?
     }
 
     public init(
         broker: any Broker,
         interval: Duration = .seconds(2),
         capacity: Int = 300,
-        totals: @escaping @Sendable () -> [String: BrokerTraffic.Totals] = BrokerTraffic.totals
+        totals: @escaping @Sendable () -> [String: TopicTraffic]
     ) {
         self.broker = broker
         self.interval = interval
@@ -85,7 +85,7 @@ public final class TrafficSampler: Service, Sendable {
             let seconds = max(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18, 0.001)
             var sample = Sample(time: time, cluster: Rates(), topics: [:], groupLag: lags)
             for (topic, totals) in current {
-                let before = previous.totals[topic] ?? BrokerTraffic.Totals()
+                let before = previous.totals[topic] ?? TopicTraffic()
                 let rates = Rates(
                     bytesIn: Double(max(totals.bytesIn - before.bytesIn, 0)) / seconds,
                     bytesOut: Double(max(totals.bytesOut - before.bytesOut, 0)) / seconds,

@@ -6,6 +6,7 @@ import Glibc
 import Musl
 #elseif canImport(Darwin)
 import Darwin
+import RunnelRecords
 #endif
 
 /// The process's file descriptors, shared out so the process never runs out of them: running out is not an error a

@@ -1,3 +1,5 @@
+public import RunnelRecords
+
 /// The topic-level settings a log obeys, with Kafka's names and defaults.
 ///
 /// Build one from Kafka properties with ``applying(_:)``; the broker decides which keys a topic may set.

@@ -1,3 +1,5 @@
+public import RunnelRecords
+
 /// The one error type of the log engine.
 ///
 /// Callers switch on ``code``; ``message`` is written for the person reading a log line or an API error body.
@@ -49,4 +51,26 @@ public struct LogError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(code): \(message)" }
+}
+
+extension LogError {
+    /// A record format error, as the log engine reports it.
+    public init(_ error: RecordError) {
+        switch error.code {
+        case .corruptRecord: self.init(.corruptRecord, error.message)
+        case .invalidRecord: self.init(.invalidRecord, error.message)
+        case .unsupportedCompression: self.init(.unsupportedCompression, error.message)
+        case .invalidTopicPartition: self.init(.invalidTopicPartition, error.message)
+        default: self.init(.corruptRecord, error.message)
+        }
+    }
+}
+
+/// Runs record-format code, reporting its errors as the log engine's.
+public func recordFormat<T>(_ body: () throws(RecordError) -> T) throws(LogError) -> T {
+    do {
+        return try body()
+    } catch {
+        throw LogError(error)
+    }
 }

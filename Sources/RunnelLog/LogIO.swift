@@ -1,5 +1,6 @@
 import Logging
 import NIOPosix
+import RunnelRecords
 
 /// What the logs of one manager share: the threads that do their blocking file I/O, the cache of open segment files,
 /// the clock and the logger.
@@ -8,12 +9,12 @@ import NIOPosix
 final class LogIO: Sendable {
     let pool: NIOThreadPool
     let handles: FileHandleCache
-    let clock: any LogClock
+    let clock: any WallClock
     let logger: Logger
 
     let descriptors: DescriptorBudget
 
-    init(threads: Int, maxOpenFiles: Int, descriptors: DescriptorBudget, clock: any LogClock, logger: Logger) {
+    init(threads: Int, maxOpenFiles: Int, descriptors: DescriptorBudget, clock: any WallClock, logger: Logger) {
         pool = NIOThreadPool(numberOfThreads: max(1, threads))
         pool.start()
         self.descriptors = descriptors

@@ -1,4 +1,5 @@
 public import Logging
+public import RunnelRecords
 import Synchronization
 
 /// All partition logs under one directory (`<data-dir>/logs`), with Kafka's per-directory files:
@@ -34,7 +35,7 @@ public final class LogManager: Sendable {
         public var cleanerBackoffMs: Int64 = 15_000
         /// Memory for the cleaner's key map (`log.cleaner.dedupe.buffer.size`).
         public var cleanerDedupeBufferBytes = 128 << 20
-        public var clock: any LogClock = SystemLogClock()
+        public var clock: any WallClock = SystemWallClock()
 
         public init(directory: String) {
             self.directory = directory
@@ -78,7 +79,7 @@ public final class LogManager: Sendable {
         self.openReport = report
     }
 
-    public var clock: any LogClock { configuration.clock }
+    public var clock: any WallClock { configuration.clock }
     public var logger: Logger { io.logger }
 
     /// Opens (creating if needed) a logs directory and loads every log in it, recovering logs if the previous

@@ -1,3 +1,5 @@
+import RunnelRecords
+
 /// Checks and normalises batches before they are appended, as Kafka's `LogValidator` does for one broker:
 /// CRC and framing, size limit, record structure, offsets numbered 0...n-1 within the batch, keys on compacted logs,
 /// timestamp bounds, `message.timestamp.type` and `compression.type`.
@@ -21,7 +23,7 @@ enum LogValidator {
                 "the record batch is \(batch.sizeInBytes) bytes, larger than max.message.bytes (\(config.maxMessageBytes))"
             )
         }
-        try batch.validate()
+        try recordFormat { () throws(RecordError) in try batch.validate() }
         let header = batch.header
         guard !header.isControl else {
             throw LogError(.invalidRecord, "control batches are written by the broker, not appended by clients")
@@ -36,48 +38,52 @@ enum LogValidator {
                 "the record batch has \(batch.recordCount) records but last offset delta \(batch.lastOffsetDelta)"
             )
         }
-        let codec = try batch.compression()
-        let section = try batch.uncompressedRecordsSection()
+        let codec = try recordFormat { () throws(RecordError) in try batch.compression() }
+        let section = try recordFormat { () throws(RecordError) in try batch.uncompressedRecordsSection() }
         let requireKeys = config.cleanupPolicy.contains(.compact)
         let checkTimestamps = config.messageTimestampType == .createTime
         let baseTimestamp = header.baseTimestamp
         var expectedDelta: Int32 = 0
         var maxTimestamp = Int64.min
-        try RecordBatch.walkRecords(in: section, count: batch.recordCount, batchOffset: 0) {
-            fields,
-            _ throws(LogError) in
-            guard fields.offsetDelta == expectedDelta else {
-                throw LogError(
-                    .invalidRecord,
-                    "record \(expectedDelta) of the batch has offset delta \(fields.offsetDelta); offsets must be 0, 1, 2, ..."
-                )
-            }
-            expectedDelta += 1
-            if requireKeys && fields.keyLength < 0 {
-                throw LogError(.invalidRecord, "Compacted topic cannot accept message without key")
-            }
-            let timestamp = baseTimestamp &+ fields.timestampDelta
-            if checkTimestamps {
-                if nowMs - timestamp > config.messageTimestampBeforeMaxMs {
-                    throw LogError(
+        try recordFormat { () throws(RecordError) in
+            try RecordBatch.walkRecords(in: section, count: batch.recordCount, batchOffset: 0) {
+                fields,
+                _ throws(RecordError) in
+                guard fields.offsetDelta == expectedDelta else {
+                    throw RecordError(
                         .invalidRecord,
-                        "timestamp \(timestamp) is more than message.timestamp.before.max.ms (\(config.messageTimestampBeforeMaxMs)) in the past"
+                        "record \(expectedDelta) of the batch has offset delta \(fields.offsetDelta); offsets must be 0, 1, 2, ..."
                     )
                 }
-                if timestamp - nowMs > config.messageTimestampAfterMaxMs {
-                    throw LogError(
-                        .invalidRecord,
-                        "timestamp \(timestamp) is more than message.timestamp.after.max.ms (\(config.messageTimestampAfterMaxMs)) in the future"
-                    )
+                expectedDelta += 1
+                if requireKeys && fields.keyLength < 0 {
+                    throw RecordError(.invalidRecord, "Compacted topic cannot accept message without key")
                 }
+                let timestamp = baseTimestamp &+ fields.timestampDelta
+                if checkTimestamps {
+                    if nowMs - timestamp > config.messageTimestampBeforeMaxMs {
+                        throw RecordError(
+                            .invalidRecord,
+                            "timestamp \(timestamp) is more than message.timestamp.before.max.ms (\(config.messageTimestampBeforeMaxMs)) in the past"
+                        )
+                    }
+                    if timestamp - nowMs > config.messageTimestampAfterMaxMs {
+                        throw RecordError(
+                            .invalidRecord,
+                            "timestamp \(timestamp) is more than message.timestamp.after.max.ms (\(config.messageTimestampAfterMaxMs)) in the future"
+                        )
+                    }
+                }
+                maxTimestamp = max(maxTimestamp, timestamp)
             }
-            maxTimestamp = max(maxTimestamp, timestamp)
         }
 
         if case .codec(let target) = config.compressionType, target != codec {
             var newHeader = header
             newHeader.compression = target
-            batch = try RecordBatch.encode(header: newHeader, records: try batch.records())
+            batch = try recordFormat { () throws(RecordError) in
+                try RecordBatch.encode(header: newHeader, records: try batch.records())
+            }
             guard batch.sizeInBytes <= config.maxMessageBytes else {
                 throw LogError(
                     .recordBatchTooLarge,

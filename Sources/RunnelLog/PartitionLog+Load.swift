@@ -1,4 +1,5 @@
 import Logging
+import RunnelRecords
 
 extension PartitionLog {
     /// What the log manager knows about a log from its checkpoint files.

@@ -1,6 +1,7 @@
 import Dispatch
 import Logging
 public import NIOCore
+public import RunnelRecords
 import Synchronization
 
 /// What an append assigned.

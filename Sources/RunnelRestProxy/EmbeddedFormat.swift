@@ -1,7 +1,7 @@
 import Hummingbird
 import NIOCore
 import RunnelHTTP
-import RunnelLog
+import RunnelRecords
 
 /// How keys and values are written in JSON: Confluent's embedded formats. `binary` is base64, `json` is the JSON
 /// value itself (stored as its compact UTF-8 text), `string` (v3 only) a JSON string stored as UTF-8.
@@ -38,34 +38,16 @@ enum EmbeddedFormat: String, Sendable, CaseIterable {
     }
 }
 
-/// The keys, values and header values of a request's records, written one after another into one buffer while the
-/// body is read. Slices are cut only once the writing is done: a slice taken earlier would share the buffer and make
-/// every later write copy all of it.
-struct RecordBytes {
-    var buffer = ByteBuffer()
-
-    /// Where a piece of data is in the buffer.
-    typealias Span = Range<Int>
-
-    init(capacity: Int = 0) {
-        buffer.reserveCapacity(capacity)
-    }
-
-    func slice(_ span: Span?) -> ByteBuffer? {
-        span.flatMap { buffer.getSlice(at: $0.lowerBound, length: $0.count) }
-    }
-}
-
 /// Reads a key or value in an embedded format from JSON and writes it to storage; writes one back as JSON.
 enum EmbeddedCodec {
     /// Reads the next JSON value as data in `format`, appending its bytes to `bytes`; nil for JSON null.
     static func read(
         _ reader: inout JSONReader,
         format: EmbeddedFormat,
-        into bytes: inout RecordBytes
-    ) throws -> RecordBytes.Span? {
+        into bytes: inout ProducerRecords
+    ) throws -> Range<Int>? {
         if reader.readNullIfPresent() { return nil }
-        let start = bytes.buffer.writerIndex
+        let start = bytes.bytes.writerIndex
         switch format {
         case .binary:
             guard try reader.peekKind() == .string else {
@@ -77,9 +59,9 @@ enum EmbeddedCodec {
             if escaped {
                 // Base64 never needs escapes, but `\/` is a legal way to write `/`.
                 let unescaped = try reader.unescapedBytes(range)
-                decoded = unescaped.withUnsafeBytes { Base64.decode($0, into: &bytes.buffer) }
+                decoded = unescaped.withUnsafeBytes { Base64.decode($0, into: &bytes.bytes) }
             } else {
-                decoded = Base64.decode(UnsafeRawBufferPointer(rebasing: reader.bytes[range]), into: &bytes.buffer)
+                decoded = Base64.decode(UnsafeRawBufferPointer(rebasing: reader.bytes[range]), into: &bytes.bytes)
             }
             guard decoded else {
                 let text = String(
@@ -89,17 +71,17 @@ enum EmbeddedCodec {
                 throw APIError.badRequest("Bad Request: data=\(text) is not a valid base64 string.")
             }
         case .json:
-            try reader.copyCompactValue(into: &bytes.buffer)
+            try reader.copyCompactValue(into: &bytes.bytes)
         case .string:
             guard try reader.peekKind() == .string else {
                 let text = try describeNext(&reader)
                 throw APIError.badRequest("Bad Request: data=\(text) is not a string.")
             }
-            try reader.readString(into: &bytes.buffer)
+            try reader.readString(into: &bytes.bytes)
         case .avro, .jsonschema, .protobuf:
             throw APIError.schemaRegistryRequired(format.rawValue)
         }
-        return start..<bytes.buffer.writerIndex
+        return start..<bytes.bytes.writerIndex
     }
 
     /// The next value's text, shortened, for an error message (consumes it).

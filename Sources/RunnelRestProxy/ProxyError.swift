@@ -1,5 +1,5 @@
 import HTTPTypes
-public import RunnelBroker
+public import RunnelBrokerAPI
 public import RunnelHTTP
 
 /// Every broker error's answer over HTTP, in one place: Confluent's `error_code`s (and its HTTP statuses), except

@@ -2,7 +2,7 @@ import HTTPTypes
 public import Hummingbird
 public import Logging
 import NIOCore
-public import RunnelBroker
+public import RunnelBrokerAPI
 public import RunnelHTTP
 public import ServiceLifecycle
 

@@ -1,5 +1,5 @@
 import Foundation
-public import RunnelLog
+public import RunnelRecords
 
 /// Settings of the REST proxy, with Confluent REST Proxy's names and defaults where it has them.
 public struct RestProxyConfiguration: Sendable {
@@ -26,7 +26,7 @@ public struct RestProxyConfiguration: Sendable {
     /// The scheme of the links in answers (`base_uri`, v3 `self`): `https` when the listener takes TLS.
     public var scheme = "http"
     /// The clock idle expiry, heartbeats and long polls are measured with.
-    public var clock: any LogClock = SystemLogClock()
+    public var clock: any WallClock = SystemWallClock()
 
     public init() {}
 

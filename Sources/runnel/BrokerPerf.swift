@@ -3,7 +3,9 @@ import Foundation
 import Logging
 import NIOCore
 import RunnelBroker
+import RunnelBrokerAPI
 import RunnelLog
+import RunnelRecords
 import Synchronization
 
 /// `runnel broker-perf`: measures the broker core in process (no network): produce throughput through the `Broker`
@@ -281,7 +283,7 @@ struct BrokerPerf: AsyncParsableCommand {
                         )
                         let returned = clock.now
                         if let error = fetched[0].error { throw error }
-                        for record in fetched[0].records {
+                        for record in (try fetched[0].records()) {
                             guard let key = record.key, let sequence = Int(String(buffer: key)) else { continue }
                             if let start = sent.take(sequence) {
                                 latencies.append((returned - start).inSeconds * 1000)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RunnelLog
+import RunnelRecords
 
 /// `runnel check-logs`: lists the damaged ranges of a data directory's partition logs, and repairs them.
 struct CheckLogs: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import RunnelLog
+import RunnelRecords
 
 /// `runnel dump-log`: prints the batches and records of segment files, like Kafka's `kafka-dump-log.sh`.
 struct DumpLog: ParsableCommand {

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import RunnelBroker
+import RunnelBrokerAPI
 import RunnelConnect
 import RunnelConsole
 import RunnelHTTP

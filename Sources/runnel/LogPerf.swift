@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import RunnelLog
+import RunnelRecords
 import Synchronization
 
 /// `runnel log-perf`: appends generated records straight to a partition log (no network) and reports throughput,

@@ -9,11 +9,13 @@ import NIOCore
 import NIOPosix
 import Prometheus
 import RunnelBroker
+import RunnelBrokerAPI
 import RunnelConnect
 import RunnelConnectors
 import RunnelConsole
 import RunnelHTTP
 import RunnelLog
+import RunnelRecords
 import RunnelRestProxy
 import ServiceLifecycle
 import Synchronization
@@ -373,7 +375,7 @@ struct Serve: AsyncParsableCommand {
             maxRequestBytes: maxRequestBytes
         )
         let metrics = MetricsEndpoint(registry: metricsRegistry, broker: broker, worker: worker)
-        let sampler = TrafficSampler(broker: broker)
+        let sampler = TrafficSampler(broker: broker, totals: BrokerTraffic.totals)
         let surface = HTTPSurface(
             proxy: proxy,
             connect: connect,

@@ -1,5 +1,7 @@
 import NIOCore
+import RunnelBrokerAPI
 import RunnelLog
+import RunnelRecords
 import RunnelTestSupport
 import Testing
 

@@ -1,5 +1,7 @@
 import Foundation
+import RunnelBrokerAPI
 import RunnelLog
+import RunnelRecords
 import RunnelTestSupport
 import Testing
 

@@ -1,15 +1,13 @@
 import Foundation
 import Logging
 import NIOCore
+import RunnelBrokerAPI
 import RunnelLog
+import RunnelRecords
 import RunnelTestSupport
 import Testing
 
 @testable import RunnelBroker
-
-func buffer(_ string: String) -> ByteBuffer { ByteBuffer(string: string) }
-
-func string(_ buffer: ByteBuffer?) -> String? { buffer.map { String(buffer: $0) } }
 
 func tp(_ topic: String, _ partition: Int32) -> TopicPartition {
     try! TopicPartition(topic: topic, partition: partition)
@@ -19,7 +17,7 @@ func tp(_ topic: String, _ partition: Int32) -> TopicPartition {
 final class BrokerFixture: Sendable {
     let directory: TemporaryDirectory
     let configuration: EmbeddedBroker.Configuration
-    let clock: ManualLogClock?
+    let clock: ManualWallClock?
 
     init(
         _ name: String = #function,
@@ -33,7 +31,7 @@ final class BrokerFixture: Sendable {
         // Fewer offsets partitions keep tests fast; one test checks the default of 50.
         if config.offsetsTopicNumPartitions == 50 { config.offsetsTopicNumPartitions = 5 }
         configuration.config = config
-        let clock = manualClock ? ManualLogClock() : nil
+        let clock = manualClock ? ManualWallClock() : nil
         if let clock { configuration.clock = clock }
         configure(&configuration)
         self.configuration = configuration
@@ -60,8 +58,8 @@ extension EmbeddedBroker {
             let fetched = try await fetch(FetchRequest(partitions: [.init(topicPartition, offset: next)]))
             let partition = try #require(fetched.first)
             if let error = partition.error { throw error }
-            if partition.records.isEmpty { return records }
-            records += partition.records
+            if (try partition.records()).isEmpty { return records }
+            records += (try partition.records())
             next = partition.nextOffset
         }
     }

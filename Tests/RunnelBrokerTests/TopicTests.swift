@@ -1,6 +1,8 @@
 import Foundation
 import NIOCore
+import RunnelBrokerAPI
 import RunnelLog
+import RunnelRecords
 import RunnelTestSupport
 import Testing
 

@@ -1,6 +1,8 @@
 import NIOCore
 import RunnelBroker
+import RunnelBrokerAPI
 import RunnelLog
+import RunnelRecords
 import RunnelTestSupport
 import Synchronization
 import Testing

@@ -1,7 +1,9 @@
 import Foundation
 import NIOCore
 import RunnelBroker
+import RunnelBrokerAPI
 import RunnelLog
+import RunnelRecords
 import RunnelTestSupport
 import Testing
 

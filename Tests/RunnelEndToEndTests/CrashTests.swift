@@ -1,7 +1,9 @@
 import Foundation
 import NIOCore
 import RunnelBroker
+import RunnelBrokerAPI
 import RunnelLog
+import RunnelRecords
 import RunnelTestSupport
 import Testing
 
@@ -124,7 +126,7 @@ import Testing
                 var next: Int64 = 0
                 while true {
                     let fetched = try await broker.fetch(FetchRequest(partitions: [.init(partition, offset: next)]))
-                    guard let records = fetched.first?.records, !records.isEmpty else { break }
+                    guard let records = try fetched.first?.records(), !records.isEmpty else { break }
                     for record in records { found[record.offset] = record.value.map { String(buffer: $0) } }
                     next = try #require(fetched.first).nextOffset
                 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import RunnelLog
+import RunnelRecords
 import RunnelTestSupport
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Prometheus
 import RunnelBroker
+import RunnelBrokerAPI
 import RunnelConnect
 import RunnelConsole
 import RunnelHTTP
@@ -70,7 +71,7 @@ import Testing
             dashboard: Dashboard(
                 broker: broker,
                 worker: worker,
-                sampler: TrafficSampler(broker: broker),
+                sampler: TrafficSampler(broker: broker, totals: BrokerTraffic.totals),
                 started: Date(),
                 version: "test"
             ),

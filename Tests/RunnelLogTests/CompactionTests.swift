@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RunnelRecords
 import RunnelTestSupport
 import Testing
 
@@ -18,7 +19,7 @@ import Testing
         _ log: PartitionLog,
         rounds: Int,
         keys: Int,
-        clock: ManualLogClock,
+        clock: ManualWallClock,
         compression: CompressionCodec = .none
     ) async throws {
         for round in 0..<rounds {
@@ -36,7 +37,7 @@ import Testing
 
     @Test(arguments: [CompressionCodec.none, .gzip])
     func keepsTheLatestRecordPerKeyAtItsOriginalOffset(compression: CompressionCodec) async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         let manager = try await openManager(directory, clock: clock, config: compactedConfig())
         let log = try await manager.createLog(topicPartition())
@@ -89,7 +90,7 @@ import Testing
     }
 
     @Test func honoursTheMinimumDirtyRatio() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         var config = compactedConfig()
         config.minCleanableDirtyRatio = 0.5
@@ -123,7 +124,7 @@ import Testing
     }
 
     @Test func tombstonesSurviveDeleteRetentionThenDisappear() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         var config = compactedConfig(segmentBytes: 400)
         config.deleteRetentionMs = 60_000
@@ -165,7 +166,7 @@ import Testing
     }
 
     @Test func aSmallKeyMapCleansInSeveralRounds() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         let manager = try await openManager(directory, clock: clock, config: compactedConfig()) {
             $0.cleanerDedupeBufferBytes = 1200
@@ -183,7 +184,7 @@ import Testing
     }
 
     @Test func compactAndDeleteAppliesBoth() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         var config = compactedConfig()
         config.cleanupPolicy = [.compact, .delete]
@@ -200,7 +201,7 @@ import Testing
     }
 
     @Test func theCleanerServiceCompactsTheDirtiestLog() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         let manager = try await openManager(directory, clock: clock, config: compactedConfig()) {
             $0.cleanerBackoffMs = 1000

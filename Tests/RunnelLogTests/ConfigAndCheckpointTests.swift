@@ -1,4 +1,5 @@
 import Foundation
+import RunnelRecords
 import RunnelTestSupport
 import Testing
 
@@ -116,7 +117,7 @@ import Testing
 
 @Suite struct LogFlushServiceTests {
     @Test func flushesOnFlushMsAndCheckpointsRecoveryPoints() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         let config = FlushPolicy.interval(milliseconds: 1000).applied(to: LogConfig())
         let manager = try await openManager(directory, clock: clock, config: config) {

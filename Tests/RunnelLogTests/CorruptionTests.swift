@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RunnelRecords
 import RunnelTestSupport
 import Testing
 
@@ -70,16 +71,17 @@ import Testing
                 Issue.record("the reader does not progress at \(offset)")
                 break
             }
-            do {
+            do throws(LogError) {
                 let result = try await log.read(from: offset, maxBytes: 700)
-                let batches = try RecordBatch.split(result.records)
+                let batches = try recordFormat { () throws(RecordError) in try RecordBatch.split(result.records) }
                 guard let last = batches.last else {
                     Issue.record("an empty read at \(offset), before the log end")
                     break
                 }
                 for batch in batches {
                     #expect(batch.isChecksumValid)
-                    offsets += try batch.records().map(\.offset).filter { $0 >= offset }
+                    offsets += try recordFormat { () throws(RecordError) in try batch.records() }.map(\.offset)
+                        .filter { $0 >= offset }
                 }
                 offset = last.nextOffset
             } catch {

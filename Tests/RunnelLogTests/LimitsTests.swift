@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RunnelRecords
 import RunnelTestSupport
 import Testing
 
@@ -47,7 +48,7 @@ import Testing
     }
 
     @Test func minCompactionLagKeepsRecentRecordsAsWritten() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         var config = LogConfig()
         config.cleanupPolicy = .compact
@@ -71,7 +72,7 @@ import Testing
     }
 
     @Test func maxCompactionLagForcesCompactionBelowTheDirtyRatio() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         var config = LogConfig()
         config.cleanupPolicy = .compact

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RunnelRecords
 import RunnelTestSupport
 import Synchronization
 import Testing
@@ -225,7 +226,7 @@ import Testing
     }
 
     @Test func appliesLogAppendTimeAndCompressionType() async throws {
-        let clock = ManualLogClock(startingAt: 1_750_000_000_000)
+        let clock = ManualWallClock(startingAt: 1_750_000_000_000)
         let directory = TemporaryDirectory()
         var config = LogConfig()
         config.messageTimestampType = .logAppendTime
@@ -332,9 +333,9 @@ import Testing
         let duplicate = await #expect(throws: LogError.self) { try await manager.createLog(topicPartition()) }
         #expect(duplicate?.code == .logAlreadyExists)
         for name in ["", ".", "..", "a/b", "with space", String(repeating: "x", count: 250), "ü"] {
-            #expect(throws: LogError.self) { try TopicPartition(topic: name, partition: 0) }
+            #expect(throws: RecordError.self) { try TopicPartition(topic: name, partition: 0) }
         }
-        #expect(throws: LogError.self) { try TopicPartition(topic: "ok", partition: -1) }
+        #expect(throws: RecordError.self) { try TopicPartition(topic: "ok", partition: -1) }
         #expect(
             try TopicPartition(directoryName: "my-topic-name-12")
                 == TopicPartition(topic: "my-topic-name", partition: 12)

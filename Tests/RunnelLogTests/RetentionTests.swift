@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RunnelRecords
 import RunnelTestSupport
 import Testing
 
@@ -11,7 +12,7 @@ import Testing
     /// A log of 2000-byte segments whose batch `i` has record time `start + i` hours.
     func hourlyLog(
         _ directory: TemporaryDirectory,
-        clock: ManualLogClock,
+        clock: ManualWallClock,
         config: LogConfig,
         batches: Int = 20,
         configure: (inout LogManager.Configuration) -> Void = { _ in }
@@ -30,7 +31,7 @@ import Testing
     }
 
     @Test func retentionMsDeletesWholeExpiredSegmentsAndAdvancesTheLogStart() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         var config = LogConfig()
         config.retentionMs = 5 * Self.hour
@@ -66,7 +67,7 @@ import Testing
     }
 
     @Test func anExpiredActiveSegmentIsRolledThenDeleted() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         var config = LogConfig()
         config.retentionMs = Self.hour
@@ -81,7 +82,7 @@ import Testing
     }
 
     @Test func retentionBytesKeepsTheLogUnderItsLimit() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         var config = LogConfig()
         config.retentionMs = -1
@@ -96,7 +97,7 @@ import Testing
     }
 
     @Test func compactOnlyLogsAreNotDeletedByTime() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         var config = LogConfig()
         config.retentionMs = Self.hour
@@ -117,7 +118,7 @@ import Testing
     }
 
     @Test func deleteRecordsMovesTheStartAndRetentionDropsSegmentsBelowIt() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         var config = LogConfig()
         config.retentionMs = -1
@@ -134,7 +135,7 @@ import Testing
     }
 
     @Test func theRetentionServiceRunsOnItsInterval() async throws {
-        let clock = ManualLogClock()
+        let clock = ManualWallClock()
         let directory = TemporaryDirectory()
         var config = LogConfig()
         config.retentionMs = Self.hour

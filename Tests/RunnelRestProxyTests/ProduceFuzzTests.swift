@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
 import RunnelRestProxy
 import RunnelTestSupport

@@ -10,7 +10,7 @@ let package = Package(
         .target(name: "FuzzDriver"),
         .executableTarget(
             name: "FuzzRecordBatch",
-            dependencies: ["FuzzDriver", .product(name: "RunnelLog", package: "runnel")]
+            dependencies: ["FuzzDriver", .product(name: "RunnelRecords", package: "runnel")]
         ),
         .executableTarget(
             name: "FuzzJSON",

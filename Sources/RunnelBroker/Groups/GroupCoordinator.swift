@@ -1,5 +1,7 @@
 import Logging
+import RunnelBrokerAPI
 import RunnelLog
+import RunnelRecords
 import Synchronization
 
 /// Kafka's classic group coordinator: members join with a session timeout, the coordinator picks a protocol and a
@@ -89,14 +91,14 @@ final class GroupCoordinator: Sendable {
     /// update, so the log holds a partition's records in the order memory applied them (what a restart replays).
     private let partitionLocks: [AsyncLock]
     private let settings: Settings
-    private let clock: any LogClock
+    private let clock: any WallClock
     private let writeOffsets: OffsetsWriter
     private let partitionCount: TopicLookup
     private let logger: Logger
 
     init(
         settings: Settings,
-        clock: any LogClock,
+        clock: any WallClock,
         logger: Logger,
         partitionCount: @escaping TopicLookup,
         writeOffsets: @escaping OffsetsWriter

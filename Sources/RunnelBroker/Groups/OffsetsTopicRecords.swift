@@ -1,3 +1,5 @@
+import RunnelBrokerAPI
+
 /// The records of `__consumer_offsets`, in Kafka's formats (`OffsetCommitKey`/`OffsetCommitValue`,
 /// `GroupMetadataKey`/`GroupMetadataValue`), so Kafka tools that read the offsets topic can read ours.
 enum OffsetsTopicRecord: Equatable {

@@ -1,4 +1,5 @@
 public import NIOCore
+import RunnelBrokerAPI
 import Synchronization
 
 /// Kafka's murmur2 (MurmurHash2, 32-bit, seed 0x9747b28c), as `org.apache.kafka.common.utils.Utils.murmur2`:

@@ -2,7 +2,9 @@ import Crypto
 import Dispatch
 import Foundation
 import HummingbirdBcrypt
+public import RunnelBrokerAPI
 import RunnelLog
+import RunnelRecords
 import Synchronization
 
 /// An API key as listed: never its secret.

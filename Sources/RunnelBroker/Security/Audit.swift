@@ -1,3 +1,5 @@
+import RunnelBrokerAPI
+
 /// Audit lines name things callers chose (a key id, a topic or group name): they are escaped for the log.
 public enum Audit {
     /// At most 64 characters, with control characters, backslashes and non-ASCII escaped, so a caller's string can

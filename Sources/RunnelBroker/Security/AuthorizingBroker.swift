@@ -1,5 +1,7 @@
 public import Logging
-public import RunnelLog
+public import RunnelBrokerAPI
+import RunnelLog
+public import RunnelRecords
 
 /// A ``Broker`` that checks each operation against the ACLs for the current ``Caller``, then hands it to the broker
 /// it wraps; the checks are Kafka's for the matching protocol request (produce needs WRITE on the topic, fetch READ,
@@ -142,11 +144,38 @@ public struct AuthorizingBroker: Broker {
 
     public func produce(
         topic: String,
-        records: [ProducerRecord],
+        records: ProducerRecords,
         options: ProduceOptions
     ) async throws(BrokerError) -> [ProduceOutcome] {
         try check(.write, .topic(topic))
         return try await inner.produce(topic: topic, records: records, options: options)
+    }
+
+    public func produce(
+        _ partitions: [PartitionBatches],
+        options: ProduceOptions
+    ) async throws(BrokerError) -> [PartitionProduceResult] {
+        // As Kafka answers a produce request: a topic the caller may not write fails its own partitions only.
+        var refusals: [String: BrokerError] = [:]
+        for topic in Set(partitions.map(\.topicPartition.topic)).sorted() {
+            do throws(BrokerError) {
+                try check(.write, .topic(topic))
+            } catch {
+                refusals[topic] = error
+            }
+        }
+        let allowed = partitions.filter { refusals[$0.topicPartition.topic] == nil }
+        var appended = try await inner.produce(allowed, options: options).makeIterator()
+        return partitions.map { partition in
+            if let refusal = refusals[partition.topicPartition.topic] {
+                return PartitionProduceResult(partition.topicPartition, .failure(refusal))
+            }
+            return appended.next()
+                ?? PartitionProduceResult(
+                    partition.topicPartition,
+                    .failure(BrokerError(.unknownServerError, "the partition's batches were not appended"))
+                )
+        }
     }
 
     public func fetch(_ request: FetchRequest) async throws(BrokerError) -> [FetchedPartition] {

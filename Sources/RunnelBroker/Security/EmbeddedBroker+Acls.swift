@@ -1,3 +1,5 @@
+public import RunnelBrokerAPI
+
 extension EmbeddedBroker {
     /// Nothing is enforced here; an ``AuthorizingBroker`` around this broker enforces the ACLs.
     public func authorize(anyOf checks: [AclCheck]) async throws(BrokerError) {}

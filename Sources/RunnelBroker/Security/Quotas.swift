@@ -1,3 +1,4 @@
+public import RunnelBrokerAPI
 import Synchronization
 
 /// A principal's byte-rate quotas (Kafka's `producer_byte_rate` and `consumer_byte_rate` user configs), in bytes per

@@ -1,5 +1,6 @@
 import NIOCore
-public import RunnelLog
+public import RunnelBrokerAPI
+public import RunnelRecords
 
 /// A ``Broker`` that enforces byte-rate ``Quotas`` on produce and fetch for the current ``Caller`` (anonymous when
 /// none is bound): an answer over the rate is delayed, one that would wait too long is refused unserved. Everything
@@ -15,12 +16,6 @@ public struct ThrottlingBroker: Broker {
 
     private var principal: String { Caller.current?.principal ?? Caller.anonymousPrincipal }
 
-    /// What a quota counts of a record: its key, value and headers.
-    private static func size(_ key: ByteBuffer?, _ value: ByteBuffer?, _ headers: [RecordHeader]) -> Int {
-        (key?.readableBytes ?? 0) + (value?.readableBytes ?? 0)
-            + headers.reduce(0) { $0 + $1.key.utf8.count + ($1.value?.readableBytes ?? 0) }
-    }
-
     private func wait(_ delay: Duration) async {
         guard delay > .zero else { return }
         try? await Task.sleep(for: delay)
@@ -28,10 +23,11 @@ public struct ThrottlingBroker: Broker {
 
     public func produce(
         topic: String,
-        records: [ProducerRecord],
+        records: ProducerRecords,
         options: ProduceOptions
     ) async throws(BrokerError) -> [ProduceOutcome] {
-        let bytes = records.reduce(0) { $0 + Self.size($1.key, $1.value, $1.headers) }
+        // What a quota counts of records: their keys, values and headers.
+        let bytes = records.bytes.readableBytes
         let principal = self.principal
         try quotas.check(principal, .produce, bytes: bytes)
         let outcomes = try await inner.produce(topic: topic, records: records, options: options)
@@ -39,13 +35,24 @@ public struct ThrottlingBroker: Broker {
         return outcomes
     }
 
+    public func produce(
+        _ partitions: [PartitionBatches],
+        options: ProduceOptions
+    ) async throws(BrokerError) -> [PartitionProduceResult] {
+        let bytes = partitions.reduce(0) { $0 + $1.batches.readableBytes }
+        let principal = self.principal
+        try quotas.check(principal, .produce, bytes: bytes)
+        let results = try await inner.produce(partitions, options: options)
+        await wait(quotas.record(principal, .produce, bytes: bytes))
+        return results
+    }
+
     public func fetch(_ request: FetchRequest) async throws(BrokerError) -> [FetchedPartition] {
         let principal = self.principal
         try quotas.check(principal, .fetch, bytes: 0)
         let fetched = try await inner.fetch(request)
-        let bytes = fetched.reduce(0) { total, partition in
-            partition.records.reduce(total) { $0 + Self.size($1.key, $1.value, $1.headers) }
-        }
+        // The batches served, as Kafka's fetch quota counts the response.
+        let bytes = fetched.reduce(0) { $0 + $1.batches.readableBytes }
         await wait(quotas.record(principal, .fetch, bytes: bytes))
         return fetched
     }

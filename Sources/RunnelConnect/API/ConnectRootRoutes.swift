@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
 public import Hummingbird
-public import RunnelBroker
+public import RunnelBrokerAPI
 public import RunnelHTTP
 
 /// The connect worker's REST API: Kafka Connect's paths, bodies, status codes and `{"error_code","message"}`

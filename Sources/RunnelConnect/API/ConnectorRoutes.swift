@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
 
 extension ConnectAPI {

@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
 
 extension ConnectAPI {

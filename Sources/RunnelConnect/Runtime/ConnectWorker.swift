@@ -1,8 +1,8 @@
 import Foundation
 public import Logging
 import NIOPosix
-public import RunnelBroker
-import RunnelLog
+public import RunnelBrokerAPI
+import RunnelRecords
 public import ServiceLifecycle
 
 /// Why a request to the worker failed; the REST API maps each case to its status in one place.

@@ -1,5 +1,5 @@
 import Logging
-import RunnelBroker
+import RunnelBrokerAPI
 import Synchronization
 
 /// Runs one connector for as long as it exists: its connector instance (which computes task configs) and its

@@ -1,7 +1,7 @@
 import Logging
 import NIOCore
-import RunnelBroker
-import RunnelLog
+import RunnelBrokerAPI
+import RunnelRecords
 
 /// Where in a task's pipeline an error happened (Kafka Connect's `Stage`).
 enum Stage: String, Sendable {

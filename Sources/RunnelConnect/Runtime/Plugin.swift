@@ -1,6 +1,6 @@
 public import Logging
-public import RunnelBroker
-public import RunnelLog
+public import RunnelBrokerAPI
+public import RunnelRecords
 
 /// The plugin SPI: what a connector, a source task and a sink task implement. Connectors and tasks are owned by
 /// the worker task that runs them and are never shared between tasks, so they need not be `Sendable`.

@@ -1,7 +1,7 @@
 import Logging
 import NIOCore
-import RunnelBroker
-import RunnelLog
+import RunnelBrokerAPI
+import RunnelRecords
 import Synchronization
 
 /// Sends records a sink task rejects to the dead letter queue (or fails the task without `errors.tolerance=all`).
@@ -12,7 +12,7 @@ final class SinkErrantRecordReporter: ErrantRecordReporter {
     let connector: String
     let taskId: Int
     /// The fetched partitions of the batch being put (their records in offset order), to find a record's original.
-    let originals = Mutex<[FetchedPartition]>([])
+    let originals = Mutex<[TopicPartition: [ConsumerRecord]]>([:])
 
     init(dlq: DeadLetterQueue?, policy: ErrorPolicy, logger: Logger, connector: String, taskId: Int) {
         self.dlq = dlq
@@ -37,7 +37,7 @@ final class SinkErrantRecordReporter: ErrantRecordReporter {
             let tp = try? TopicPartition(topic: record.topic, partition: partition)
         else { return nil }
         return originals.withLock { fetched -> ConsumerRecord? in
-            guard let records = fetched.first(where: { $0.topicPartition == tp })?.records else { return nil }
+            guard let records = fetched[tp] else { return nil }
             var low = 0
             var high = records.count
             while low < high {
@@ -354,7 +354,7 @@ final class SinkWork {
         // A task told to stop puts nothing more: what the fetch returned is read again by the next owner, from
         // the offsets committed on the way out.
         if Task.isCancelled { return }
-        if fetched.allSatisfy({ $0.records.isEmpty }) && fetched.contains(where: { $0.error != nil }) {
+        if fetched.allSatisfy(\.isEmpty) && fetched.contains(where: { $0.error != nil }) {
             // Only errors (e.g. a deleted topic): the fetch returned at once; do not spin until the rejoin.
             _ = await pause(milliseconds: 100)
         }
@@ -382,8 +382,16 @@ final class SinkWork {
             readAhead = (next, Self.startFetch(broker, next))
         }
         var batch: [ConnectRecord] = []
+        var decoded: [TopicPartition: [ConsumerRecord]] = [:]
         for partition in fetched where partition.error == nil {
-            for consumed in partition.records {
+            let records: [ConsumerRecord]
+            do throws(BrokerError) {
+                records = try partition.records()
+            } catch {
+                throw ConnectError.failure(error.message)
+            }
+            decoded[partition.topicPartition] = records
+            for consumed in records {
                 let record: ConnectRecord
                 switch convert(consumed) {
                 case .record(let converted): record = converted
@@ -402,7 +410,7 @@ final class SinkWork {
                 batch.append(record)
             }
             let topic = partition.topicPartition.topic
-            if !partition.records.isEmpty && !knownTopics.contains(topic) {
+            if !records.isEmpty && !knownTopics.contains(topic) {
                 knownTopics.insert(topic)
                 await settings.worker.noteActiveTopic(settings.connector, topic)
             }
@@ -413,10 +421,10 @@ final class SinkWork {
             try await task.put([])
             return
         }
-        reporter.originals.withLock { $0 = fetched }
+        reporter.originals.withLock { $0 = decoded }
         ConnectMetrics.records(settings.connector, .sink, batch.count)
         try await policy.retrying { () async throws(ConnectError) in try await task.put(batch) }
-        reporter.originals.withLock { $0 = [] }
+        reporter.originals.withLock { $0 = [:] }
     }
 
     /// Asks the task to make its data durable, then commits what it returns.

@@ -1,9 +1,9 @@
 import Foundation
 import Logging
 import NIOCore
-import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
-import RunnelLog
+import RunnelRecords
 
 extension ConnectHeader {
     /// A Kafka header as Connect data: UTF-8 text as a string, anything else as bytes (SimpleHeaderConverter-like).

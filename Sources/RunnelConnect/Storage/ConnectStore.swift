@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import NIOPosix
-import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
 
 /// The worker's state in `connect.db` (SQLite in WAL mode): connector configs and target states, task configs,

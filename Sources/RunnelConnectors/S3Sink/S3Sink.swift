@@ -1,9 +1,9 @@
 import Foundation
 import Logging
 import NIOCore
-import RunnelBroker
+import RunnelBrokerAPI
 public import RunnelConnect
-import RunnelLog
+import RunnelRecords
 
 /// The S3-layout sink: records of topics become objects in a bucket, named and rotated as Confluent's S3 sink
 /// names and rotates them, whose configs it also accepts.

@@ -1,6 +1,6 @@
 import Foundation
 import RunnelConnect
-import RunnelLog
+import RunnelRecords
 
 /// A config problem and the key it is about (for `/config/validate`).
 struct ConfigProblem: Error, Sendable {

@@ -1,4 +1,5 @@
 import NIOCore
+import RunnelRecords
 
 /// Offline checks of a logs directory (`runnel check-logs`): every batch of every segment is validated as recovery
 /// validates them (CRC, length, offsets against neighbours and the next segment), and damaged ranges are listed;

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import RunnelRecords
 import Synchronization
 
 /// Compaction for logs whose `cleanup.policy` includes `compact`: keeps the latest record of every key.
@@ -112,7 +113,7 @@ struct LogCleaner: Sendable {
             var full = false
             try forEachBatch(in: segment) { batch throws(LogError) in
                 guard !full, batch.lastOffset >= dirtiness.firstDirtyOffset else { return }
-                let records = try batch.records()
+                let records = try recordFormat { () throws(RecordError) in try batch.records() }
                 var added: [([UInt8], Int64)] = []
                 var addedBytes = 0
                 for record in records where record.offset >= dirtiness.firstDirtyOffset {
@@ -280,7 +281,7 @@ struct LogCleaner: Sendable {
         nowMs: Int64
     ) throws(LogError) -> (RecordBatch?, Int) {
         let header = batch.header
-        let records = try batch.records()
+        let records = try recordFormat { () throws(RecordError) in try batch.records() }
         let horizonPassed = header.hasDeleteHorizon && nowMs >= header.baseTimestamp
         var kept: [Record] = []
         kept.reserveCapacity(records.count)
@@ -314,12 +315,15 @@ struct LogCleaner: Sendable {
         if newHeader.timestampType == .createTime {
             newHeader.maxTimestamp = kept.map(\.timestamp).max() ?? header.maxTimestamp
         }
-        return (try RecordBatch.encode(header: newHeader, records: kept), dropped)
+        return (
+            try recordFormat { () throws(RecordError) in try RecordBatch.encode(header: newHeader, records: kept) },
+            dropped
+        )
     }
 
     /// A batch with the same offsets and no records.
     private func emptied(_ batch: RecordBatch) throws(LogError) -> RecordBatch {
-        try RecordBatch.encode(header: batch.header, records: [])
+        try recordFormat { () throws(RecordError) in try RecordBatch.encode(header: batch.header, records: []) }
     }
 }
 

@@ -1,4 +1,5 @@
 import Logging
+public import RunnelRecords
 public import ServiceLifecycle
 import Synchronization
 

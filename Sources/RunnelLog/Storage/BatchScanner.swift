@@ -1,4 +1,5 @@
 import NIOCore
+import RunnelRecords
 
 /// The header of a batch found in a `.log` file, with its position.
 struct ScannedBatch: Sendable {
@@ -145,6 +146,6 @@ struct BatchScanner {
         } else {
             bytes = try handle.read(at: scanned.position, count: scanned.size)
         }
-        return try RecordBatch(bytes: bytes)
+        return try recordFormat { () throws(RecordError) in try RecordBatch(bytes: bytes) }
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import RunnelRecords
 
 /// Kafka's checkpoint text files: a version line, an entry-count line, then one entry per line.
 ///
@@ -50,7 +51,11 @@ enum CheckpointFile {
             guard entry.count == 3, let partition = Int32(entry[1]), let offset = Int64(entry[2]) else {
                 throw LogError(.corruptCheckpoint, "\(path): malformed entry '\(entry.joined(separator: " "))'")
             }
-            offsets[try TopicPartition(topic: String(entry[0]), partition: partition)] = offset
+            offsets[
+                try recordFormat { () throws(RecordError) in
+                    try TopicPartition(topic: String(entry[0]), partition: partition)
+                }
+            ] = offset
         }
         return offsets
     }

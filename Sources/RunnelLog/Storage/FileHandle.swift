@@ -7,6 +7,7 @@ import Glibc
 import Musl
 #elseif canImport(Darwin)
 import Darwin
+import RunnelRecords
 #endif
 
 /// An open file descriptor, closed when the last reference goes away.

@@ -1,3 +1,4 @@
+import RunnelRecords
 import Synchronization
 
 /// Read-only handles of sealed segment files, least recently used evicted first, so that the number of open files

@@ -1,3 +1,5 @@
+import RunnelRecords
+
 /// The partition's leader epochs and the offset each began at (`leader-epoch-checkpoint`).
 ///
 /// A single node is leader of every partition in epoch 0, so normally there is one entry, `0 <log start>`; segments

@@ -1,6 +1,7 @@
 import Logging
 import Metrics
 import NIOCore
+import RunnelRecords
 import Synchronization
 
 /// Segment file names: the base offset zero-padded to 20 digits, then `.log`, `.index` or `.timeindex`, optionally
@@ -853,7 +854,8 @@ final class LogSegment: Sendable {
             case .batch(let scanned):
                 guard scanned.maxTimestamp >= target else { continue }
                 let batch = try scanner.batch(scanned)
-                for record in try batch.records() where record.timestamp >= target && record.offset >= startOffset {
+                let records = try recordFormat { () throws(RecordError) in try batch.records() }
+                for record in records where record.timestamp >= target && record.offset >= startOffset {
                     return (record.offset, record.timestamp)
                 }
             case .end, .partial:

@@ -1,4 +1,5 @@
 import NIOCore
+import RunnelRecords
 
 /// A stretch of a segment's log file where no valid batch can be read (a failed CRC, an impossible length, offsets
 /// out of order), set aside so the rest of the partition stays readable: reads of the offsets it covered fail with

@@ -1,4 +1,5 @@
 import NIOCore
+public import RunnelRecords
 
 /// Reads the record batches of any `.log` segment file in order, with bounded memory, for tools such as
 /// `runnel dump-log`. Batches are returned with their CRC unchecked (``RecordBatch/isChecksumValid`` tells);

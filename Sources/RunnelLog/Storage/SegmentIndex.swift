@@ -1,4 +1,5 @@
 import NIOCore
+import RunnelRecords
 
 /// An `.index` entry: the batch starting at `position` in the `.log` ends at `offset`.
 ///

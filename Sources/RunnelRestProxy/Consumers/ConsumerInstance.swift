@@ -1,6 +1,6 @@
-import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
-import RunnelLog
+import RunnelRecords
 import Synchronization
 
 /// A v2 consumer instance: a Kafka consumer living in the proxy, addressed by group and name.

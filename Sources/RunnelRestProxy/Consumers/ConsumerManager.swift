@@ -2,9 +2,9 @@ import Foundation
 import HTTPTypes
 import Logging
 import NIOCore
-import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
-import RunnelLog
+import RunnelRecords
 import ServiceLifecycle
 import Synchronization
 
@@ -18,7 +18,7 @@ final class ConsumerManager: Service, Sendable {
 
     let broker: any Broker
     let configuration: RestProxyConfiguration
-    let clock: any LogClock
+    let clock: any WallClock
     let logger: Logger
     private let instances = Mutex<[Key: ConsumerInstance]>([:])
     private let jobs: AsyncStream<@Sendable () async -> Void>
@@ -446,7 +446,7 @@ final class ConsumerManager: Service, Sendable {
                 guard let offset = from[tp] else { continue }
                 let first = records.count
                 var complete = true
-                for record in partition.records {
+                for record in try partition.records() {
                     let size = (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
                     if size > budget && !records.isEmpty {
                         complete = false

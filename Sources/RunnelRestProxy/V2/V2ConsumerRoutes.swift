@@ -2,9 +2,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
-import RunnelLog
+import RunnelRecords
 import Synchronization
 
 /// v2 consumer instances: `/consumers/{group}` and `/consumers/{group}/instances/{instance}/...`.

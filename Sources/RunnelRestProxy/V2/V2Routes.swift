@@ -1,9 +1,9 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
-import RunnelLog
+import RunnelRecords
 
 /// v2 metadata and produce: `/topics`, `/topics/{t}/partitions...`, `/brokers`.
 extension RestProxy {
@@ -117,12 +117,12 @@ extension RestProxy {
         var records = try V2ProduceRequest.parse(body, format: format, defaultPartition: partition)
 
         // Check partitions before writing anything.
-        let explicit = records.contains { $0.partition != nil }
+        let explicit = records.entries.contains { $0.partition != nil }
         if explicit || partition != nil {
             let topic = try await self.topic(topicName)
             let count = Int32(topic.partitions.count)
-            for index in records.indices {
-                if let target = records[index].partition, target < 0 || target >= count {
+            for entry in records.entries {
+                if let target = entry.partition, target < 0 || target >= count {
                     throw APIError.partitionNotFound()
                 }
             }
@@ -175,29 +175,28 @@ extension RestProxy {
 
 /// A v2 produce body: `{"records":[{"key":..,"value":..,"partition":..}], "key_schema":.., ...}`.
 enum V2ProduceRequest {
-    /// A record as read: where its key and value are in the request's ``RecordBytes``.
+    /// A record as read: where its key and value are in the request's ``ProducerRecords``.
     private struct Parsed {
-        var key: RecordBytes.Span?
-        var value: RecordBytes.Span?
+        var key: Range<Int>?
+        var value: Range<Int>?
         var partition: Int32?
     }
 
     /// Reads the records; keys and values are slices of one buffer (no allocation per record).
-    static func parse(_ body: ByteBuffer, format: EmbeddedFormat, defaultPartition: Int32?) throws -> [ProducerRecord] {
-        var storage = RecordBytes(capacity: body.readableBytes)
+    static func parse(_ body: ByteBuffer, format: EmbeddedFormat, defaultPartition: Int32?) throws -> ProducerRecords {
+        var storage = ProducerRecords(byteCapacity: body.readableBytes)
         let parsed = try body.withUnsafeReadableBytes { bytes in
             try parseRecords(bytes, format: format, defaultPartition: defaultPartition, storage: &storage)
         }
-        return parsed.map {
-            ProducerRecord(key: storage.slice($0.key), value: storage.slice($0.value), partition: $0.partition)
-        }
+        for record in parsed { storage.append(key: record.key, value: record.value, partition: record.partition) }
+        return storage
     }
 
     private static func parseRecords(
         _ bytes: UnsafeRawBufferPointer,
         format: EmbeddedFormat,
         defaultPartition: Int32?,
-        storage: inout RecordBytes
+        storage: inout ProducerRecords
     ) throws -> [Parsed] {
         var reader = JSONReader(bytes)
         var records: [Parsed] = []
@@ -236,7 +235,7 @@ enum V2ProduceRequest {
         _ reader: inout JSONReader,
         format: EmbeddedFormat,
         defaultPartition: Int32?,
-        storage: inout RecordBytes
+        storage: inout ProducerRecords
     ) throws -> Parsed {
         guard try reader.peekKind() == .object else {
             throw APIError.badRequest("Bad Request: each record must be a JSON object")

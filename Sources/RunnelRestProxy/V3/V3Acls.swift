@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
 
 /// Confluent's v3 ACL API: list with a search filter, create one or a batch, delete by filter

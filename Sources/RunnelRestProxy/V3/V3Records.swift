@@ -1,9 +1,9 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
-import RunnelLog
+import RunnelRecords
 
 /// v3 produce (`POST .../topics/{t}/records`, one record or a stream of them, one delivery report each, in order)
 /// and the stateless partition read (`GET .../partitions/{p}/records`, an extension of ours).
@@ -25,9 +25,9 @@ extension RestProxy {
 
     /// A record of a v3 produce request, read and checked; `problem` holds the error to report instead.
     struct V3Record {
-        var key: RecordBytes.Span?
-        var value: RecordBytes.Span?
-        var headers: [(String, RecordBytes.Span?)] = []
+        var key: Range<Int>?
+        var value: Range<Int>?
+        var headers: [(key: Range<Int>, value: Range<Int>?)] = []
         var timestamp: Int64?
         var partition: Int32?
         var keyReport: JSONValue?
@@ -56,7 +56,7 @@ extension RestProxy {
                 // a time), report each; an unfinished record waits for more bytes.
                 while true {
                     var records: [V3Record] = []
-                    var storage = RecordBytes()
+                    var storage = ProducerRecords()
                     var malformed: JSONError?
                     pending.withUnsafeReadableBytes { bytes in
                         var reader = JSONReader(bytes)
@@ -177,18 +177,16 @@ extension RestProxy {
     /// `error_code`), or its error, in order.
     private func produce(
         _ records: [V3Record],
-        _ storage: RecordBytes,
+        _ storage: ProducerRecords,
         scope: V3Scope,
         topic: String
     ) async -> [Result<[(String, JSONValue)], APIError>] {
-        let valid = records.filter { $0.problem == nil }.map { record in
-            ProducerRecord(
-                key: storage.slice(record.key),
-                value: storage.slice(record.value),
-                headers: record.headers.map { RecordHeader(key: $0.0, value: storage.slice($0.1)) },
-                timestamp: record.timestamp,
-                partition: record.partition
-            )
+        // The records that passed, pointing into the request's one buffer (no bytes are copied).
+        var valid = storage
+        valid.removeRecords()
+        for record in records where record.problem == nil {
+            for header in record.headers { valid.appendHeader(key: header.key, value: header.value) }
+            valid.append(key: record.key, value: record.value, timestamp: record.timestamp, partition: record.partition)
         }
         var outcomes: [ProduceOutcome] = []
         if !valid.isEmpty {
@@ -224,7 +222,7 @@ extension RestProxy {
     /// Produces the records and writes every delivery report of the stream, in order.
     private func produceAndReport(
         _ records: [V3Record],
-        _ storage: RecordBytes,
+        _ storage: ProducerRecords,
         scope: V3Scope,
         topic: String,
         first: inout Bool
@@ -248,7 +246,7 @@ extension RestProxy {
         let topic = try await self.topic(try context.requiredParameter("topic_name"))
         let partitionCount = Int32(topic.partitions.count)
         let body = try await request.collectBody(limit: configuration.maxRequestBytes)
-        var storage = RecordBytes(capacity: body.readableBytes)
+        var storage = ProducerRecords(byteCapacity: body.readableBytes)
         let limit = configuration.produceBatchMaximumEntries
         let records = try body.withUnsafeReadableBytes { bytes throws -> [V3Record] in
             var reader = JSONReader(bytes)
@@ -326,7 +324,7 @@ extension RestProxy {
     static func readV3Record(
         _ reader: inout JSONReader,
         partitionCount: Int32,
-        storage: inout RecordBytes
+        storage: inout ProducerRecords
     ) throws -> V3Record {
         _ = reader.peek()
         let start = reader.position
@@ -359,7 +357,7 @@ extension RestProxy {
         _ reader: inout JSONReader,
         into result: inout V3Record,
         partitionCount: Int32,
-        storage: inout RecordBytes
+        storage: inout ProducerRecords
     ) throws {
         guard try reader.peekKind() == .object else {
             throw APIError.badRequest("Bad Request: a record must be a JSON object")
@@ -402,20 +400,20 @@ extension RestProxy {
 
     private static func readHeaders(
         _ reader: inout JSONReader,
-        storage: inout RecordBytes
-    ) throws -> [(String, RecordBytes.Span?)] {
+        storage: inout ProducerRecords
+    ) throws -> [(key: Range<Int>, value: Range<Int>?)] {
         guard try reader.peekKind() == .array else {
             try reader.skipValue()
             throw APIError.badRequest("Bad Request: headers must be a list of {\"name\", \"value\"}")
         }
-        var headers: [(String, RecordBytes.Span?)] = []
+        var headers: [(key: Range<Int>, value: Range<Int>?)] = []
         try reader.beginArray()
         while try reader.nextElement() {
             guard try reader.peekKind() == .object else {
                 throw APIError.badRequest("Bad Request: each header must be an object {\"name\", \"value\"}")
             }
             var name: String?
-            var value: RecordBytes.Span?
+            var value: Range<Int>?
             try reader.beginObject()
             while let field = try reader.nextKey() {
                 switch field {
@@ -431,7 +429,7 @@ extension RestProxy {
                 }
             }
             guard let name else { throw APIError.badRequest("Bad Request: a header needs a name") }
-            headers.append((name, value))
+            headers.append((storage.write(name), value))
         }
         return headers
     }
@@ -440,8 +438,8 @@ extension RestProxy {
     /// JSON (Confluent would look up the subject's latest schema, and this server has no schema registry).
     private static func readData(
         _ reader: inout JSONReader,
-        storage: inout RecordBytes
-    ) throws -> (RecordBytes.Span?, JSONValue?) {
+        storage: inout ProducerRecords
+    ) throws -> (Range<Int>?, JSONValue?) {
         if reader.readNullIfPresent() { return (nil, nil) }
         guard try reader.peekKind() == .object else {
             try reader.skipValue()
@@ -569,14 +567,20 @@ extension RestProxy {
         var budget = maxBytes
         var records: [ConsumerRecord] = []
         var next = offset
-        for record in result.records {
+        let decoded: [ConsumerRecord]
+        do throws(BrokerError) {
+            decoded = try result.records()
+        } catch {
+            throw APIError(error)
+        }
+        for record in decoded {
             let size = (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
             if size > budget && !records.isEmpty { break }
             budget -= size
             records.append(record)
             next = record.offset + 1
         }
-        if records.count == result.records.count { next = max(next, result.nextOffset) }
+        if records.count == decoded.count { next = max(next, result.nextOffset) }
 
         let path = "/topics/\(tp.topic)/partitions/\(tp.partition)/records"
         var out = JSONWriter()

@@ -1,9 +1,9 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
-import RunnelLog
+import RunnelRecords
 
 /// Where a v3 request is: the cluster it names (checked) and the URL prefix for links.
 struct V3Scope {

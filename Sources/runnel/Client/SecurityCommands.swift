@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOHTTP1
 import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
 
 struct APIKeyCommand: AsyncParsableCommand {

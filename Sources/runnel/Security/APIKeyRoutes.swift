@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
 import RunnelRestProxy
 

@@ -5,6 +5,7 @@ import HummingbirdAuth
 import Logging
 import NIOCore
 import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
 
 /// The request context of both listeners: Hummingbird's, plus the client's address (for ACL hosts and audit lines).

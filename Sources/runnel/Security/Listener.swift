@@ -9,6 +9,7 @@ import NIOHTTPTypes
 import NIOSSL
 import RunnelHTTP
 import RunnelLog
+import RunnelRecords
 import Synchronization
 
 /// What the listeners accept, as AWS MSK's in-transit encryption choices.

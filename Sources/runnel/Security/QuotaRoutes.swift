@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import RunnelBroker
+import RunnelBrokerAPI
 import RunnelHTTP
 import RunnelRestProxy
 

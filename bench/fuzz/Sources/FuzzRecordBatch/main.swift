@@ -1,6 +1,6 @@
 import FuzzDriver
 import NIOCore
-import RunnelLog
+import RunnelRecords
 
 /// libFuzzer entry: the bytes are read as a reader of a segment or a produce request would: split into batches,
 /// validated, every record decoded. Any trap is a bug.

@@ -94,43 +94,52 @@ public struct Record: Sendable, Hashable {
             return writer.position
         }
     }
+}
 
-    /// Writes into memory known to be large enough (sized with ``bodySize``).
-    private struct RawWriter {
-        let out: UnsafeMutableRawBufferPointer
-        var position = 0
+/// Writes into memory known to be large enough (sized with ``bodySize``).
+struct RawWriter {
+    let out: UnsafeMutableRawBufferPointer
+    var position = 0
 
-        init(_ out: UnsafeMutableRawBufferPointer) {
-            self.out = out
+    init(_ out: UnsafeMutableRawBufferPointer) {
+        self.out = out
+    }
+
+    mutating func byte(_ value: UInt8) {
+        out[position] = value
+        position += 1
+    }
+
+    mutating func varint(_ value: UInt64) {
+        var remaining = value
+        while remaining >= 0x80 {
+            byte(UInt8(truncatingIfNeeded: remaining) | 0x80)
+            remaining >>= 7
         }
+        byte(UInt8(truncatingIfNeeded: remaining))
+    }
 
-        mutating func byte(_ value: UInt8) {
-            out[position] = value
-            position += 1
-        }
+    mutating func copy(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, let target = out.baseAddress, bytes.count > 0 else { return }
+        (target + position).copyMemory(from: source, byteCount: bytes.count)
+        position += bytes.count
+    }
 
-        mutating func varint(_ value: UInt64) {
-            var remaining = value
-            while remaining >= 0x80 {
-                byte(UInt8(truncatingIfNeeded: remaining) | 0x80)
-                remaining >>= 7
-            }
-            byte(UInt8(truncatingIfNeeded: remaining))
+    mutating func bytesField(_ bytes: UnsafeRawBufferPointer?) {
+        guard let bytes else {
+            varint(UInt64(Varint.zigZag(Int32(-1))))
+            return
         }
+        varint(UInt64(Varint.zigZag(Int32(clamping: bytes.count))))
+        copy(bytes)
+    }
 
-        mutating func copy(_ bytes: UnsafeRawBufferPointer) {
-            guard let source = bytes.baseAddress, let target = out.baseAddress, bytes.count > 0 else { return }
-            (target + position).copyMemory(from: source, byteCount: bytes.count)
-            position += bytes.count
+    mutating func bytesField(_ bytes: ByteBuffer?) {
+        guard let bytes else {
+            varint(UInt64(Varint.zigZag(Int32(-1))))
+            return
         }
-
-        mutating func bytesField(_ bytes: ByteBuffer?) {
-            guard let bytes else {
-                varint(UInt64(Varint.zigZag(Int32(-1))))
-                return
-            }
-            varint(UInt64(Varint.zigZag(Int32(clamping: bytes.readableBytes))))
-            bytes.withUnsafeReadableBytes { copy($0) }
-        }
+        varint(UInt64(Varint.zigZag(Int32(clamping: bytes.readableBytes))))
+        bytes.withUnsafeReadableBytes { copy($0) }
     }
 }

@@ -1,4 +1,4 @@
-import RunnelLog
+public import RunnelRecords
 
 /// The one error type of the broker seam. Each code carries Kafka's protocol error name and number, so every front
 /// end maps it in one place (the REST proxy to Confluent's `error_code`, a Kafka listener to the wire code).
@@ -67,34 +67,30 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible, Hashable {
     public var isAuthorizationFailure: Bool {
         code == .topicAuthorizationFailed || code == .groupAuthorizationFailed || code == .clusterAuthorizationFailed
     }
-
-    /// The broker's reading of a log engine error.
-    init(_ error: LogError) {
-        switch error.code {
-        case .offsetOutOfRange: self.init(.offsetOutOfRange, error.message)
-        case .recordBatchTooLarge: self.init(.messageTooLarge, error.message)
-        case .corruptRecord: self.init(.corruptMessage, error.message)
-        case .invalidRecord: self.init(.invalidRecord, error.message)
-        case .unsupportedCompression: self.init(.unsupportedCompressionType, error.message)
-        case .invalidConfig: self.init(.invalidConfig, error.message)
-        case .invalidTopicPartition: self.init(.invalidTopic, error.message)
-        case .unknownLog: self.init(.unknownTopicOrPartition, error.message)
-        case .logClosed: self.init(.brokerNotAvailable, error.message)
-        case .tooManyOpenFiles: self.init(.policyViolation, error.message)
-        default: self.init(.kafkaStorageError, error.message)
-        }
-    }
 }
 
 /// Errors raised in several places, worded once.
 extension BrokerError {
-    static func unknownTopic(_ topic: String) -> BrokerError {
+    package static func unknownTopic(_ topic: String) -> BrokerError {
         BrokerError(.unknownTopicOrPartition, "This server does not host this topic: \(topic)")
     }
 
-    static func unknownPartition(_ topicPartition: TopicPartition) -> BrokerError {
+    package static func unknownPartition(_ topicPartition: TopicPartition) -> BrokerError {
         BrokerError(.unknownTopicOrPartition, "This server does not host this topic-partition: \(topicPartition)")
     }
 
-    static let emptyGroupId = BrokerError(.invalidGroupId, "The group id must not be empty")
+    package static let emptyGroupId = BrokerError(.invalidGroupId, "The group id must not be empty")
+}
+
+extension BrokerError {
+    /// The broker's reading of a record format error (a batch that does not decode, a name Kafka refuses).
+    public init(_ error: RecordError) {
+        switch error.code {
+        case .corruptRecord: self.init(.corruptMessage, error.message)
+        case .invalidRecord: self.init(.invalidRecord, error.message)
+        case .unsupportedCompression: self.init(.unsupportedCompressionType, error.message)
+        case .invalidTopicPartition: self.init(.invalidTopic, error.message)
+        default: self.init(.corruptMessage, error.message)
+        }
+    }
 }

@@ -43,7 +43,7 @@ public enum AclOperation: String, Sendable, Hashable, CaseIterable {
 
     /// Operations an ALLOW of this one also allows, as in Kafka: reading, writing, deleting or altering a resource
     /// includes describing it; altering configs includes describing them.
-    var implied: Set<AclOperation> {
+    package var implied: Set<AclOperation> {
         switch self {
         case .read, .write, .delete, .alter: [.describe]
         case .alterConfigs: [.describeConfigs]
@@ -134,14 +134,14 @@ public struct AclBinding: Sendable, Hashable, Comparable {
         }
     }
 
-    static func isAddress(_ text: String) -> Bool {
+    package static func isAddress(_ text: String) -> Bool {
         var v4 = in_addr()
         var v6 = in6_addr()
         return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 
     /// Whether the binding's pattern covers a resource.
-    func covers(_ resource: AclResource) -> Bool {
+    package func covers(_ resource: AclResource) -> Bool {
         guard resourceType == resource.type else { return false }
         switch patternType {
         case .literal: return resourceName == resource.name || resourceName == "*"
@@ -150,7 +150,7 @@ public struct AclBinding: Sendable, Hashable, Comparable {
         }
     }
 
-    var sortKey: [String] {
+    package var sortKey: [String] {
         [
             resourceType.rawValue, resourceName, patternType.rawValue, principal, host, operation.rawValue,
             permission.rawValue,

@@ -1,4 +1,4 @@
-import RunnelLog
+import RunnelRecords
 
 /// Kafka's topic name rules (`org.apache.kafka.common.internals.Topic`).
 public enum TopicNames {
@@ -12,7 +12,7 @@ public enum TopicNames {
     /// Checks a topic name: non-empty, not `.` or `..`, at most 249 characters, only ASCII letters, digits, `.`,
     /// `_` and `-` (the rules that also keep partition directories safe on disk).
     public static func validate(_ name: String) throws(BrokerError) {
-        do throws(LogError) {
+        do throws(RecordError) {
             try TopicPartition.validateTopicName(name)
         } catch {
             throw BrokerError(.invalidTopic, error.message)

@@ -1,4 +1,4 @@
-public import RunnelLog
+public import RunnelRecords
 
 /// Kafka's consumer embedded protocol: the bytes consumers exchange through the coordinator (subscriptions in
 /// JoinGroup metadata, assignments in SyncGroup), byte-compatible with the Java client's `ConsumerProtocol`.
@@ -86,7 +86,7 @@ public enum ConsumerProtocol {
             let numbers = try reader.array { reader throws(BrokerError) in try reader.int32() }
             var partitions: [TopicPartition] = []
             for number in numbers {
-                do throws(LogError) {
+                do throws(RecordError) {
                     partitions.append(try TopicPartition(topic: topic, partition: number))
                 } catch {
                     throw BrokerError(.invalidRequest, "invalid partition in consumer protocol: \(error.message)")
@@ -269,50 +269,52 @@ public struct CooperativeStickyAssignor: PartitionAssignor {
 // MARK: - Wire primitives
 
 /// Big-endian writer of Kafka's classic (non-flexible) protocol types.
-struct ProtocolWriter {
-    var bytes: [UInt8] = []
+package struct ProtocolWriter {
+    package var bytes: [UInt8] = []
 
-    mutating func int16(_ value: Int16) { append(UInt16(bitPattern: value)) }
-    mutating func int32(_ value: Int32) { append(UInt32(bitPattern: value)) }
-    mutating func int64(_ value: Int64) { append(UInt64(bitPattern: value)) }
+    package init() {}
+
+    package mutating func int16(_ value: Int16) { append(UInt16(bitPattern: value)) }
+    package mutating func int32(_ value: Int32) { append(UInt32(bitPattern: value)) }
+    package mutating func int64(_ value: Int64) { append(UInt64(bitPattern: value)) }
 
     private mutating func append<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
-    mutating func string(_ value: String) {
+    package mutating func string(_ value: String) {
         let utf8 = Array(value.utf8)
         int16(Int16(clamping: utf8.count))
         bytes.append(contentsOf: utf8.prefix(Int(Int16.max)))
     }
 
-    mutating func nullableString(_ value: String?) {
+    package mutating func nullableString(_ value: String?) {
         guard let value else { return int16(-1) }
         string(value)
     }
 
-    mutating func bytes(_ value: [UInt8]?) {
+    package mutating func bytes(_ value: [UInt8]?) {
         guard let value else { return int32(-1) }
         int32(Int32(clamping: value.count))
         bytes.append(contentsOf: value)
     }
 
-    mutating func array<T>(_ items: [T], _ write: (inout ProtocolWriter, T) -> Void) {
+    package mutating func array<T>(_ items: [T], _ write: (inout ProtocolWriter, T) -> Void) {
         int32(Int32(clamping: items.count))
         for item in items { write(&self, item) }
     }
 }
 
 /// Reader of the types ``ProtocolWriter`` writes; every length is checked against what is left.
-struct ProtocolReader {
+package struct ProtocolReader {
     private let data: [UInt8]
     private(set) var position = 0
 
-    init(_ data: [UInt8]) {
+    package init(_ data: [UInt8]) {
         self.data = data
     }
 
-    var remaining: Int { data.count - position }
+    package var remaining: Int { data.count - position }
 
     private mutating func integer<T: FixedWidthInteger>(_: T.Type) throws(BrokerError) -> T {
         let size = MemoryLayout<T>.size
@@ -323,9 +325,9 @@ struct ProtocolReader {
         return value
     }
 
-    mutating func int16() throws(BrokerError) -> Int16 { try integer(Int16.self) }
-    mutating func int32() throws(BrokerError) -> Int32 { try integer(Int32.self) }
-    mutating func int64() throws(BrokerError) -> Int64 { try integer(Int64.self) }
+    package mutating func int16() throws(BrokerError) -> Int16 { try integer(Int16.self) }
+    package mutating func int32() throws(BrokerError) -> Int32 { try integer(Int32.self) }
+    package mutating func int64() throws(BrokerError) -> Int64 { try integer(Int64.self) }
 
     private mutating func take(_ count: Int) throws(BrokerError) -> ArraySlice<UInt8> {
         guard count >= 0, remaining >= count else { throw BrokerError(.corruptMessage, "truncated protocol data") }
@@ -333,24 +335,24 @@ struct ProtocolReader {
         return data[position..<position + count]
     }
 
-    mutating func string() throws(BrokerError) -> String {
+    package mutating func string() throws(BrokerError) -> String {
         guard let value = try nullableString() else { throw BrokerError(.corruptMessage, "unexpected null string") }
         return value
     }
 
-    mutating func nullableString() throws(BrokerError) -> String? {
+    package mutating func nullableString() throws(BrokerError) -> String? {
         let length = try int16()
         guard length >= 0 else { return nil }
         return String(decoding: try take(Int(length)), as: UTF8.self)
     }
 
-    mutating func bytes() throws(BrokerError) -> [UInt8]? {
+    package mutating func bytes() throws(BrokerError) -> [UInt8]? {
         let length = try int32()
         guard length >= 0 else { return nil }
         return Array(try take(Int(length)))
     }
 
-    mutating func array<T>(_ read: (inout ProtocolReader) throws(BrokerError) -> T) throws(BrokerError) -> [T] {
+    package mutating func array<T>(_ read: (inout ProtocolReader) throws(BrokerError) -> T) throws(BrokerError) -> [T] {
         let count = try int32()
         guard count >= 0 else { return [] }
         // Each element takes at least one byte: a count beyond what is left is corrupt, not a huge allocation.

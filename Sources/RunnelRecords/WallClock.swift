@@ -6,11 +6,11 @@ import Glibc
 import Darwin
 #endif
 
-/// The time source of the log engine: wall-clock milliseconds (what record timestamps, retention and segment age
-/// are measured in) and sleeping (what background services wait with).
+/// Wall-clock time in milliseconds (what record timestamps, retention, segment age and session timeouts are measured
+/// in) and sleeping on it (what background services wait with).
 ///
-/// Inject ``ManualLogClock`` in tests so retention, compaction and rolling run without waiting.
-public protocol LogClock: Sendable {
+/// Inject ``ManualWallClock`` in tests so retention, compaction, rolling and timeouts run without waiting.
+public protocol WallClock: Sendable {
     /// Milliseconds since the Unix epoch.
     func nowMilliseconds() -> Int64
     /// Suspends for `milliseconds` of this clock's time; throws `CancellationError` when the task is cancelled.
@@ -18,7 +18,7 @@ public protocol LogClock: Sendable {
 }
 
 /// The real clock.
-public struct SystemLogClock: LogClock {
+public struct SystemWallClock: WallClock {
     public init() {}
 
     public func nowMilliseconds() -> Int64 {
@@ -33,7 +33,7 @@ public struct SystemLogClock: LogClock {
 }
 
 /// A clock that moves only when told to; sleepers wake when ``advance(by:)`` passes their deadline.
-public final class ManualLogClock: LogClock {
+public final class ManualWallClock: WallClock {
     private struct Sleeper {
         let id: UInt64
         let deadline: Int64
@@ -100,32 +100,5 @@ public final class ManualLogClock: LogClock {
             }
             cancelled?.continuation.resume(throwing: CancellationError())
         }
-    }
-}
-
-/// A server-wide durability choice; it sets the default `flush.messages` / `flush.ms` of every log.
-public enum FlushPolicy: Sendable, Hashable {
-    /// fsync before acknowledging every append (`flush.messages=1`); concurrent appends share one fsync.
-    case everyAppend
-    /// fsync every `milliseconds` (`flush.ms`); an acknowledged append may be lost on power failure, not on a crash.
-    case interval(milliseconds: Int64)
-    /// Never force an fsync; the operating system writes data back (Kafka's default, which relies on replication).
-    case operatingSystem
-
-    /// The config with this policy's `flush.messages` and `flush.ms`.
-    public func applied(to config: LogConfig) -> LogConfig {
-        var config = config
-        switch self {
-        case .everyAppend:
-            config.flushMessages = 1
-            config.flushMs = .max
-        case .interval(let milliseconds):
-            config.flushMessages = .max
-            config.flushMs = milliseconds
-        case .operatingSystem:
-            config.flushMessages = .max
-            config.flushMs = .max
-        }
-        return config
     }
 }

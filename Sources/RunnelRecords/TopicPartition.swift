@@ -9,24 +9,32 @@ public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConver
     /// Kafka's limit: 249 characters.
     public static let maxTopicNameLength = 249
 
-    public init(topic: String, partition: Int32) throws(LogError) {
+    public init(topic: String, partition: Int32) throws(RecordError) {
         try TopicPartition.validateTopicName(topic)
         guard partition >= 0 else {
-            throw LogError(.invalidTopicPartition, "partition \(partition) is negative")
+            throw RecordError(.invalidTopicPartition, "partition \(partition) is negative")
         }
         self.topic = topic
         self.partition = partition
     }
 
+    /// A topic-partition whose topic name was checked before (a stored topic's): no check again.
+    package init(checkedTopic topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
     /// Checks Kafka's topic name rules: non-empty, not `.` or `..`, at most 249 characters of `[a-zA-Z0-9._-]`.
-    public static func validateTopicName(_ name: String) throws(LogError) {
+    public static func validateTopicName(_ name: String) throws(RecordError) {
         // Kafka's wording (org.apache.kafka.common.internals.Topic.validate).
-        guard !name.isEmpty else { throw LogError(.invalidTopicPartition, "Topic name is illegal, it can't be empty") }
+        guard !name.isEmpty else {
+            throw RecordError(.invalidTopicPartition, "Topic name is illegal, it can't be empty")
+        }
         guard name != "." && name != ".." else {
-            throw LogError(.invalidTopicPartition, "Topic name cannot be \".\" or \"..\"")
+            throw RecordError(.invalidTopicPartition, "Topic name cannot be \".\" or \"..\"")
         }
         guard name.utf8.count <= maxTopicNameLength else {
-            throw LogError(
+            throw RecordError(
                 .invalidTopicPartition,
                 "Topic name is illegal, it can't be longer than \(maxTopicNameLength) characters, topic name: \(name)"
             )
@@ -37,7 +45,7 @@ public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConver
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
                 continue
             default:
-                throw LogError(
+                throw RecordError(
                     .invalidTopicPartition,
                     "Topic name \"\(name)\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
                 )
@@ -49,11 +57,11 @@ public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConver
     public var directoryName: String { "\(topic)-\(partition)" }
 
     /// Parses a log directory name (`<topic>-<partition>`); the topic itself may contain '-'.
-    public init(directoryName: String) throws(LogError) {
+    public init(directoryName: String) throws(RecordError) {
         guard let dash = directoryName.lastIndex(of: "-"),
             let partition = Int32(directoryName[directoryName.index(after: dash)...])
         else {
-            throw LogError(.invalidTopicPartition, "'\(directoryName)' is not a <topic>-<partition> directory name")
+            throw RecordError(.invalidTopicPartition, "'\(directoryName)' is not a <topic>-<partition> directory name")
         }
         try self.init(topic: String(directoryName[..<dash]), partition: partition)
     }

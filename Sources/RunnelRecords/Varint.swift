@@ -45,9 +45,9 @@ extension ByteBuffer {
 
 /// A bounds-checked reader over raw bytes, used to parse records without copying.
 ///
-/// Every read that would run past the end throws ``LogError/Code/corruptRecord``, so malformed input can never
+/// Every read that would run past the end throws ``RecordError/Code/corruptRecord``, so malformed input can never
 /// make the parser read out of bounds or allocate according to an untrusted length.
-struct ByteCursor {
+package struct ByteCursor {
     let bytes: UnsafeRawBufferPointer
     var position: Int
 
@@ -59,15 +59,15 @@ struct ByteCursor {
     var remaining: Int { bytes.count - position }
 
     @inline(__always)
-    mutating func readUInt8() throws(LogError) -> UInt8 {
-        guard position < bytes.count else { throw LogError(.corruptRecord, "record ends early") }
+    mutating func readUInt8() throws(RecordError) -> UInt8 {
+        guard position < bytes.count else { throw RecordError(.corruptRecord, "record ends early") }
         let byte = bytes[position]
         position += 1
         return byte
     }
 
     @inline(__always)
-    mutating func readVarint() throws(LogError) -> Int32 {
+    mutating func readVarint() throws(RecordError) -> Int32 {
         var raw: UInt32 = 0
         var shift: UInt32 = 0
         while true {
@@ -75,13 +75,13 @@ struct ByteCursor {
             raw |= UInt32(byte & 0x7f) << shift
             if byte & 0x80 == 0 { break }
             shift += 7
-            if shift > 28 { throw LogError(.corruptRecord, "varint is longer than 5 bytes") }
+            if shift > 28 { throw RecordError(.corruptRecord, "varint is longer than 5 bytes") }
         }
         return Int32(bitPattern: raw >> 1) ^ -Int32(bitPattern: raw & 1)
     }
 
     @inline(__always)
-    mutating func readVarlong() throws(LogError) -> Int64 {
+    mutating func readVarlong() throws(RecordError) -> Int64 {
         var raw: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -89,16 +89,16 @@ struct ByteCursor {
             raw |= UInt64(byte & 0x7f) << shift
             if byte & 0x80 == 0 { break }
             shift += 7
-            if shift > 63 { throw LogError(.corruptRecord, "varlong is longer than 10 bytes") }
+            if shift > 63 { throw RecordError(.corruptRecord, "varlong is longer than 10 bytes") }
         }
         return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
     }
 
     /// Skips `count` bytes and returns where they started.
     @inline(__always)
-    mutating func skip(_ count: Int) throws(LogError) -> Int {
+    mutating func skip(_ count: Int) throws(RecordError) -> Int {
         guard count >= 0, count <= remaining else {
-            throw LogError(.corruptRecord, "length \(count) runs past the end of the record")
+            throw RecordError(.corruptRecord, "length \(count) runs past the end of the record")
         }
         let start = position
         position += count

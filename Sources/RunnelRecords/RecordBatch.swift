@@ -111,40 +111,40 @@ public struct RecordBatch: Sendable {
     /// Decompressed record sections larger than this are refused, so a small batch cannot expand without bound.
     public static let defaultMaxUncompressedBytes = 256 << 20
 
-    enum Field {
-        static let baseOffset = 0
-        static let length = 8
-        static let partitionLeaderEpoch = 12
-        static let magic = 16
-        static let crc = 17
-        static let attributes = 21
-        static let lastOffsetDelta = 23
-        static let baseTimestamp = 27
-        static let maxTimestamp = 35
-        static let producerId = 43
-        static let producerEpoch = 51
-        static let baseSequence = 53
-        static let recordCount = 57
+    package enum Field {
+        package static let baseOffset = 0
+        package static let length = 8
+        package static let partitionLeaderEpoch = 12
+        package static let magic = 16
+        package static let crc = 17
+        package static let attributes = 21
+        package static let lastOffsetDelta = 23
+        package static let baseTimestamp = 27
+        package static let maxTimestamp = 35
+        package static let producerId = 43
+        package static let producerEpoch = 51
+        package static let baseSequence = 53
+        package static let recordCount = 57
     }
 
     /// The batch's bytes, from `baseOffset` to the end of the last record.
     public private(set) var bytes: ByteBuffer
 
     /// Wraps the bytes of exactly one batch, checking its framing (size, magic, length field) but not its CRC.
-    public init(bytes: ByteBuffer) throws(LogError) {
+    public init(bytes: ByteBuffer) throws(RecordError) {
         let size = bytes.readableBytes
         guard size >= RecordBatch.headerSize else {
-            throw LogError(.corruptRecord, "record batch of \(size) bytes is smaller than the 61-byte v2 header")
+            throw RecordError(.corruptRecord, "record batch of \(size) bytes is smaller than the 61-byte v2 header")
         }
         self.bytes = bytes
         guard magic == RecordBatch.magicValue else {
-            throw LogError(
+            throw RecordError(
                 .corruptRecord,
                 "record batch has magic \(magic); only magic 2 (RecordBatch v2) is supported"
             )
         }
         guard Int(batchLength) + RecordBatch.logOverhead == size else {
-            throw LogError(
+            throw RecordError(
                 .corruptRecord,
                 "record batch length field says \(batchLength) but \(size - 12) bytes follow it"
             )
@@ -192,15 +192,15 @@ public struct RecordBatch: Sendable {
     }
 
     /// The codec, or an error for a codec value this build cannot read.
-    public func compression() throws(LogError) -> CompressionCodec {
+    public func compression() throws(RecordError) -> CompressionCodec {
         guard let codec = header.compression else {
-            throw LogError(
+            throw RecordError(
                 .corruptRecord,
                 "record batch at offset \(baseOffset) has invalid compression bits \(attributes & 7)"
             )
         }
         guard codec.isSupported else {
-            throw LogError(
+            throw RecordError(
                 .unsupportedCompression,
                 "record batch at offset \(baseOffset) is compressed with \(codec.name), which this build does not support (supported: none, gzip)"
             )
@@ -218,16 +218,16 @@ public struct RecordBatch: Sendable {
     public var isChecksumValid: Bool { computeChecksum() == crc }
 
     /// Checks what Kafka checks before trusting a batch: the CRC and the record count's plausibility.
-    public func validate() throws(LogError) {
+    public func validate() throws(RecordError) {
         let computed = computeChecksum()
         guard computed == crc else {
-            throw LogError(
+            throw RecordError(
                 .corruptRecord,
                 "record batch at offset \(baseOffset) has CRC \(hex(crc)) but its bytes give \(hex(computed))"
             )
         }
         guard recordCount >= 0, lastOffsetDelta >= 0 else {
-            throw LogError(
+            throw RecordError(
                 .corruptRecord,
                 "record batch at offset \(baseOffset) has record count \(recordCount) and last offset delta \(lastOffsetDelta)"
             )
@@ -245,7 +245,7 @@ public struct RecordBatch: Sendable {
     /// The records section, decompressed.
     public func uncompressedRecordsSection(
         maxBytes: Int = RecordBatch.defaultMaxUncompressedBytes
-    ) throws(LogError)
+    ) throws(RecordError)
         -> ByteBuffer
     {
         switch try compression() {
@@ -254,12 +254,12 @@ public struct RecordBatch: Sendable {
             do {
                 return try compressed.decompress(with: .gzip, maxSize: maxBytes)
             } catch let error as CompressNIOError where error == .bufferOverflow {
-                throw LogError(
+                throw RecordError(
                     .corruptRecord,
                     "gzip record batch at offset \(baseOffset) decompresses to more than \(maxBytes) bytes"
                 )
             } catch {
-                throw LogError(
+                throw RecordError(
                     .corruptRecord,
                     "gzip record batch at offset \(baseOffset) does not decompress: \(error)"
                 )
@@ -272,7 +272,7 @@ public struct RecordBatch: Sendable {
     /// Decodes every record. Throws if the records do not match the header (count, lengths, trailing bytes).
     public func records(
         maxUncompressedBytes: Int = RecordBatch.defaultMaxUncompressedBytes
-    ) throws(LogError)
+    ) throws(RecordError)
         -> [Record]
     {
         let section = try uncompressedRecordsSection(maxBytes: maxUncompressedBytes)
@@ -282,7 +282,7 @@ public struct RecordBatch: Sendable {
         var records: [Record] = []
         try RecordBatch.walkRecords(in: section, count: recordCount, batchOffset: baseOffset) {
             fields,
-            cursor throws(LogError) in
+            cursor throws(RecordError) in
             var headers: [RecordHeader] = []
             if fields.headerCount > 0 {
                 var headerCursor = ByteCursor(cursor.bytes, position: fields.headersStart)
@@ -290,7 +290,7 @@ public struct RecordBatch: Sendable {
                 for _ in 0..<fields.headerCount {
                     let keyLength = try headerCursor.readVarint()
                     guard keyLength >= 0 else {
-                        throw LogError(.corruptRecord, "record header key has negative length \(keyLength)")
+                        throw RecordError(.corruptRecord, "record header key has negative length \(keyLength)")
                     }
                     let keyStart = try headerCursor.skip(Int(keyLength))
                     let key = String(
@@ -329,42 +329,42 @@ public struct RecordBatch: Sendable {
     }
 
     /// Positions of one record's fields inside a records section.
-    struct RecordFields {
-        var attributes: UInt8
-        var timestampDelta: Int64
-        var offsetDelta: Int32
-        var keyStart: Int
-        var keyLength: Int
-        var valueStart: Int
-        var valueLength: Int
-        var headerCount: Int32
-        var headersStart: Int
+    package struct RecordFields {
+        package var attributes: UInt8
+        package var timestampDelta: Int64
+        package var offsetDelta: Int32
+        package var keyStart: Int
+        package var keyLength: Int
+        package var valueStart: Int
+        package var valueLength: Int
+        package var headerCount: Int32
+        package var headersStart: Int
     }
 
     /// The smallest possible record: length, attributes, timestamp delta, offset delta, key length, value length and
     /// header count, one byte each.
-    static let minimumRecordSize = 7
+    package static let minimumRecordSize = 7
 
     /// Parses `count` records of `section`, calling `body` for each; checks that lengths add up exactly.
-    static func walkRecords(
+    package static func walkRecords(
         in section: ByteBuffer,
         count: Int32,
         batchOffset: Int64,
-        _ body: (RecordFields, ByteCursor) throws(LogError) -> Void
-    ) throws(LogError) {
+        _ body: (RecordFields, ByteCursor) throws(RecordError) -> Void
+    ) throws(RecordError) {
         guard count >= 0, Int(count) <= section.readableBytes / minimumRecordSize else {
-            throw LogError(
+            throw RecordError(
                 .corruptRecord,
                 "record batch at offset \(batchOffset) claims \(count) records in \(section.readableBytes) bytes"
             )
         }
-        let result: Result<Void, LogError> = section.withUnsafeReadableBytes { bytes in
-            Result { () throws(LogError) in
+        let result: Result<Void, RecordError> = section.withUnsafeReadableBytes { bytes in
+            Result { () throws(RecordError) in
                 var cursor = ByteCursor(bytes)
                 for _ in 0..<Int(count) {
                     let length = try cursor.readVarint()
                     guard length >= 0, Int(length) <= cursor.remaining else {
-                        throw LogError(
+                        throw RecordError(
                             .corruptRecord,
                             "record in batch at offset \(batchOffset) has length \(length) but \(cursor.remaining) bytes remain"
                         )
@@ -379,7 +379,7 @@ public struct RecordBatch: Sendable {
                     let valueStart = valueLength >= 0 ? try cursor.skip(valueLength) : cursor.position
                     let headerCount = try cursor.readVarint()
                     guard headerCount >= 0, Int(headerCount) <= cursor.remaining / 2 else {
-                        throw LogError(
+                        throw RecordError(
                             .corruptRecord,
                             "record in batch at offset \(batchOffset) has \(headerCount) headers"
                         )
@@ -388,14 +388,17 @@ public struct RecordBatch: Sendable {
                     for _ in 0..<headerCount {
                         let headerKeyLength = try cursor.readVarint()
                         guard headerKeyLength >= 0 else {
-                            throw LogError(.corruptRecord, "record header key has negative length \(headerKeyLength)")
+                            throw RecordError(
+                                .corruptRecord,
+                                "record header key has negative length \(headerKeyLength)"
+                            )
                         }
                         _ = try cursor.skip(Int(headerKeyLength))
                         let headerValueLength = try cursor.readVarint()
                         if headerValueLength >= 0 { _ = try cursor.skip(Int(headerValueLength)) }
                     }
                     guard cursor.position == end else {
-                        throw LogError(
+                        throw RecordError(
                             .corruptRecord,
                             "record in batch at offset \(batchOffset) declares \(length) bytes but its fields take \(cursor.position - (end - Int(length)))"
                         )
@@ -416,7 +419,7 @@ public struct RecordBatch: Sendable {
                     )
                 }
                 guard cursor.remaining == 0 else {
-                    throw LogError(
+                    throw RecordError(
                         .corruptRecord,
                         "record batch at offset \(batchOffset) has \(cursor.remaining) bytes after its \(count) records"
                     )
@@ -440,7 +443,7 @@ public struct RecordBatch: Sendable {
 
     /// The batch as written to a log at `baseOffset`, without copying it: a new 17-byte header prefix holding the
     /// base offset and partition leader epoch (both outside the CRC), and the rest of the batch as it is.
-    func parts(baseOffset: Int64, partitionLeaderEpoch: Int32) -> (prefix: ByteBuffer, rest: ByteBuffer) {
+    public func parts(baseOffset: Int64, partitionLeaderEpoch: Int32) -> (prefix: ByteBuffer, rest: ByteBuffer) {
         var prefix = ByteBufferAllocator().buffer(capacity: RecordBatch.headerSizeUpToMagic)
         prefix.writeInteger(baseOffset)
         prefix.writeInteger(batchLength)
@@ -470,38 +473,38 @@ public struct RecordBatch: Sendable {
     ///
     /// The records' `offsetDelta` and `timestampDelta` are written as they are, so decoding a batch and encoding its
     /// header and records again gives the same bytes (for gzip: when compressed by this encoder).
-    public static func encode(header: RecordBatchHeader, records: [Record]) throws(LogError) -> RecordBatch {
+    public static func encode(header: RecordBatchHeader, records: [Record]) throws(RecordError) -> RecordBatch {
+        var recordsSize = 0
+        for record in records { recordsSize += record.encodedSize }
+        var section = ByteBufferAllocator().buffer(capacity: recordsSize)
+        for record in records { record.encode(into: &section) }
+        return try encode(header: header, section: section, count: records.count)
+    }
+
+    /// Encodes a batch around a records section already encoded (uncompressed), compressing it with the header's
+    /// codec.
+    static func encode(header: RecordBatchHeader, section: ByteBuffer, count: Int) throws(RecordError) -> RecordBatch {
         guard let codec = header.compression else {
-            throw LogError(.invalidRecord, "invalid compression bits \(header.attributes & 7)")
+            throw RecordError(.invalidRecord, "invalid compression bits \(header.attributes & 7)")
         }
         guard codec.isSupported else {
-            throw LogError(
+            throw RecordError(
                 .unsupportedCompression,
                 "cannot write \(codec.name)-compressed batches (supported: none, gzip)"
             )
         }
-        var recordsSize = 0
-        for record in records { recordsSize += record.encodedSize }
-
-        var buffer: ByteBuffer
-        switch codec {
-        case .gzip:
-            var section = ByteBufferAllocator().buffer(capacity: recordsSize)
-            for record in records { record.encode(into: &section) }
-            let compressed: ByteBuffer
+        var records = section
+        if codec == .gzip {
+            var input = section
             do {
-                compressed = try section.compress(with: .gzip)
+                records = try input.compress(with: .gzip)
             } catch {
-                throw LogError(.invalidRecord, "gzip compression failed: \(error)")
+                throw RecordError(.invalidRecord, "gzip compression failed: \(error)")
             }
-            buffer = ByteBufferAllocator().buffer(capacity: headerSize + compressed.readableBytes)
-            writeHeader(header, recordCount: Int32(clamping: records.count), into: &buffer)
-            buffer.writeImmutableBuffer(compressed)
-        default:
-            buffer = ByteBufferAllocator().buffer(capacity: headerSize + recordsSize)
-            writeHeader(header, recordCount: Int32(clamping: records.count), into: &buffer)
-            for record in records { record.encode(into: &buffer) }
         }
+        var buffer = ByteBufferAllocator().buffer(capacity: headerSize + records.readableBytes)
+        writeHeader(header, recordCount: Int32(clamping: count), into: &buffer)
+        buffer.writeImmutableBuffer(records)
         buffer.setInteger(Int32(clamping: buffer.readableBytes - logOverhead), at: Field.length)
         var batch = RecordBatch(uncheckedBytes: buffer)
         batch.bytes.setInteger(batch.computeChecksum(), at: Field.crc)
@@ -534,9 +537,11 @@ public struct RecordBatch: Sendable {
     ///
     /// - Parameter allowTrailingPartial: whether an incomplete last batch is ignored (as a reader of a live segment
     ///   does) rather than reported.
-    /// - Throws: ``LogError/Code/corruptRecord`` for a length or magic that cannot be a v2 batch.
-    public static func split(_ buffer: ByteBuffer, allowTrailingPartial: Bool = false) throws(LogError) -> [RecordBatch]
-    {
+    /// - Throws: ``RecordError/Code/corruptRecord`` for a length or magic that cannot be a v2 batch.
+    public static func split(
+        _ buffer: ByteBuffer,
+        allowTrailingPartial: Bool = false
+    ) throws(RecordError) -> [RecordBatch] {
         var batches: [RecordBatch] = []
         var position = buffer.readerIndex
         let end = buffer.writerIndex
@@ -545,15 +550,15 @@ public struct RecordBatch: Sendable {
             guard remaining >= logOverhead, let length = buffer.getInteger(at: position + Field.length, as: Int32.self)
             else {
                 if allowTrailingPartial { break }
-                throw LogError(.corruptRecord, "\(remaining) trailing bytes do not hold a record batch header")
+                throw RecordError(.corruptRecord, "\(remaining) trailing bytes do not hold a record batch header")
             }
             guard Int(length) + logOverhead >= headerSize else {
-                throw LogError(.corruptRecord, "record batch length \(length) is smaller than the v2 header")
+                throw RecordError(.corruptRecord, "record batch length \(length) is smaller than the v2 header")
             }
             let size = Int(length) + logOverhead
             guard size <= remaining else {
                 if allowTrailingPartial { break }
-                throw LogError(.corruptRecord, "record batch of \(size) bytes is truncated to \(remaining) bytes")
+                throw RecordError(.corruptRecord, "record batch of \(size) bytes is truncated to \(remaining) bytes")
             }
             guard let slice = buffer.getSlice(at: position, length: size) else { break }
             batches.append(try RecordBatch(bytes: slice))
@@ -563,7 +568,7 @@ public struct RecordBatch: Sendable {
     }
 }
 
-func hex(_ value: UInt32) -> String {
+public func hex(_ value: UInt32) -> String {
     let digits = String(value, radix: 16)
     return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
 }

@@ -1,4 +1,4 @@
-public import RunnelLog
+public import RunnelRecords
 
 /// The client side of Kafka's consumer group protocol over any ``Broker``, as a Java consumer runs it: join with a
 /// subscription for each supported assignor, run the chosen assignor when elected leader, sync, and start over when
@@ -11,6 +11,20 @@ public struct GroupMembership: Sendable {
         public var protocolName: String
         public var isLeader: Bool
         public var assignment: [TopicPartition]
+
+        public init(
+            memberId: String,
+            generationId: Int32,
+            protocolName: String,
+            isLeader: Bool,
+            assignment: [TopicPartition]
+        ) {
+            self.memberId = memberId
+            self.generationId = generationId
+            self.protocolName = protocolName
+            self.isLeader = isLeader
+            self.assignment = assignment
+        }
     }
 
     public let broker: any Broker

@@ -1,7 +1,8 @@
 import NIOCore
+import RunnelTestSupport
 import Testing
 
-@testable import RunnelLog
+@testable import RunnelRecords
 
 @Suite struct RecordBatchTests {
     /// The 86-byte batch of the format reference, written by kafka-python 3.0.12:
@@ -165,19 +166,19 @@ import Testing
             bad[position] ^= 0x40
             let batch = try RecordBatch(bytes: ByteBuffer(bytes: bad))
             #expect(!batch.isChecksumValid)
-            #expect(throws: LogError.self) { try batch.validate() }
+            #expect(throws: RecordError.self) { try batch.validate() }
         }
     }
 
     @Test func rejectsBadFraming() throws {
         let good = try makeBatch(count: 2).bytes.bytes
-        #expect(throws: LogError.self) { try RecordBatch(bytes: ByteBuffer(bytes: Array(good.prefix(40)))) }
+        #expect(throws: RecordError.self) { try RecordBatch(bytes: ByteBuffer(bytes: Array(good.prefix(40)))) }
         var wrongMagic = good
         wrongMagic[16] = 1
-        #expect(throws: LogError.self) { try RecordBatch(bytes: ByteBuffer(bytes: wrongMagic)) }
+        #expect(throws: RecordError.self) { try RecordBatch(bytes: ByteBuffer(bytes: wrongMagic)) }
         var wrongLength = good
         wrongLength[11] &+= 1
-        #expect(throws: LogError.self) { try RecordBatch(bytes: ByteBuffer(bytes: wrongLength)) }
+        #expect(throws: RecordError.self) { try RecordBatch(bytes: ByteBuffer(bytes: wrongLength)) }
     }
 
     @Test func aHugeRecordCountIsRejectedWithoutAllocatingForIt() throws {
@@ -188,7 +189,7 @@ import Testing
         bytes.replaceSubrange(57..<61, with: [0x7f, 0xff, 0xff, 0xff])
         let forged = try resealed(bytes)
         #expect(forged.isChecksumValid)
-        let error = #expect(throws: LogError.self) { try forged.records() }
+        let error = #expect(throws: RecordError.self) { try forged.records() }
         #expect(error?.code == .corruptRecord)
     }
 
@@ -197,38 +198,38 @@ import Testing
         // The record length varint (byte 61) claims more bytes than follow.
         var long = good
         long[61] = 0x7e
-        #expect(throws: LogError.self) { try resealed(long).records() }
+        #expect(throws: RecordError.self) { try resealed(long).records() }
         // A key length running past the record.
         var key = good
         key[65] = 0x7e
-        #expect(throws: LogError.self) { try resealed(key).records() }
+        #expect(throws: RecordError.self) { try resealed(key).records() }
         // Trailing bytes after the declared records.
         let trailing = good + [0x00, 0x00]
-        #expect(throws: LogError.self) { try resealed(trailing).records() }
+        #expect(throws: RecordError.self) { try resealed(trailing).records() }
     }
 
     @Test func rejectsCodecsItCannotRead() throws {
         for codec in [CompressionCodec.snappy, .lz4, .zstd] {
             var header = RecordBatchHeader()
             header.compression = codec
-            #expect(throws: LogError.self) { try RecordBatch.encode(header: header, records: []) }
+            #expect(throws: RecordError.self) { try RecordBatch.encode(header: header, records: []) }
             var bytes = try makeBatch(count: 1).bytes.bytes
             bytes[22] = UInt8(codec.rawValue)
             let batch = try resealed(bytes)
-            let error = #expect(throws: LogError.self) { try batch.records() }
+            let error = #expect(throws: RecordError.self) { try batch.records() }
             #expect(error?.code == .unsupportedCompression)
             #expect(error?.message.contains(codec.name) == true)
         }
         var reserved = try makeBatch(count: 1).bytes.bytes
         reserved[22] = 6
-        let error = #expect(throws: LogError.self) { try resealed(reserved).records() }
+        let error = #expect(throws: RecordError.self) { try resealed(reserved).records() }
         #expect(error?.code == .corruptRecord)
     }
 
     @Test func refusesGzipThatExpandsPastTheLimit() throws {
         let batch = try makeBatch(count: 1, valueSize: 1 << 20, compression: .gzip)
         #expect(batch.sizeInBytes < 10_000)
-        #expect(throws: LogError.self) { try batch.records(maxUncompressedBytes: 64 << 10) }
+        #expect(throws: RecordError.self) { try batch.records(maxUncompressedBytes: 64 << 10) }
         #expect(try batch.records().count == 1)
     }
 
@@ -242,7 +243,7 @@ import Testing
         var partial = joined
         partial.moveWriterIndex(to: partial.writerIndex - 5)
         #expect(try RecordBatch.split(partial, allowTrailingPartial: true).map(\.baseOffset) == [0])
-        #expect(throws: LogError.self) { try RecordBatch.split(partial) }
+        #expect(throws: RecordError.self) { try RecordBatch.split(partial) }
     }
 
     private func resealed(_ bytes: [UInt8]) throws -> RecordBatch {

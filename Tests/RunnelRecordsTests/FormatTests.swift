@@ -1,8 +1,9 @@
 import CCRC32C
 import NIOCore
+import RunnelTestSupport
 import Testing
 
-@testable import RunnelLog
+@testable import RunnelRecords
 
 @Suite struct CRC32CTests {
     @Test func matchesTheStandardCheckValue() {
@@ -84,21 +85,21 @@ import Testing
 
     @Test func rejectsVarintsLongerThanTheirMaximum() {
         let sixBytes: [UInt8] = [0x80, 0x80, 0x80, 0x80, 0x80, 0x01]
-        #expect(throws: LogError.self) {
+        #expect(throws: RecordError.self) {
             try sixBytes.withUnsafeBytes { raw in
                 var cursor = ByteCursor(raw)
                 return try cursor.readVarint()
             }
         }
         let elevenBytes = [UInt8](repeating: 0x80, count: 10) + [0x01]
-        #expect(throws: LogError.self) {
+        #expect(throws: RecordError.self) {
             try elevenBytes.withUnsafeBytes { raw in
                 var cursor = ByteCursor(raw)
                 return try cursor.readVarlong()
             }
         }
         let truncated: [UInt8] = [0x80]
-        #expect(throws: LogError.self) {
+        #expect(throws: RecordError.self) {
             try truncated.withUnsafeBytes { raw in
                 var cursor = ByteCursor(raw)
                 return try cursor.readVarint()

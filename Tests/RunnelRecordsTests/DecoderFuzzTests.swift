@@ -2,11 +2,11 @@ import NIOCore
 import RunnelTestSupport
 import Testing
 
-@testable import RunnelLog
+@testable import RunnelRecords
 
 /// Fixed-seed fuzzing of the record batch decoder: mutated valid batches (uncompressed and gzip, with keys, headers
 /// and many records; with the CRC fixed up half the time, so the mutation reaches the records) and random bytes,
-/// split, validated and decoded. Nothing may trap; every outcome is a batch or a `LogError`. `bench/fuzz` runs the
+/// split, validated and decoded. Nothing may trap; every outcome is a batch or a `RecordError`. `bench/fuzz` runs the
 /// same decoder under libFuzzer for longer.
 @Suite struct DecoderFuzzTests {
     static func seeds() throws -> [[UInt8]] {

@@ -1,5 +1,5 @@
 public import NIOCore
-public import RunnelLog
+public import RunnelRecords
 
 /// What every front end (REST proxy, connect worker, a Kafka-protocol listener) needs from a Kafka cluster.
 ///
@@ -34,10 +34,18 @@ public protocol Broker: Sendable {
     /// the order the records were given; one record's error does not fail the others.
     func produce(
         topic: String,
-        records: [ProducerRecord],
+        records: ProducerRecords,
         options: ProduceOptions
     ) async throws(BrokerError)
         -> [ProduceOutcome]
+    /// Appends record batches in Kafka's format as a Kafka producer sent them, partition by partition: validated,
+    /// given their offsets and stored without decoding their records. One partition's error does not fail the others;
+    /// the results come back in the order of `partitions`.
+    func produce(
+        _ partitions: [PartitionBatches],
+        options: ProduceOptions
+    ) async throws(BrokerError)
+        -> [PartitionProduceResult]
     /// Reads records from partitions, waiting up to `maxWaitMs` for at least `minBytes` (long poll).
     func fetch(_ request: FetchRequest) async throws(BrokerError) -> [FetchedPartition]
     /// The offset of a partition at a point: earliest, latest, or the first record at or after a timestamp.
@@ -88,6 +96,25 @@ public protocol Broker: Sendable {
 }
 
 extension Broker {
+    /// Appends records held as separate values (a convenience for callers that do not build ``ProducerRecords``).
+    public func produce(
+        topic: String,
+        records: [ProducerRecord],
+        options: ProduceOptions = ProduceOptions()
+    ) async throws(BrokerError) -> [ProduceOutcome] {
+        var packed = ProducerRecords(count: records.count)
+        for record in records {
+            packed.append(
+                key: record.key,
+                value: record.value,
+                headers: record.headers,
+                timestamp: record.timestamp,
+                partition: record.partition
+            )
+        }
+        return try await produce(topic: topic, records: packed, options: options)
+    }
+
     /// Fails with Kafka's authorization error unless the current ``Caller`` may do `operation` on `resource`.
     public func authorize(_ operation: AclOperation, on resource: AclResource) async throws(BrokerError) {
         try await authorize(anyOf: [AclCheck(operation, resource)])
@@ -125,6 +152,16 @@ public struct ClusterDescription: Sendable, Hashable {
     public var clusterId: String
     public var controllerId: Int32
     public var brokers: [BrokerNode]
+
+    public init(
+        clusterId: String,
+        controllerId: Int32,
+        brokers: [BrokerNode]
+    ) {
+        self.clusterId = clusterId
+        self.controllerId = controllerId
+        self.brokers = brokers
+    }
 }
 
 public struct PartitionDescription: Sendable, Hashable {
@@ -132,6 +169,18 @@ public struct PartitionDescription: Sendable, Hashable {
     public var leader: Int32
     public var replicas: [Int32]
     public var inSyncReplicas: [Int32]
+
+    public init(
+        partition: Int32,
+        leader: Int32,
+        replicas: [Int32],
+        inSyncReplicas: [Int32]
+    ) {
+        self.partition = partition
+        self.leader = leader
+        self.replicas = replicas
+        self.inSyncReplicas = inSyncReplicas
+    }
 }
 
 public struct TopicDescription: Sendable, Hashable {
@@ -143,6 +192,22 @@ public struct TopicDescription: Sendable, Hashable {
     public var partitions: [PartitionDescription]
     /// The topic's own config overrides.
     public var configOverrides: [String: String]
+
+    public init(
+        name: String,
+        topicId: String,
+        isInternal: Bool,
+        replicationFactor: Int16,
+        partitions: [PartitionDescription],
+        configOverrides: [String: String]
+    ) {
+        self.name = name
+        self.topicId = topicId
+        self.isInternal = isInternal
+        self.replicationFactor = replicationFactor
+        self.partitions = partitions
+        self.configOverrides = configOverrides
+    }
 }
 
 public struct CreateTopicRequest: Sendable, Hashable {
@@ -171,6 +236,7 @@ public struct CreateTopicRequest: Sendable, Hashable {
 
 // MARK: - Produce
 
+/// One record to produce, held as its own values; ``ProducerRecords`` holds many in one buffer.
 public struct ProducerRecord: Sendable, Hashable {
     public var key: ByteBuffer?
     public var value: ByteBuffer?
@@ -217,9 +283,57 @@ public struct RecordMetadata: Sendable, Hashable {
     /// The record's timestamp as stored (the append time on LogAppendTime topics).
     public var timestamp: Int64
     public var timestampType: TimestampType
+
+    public init(
+        partition: Int32,
+        offset: Int64,
+        timestamp: Int64,
+        timestampType: TimestampType
+    ) {
+        self.partition = partition
+        self.offset = offset
+        self.timestamp = timestamp
+        self.timestampType = timestampType
+    }
 }
 
 public typealias ProduceOutcome = Result<RecordMetadata, BrokerError>
+
+/// The record batches a Kafka producer sent for one partition: batches in Kafka's v2 format laid end to end.
+public struct PartitionBatches: Sendable, Hashable {
+    public var topicPartition: TopicPartition
+    public var batches: ByteBuffer
+
+    public init(_ topicPartition: TopicPartition, batches: ByteBuffer) {
+        self.topicPartition = topicPartition
+        self.batches = batches
+    }
+}
+
+/// Where a partition's batches landed (Kafka's ProduceResponse partition fields).
+public struct AppendedBatches: Sendable, Hashable {
+    /// The offset given to the first record.
+    public var baseOffset: Int64
+    /// The time of the append on LogAppendTime topics; -1 on CreateTime topics.
+    public var logAppendTime: Int64
+    public var logStartOffset: Int64
+
+    public init(baseOffset: Int64, logAppendTime: Int64, logStartOffset: Int64) {
+        self.baseOffset = baseOffset
+        self.logAppendTime = logAppendTime
+        self.logStartOffset = logStartOffset
+    }
+}
+
+public struct PartitionProduceResult: Sendable, Hashable {
+    public var topicPartition: TopicPartition
+    public var result: Result<AppendedBatches, BrokerError>
+
+    public init(_ topicPartition: TopicPartition, _ result: Result<AppendedBatches, BrokerError>) {
+        self.topicPartition = topicPartition
+        self.result = result
+    }
+}
 
 // MARK: - Fetch
 
@@ -268,6 +382,26 @@ public struct ConsumerRecord: Sendable, Hashable {
     public var key: ByteBuffer?
     public var value: ByteBuffer?
     public var headers: [RecordHeader]
+
+    public init(
+        topic: String,
+        partition: Int32,
+        offset: Int64,
+        timestamp: Int64,
+        timestampType: TimestampType,
+        key: ByteBuffer?,
+        value: ByteBuffer?,
+        headers: [RecordHeader]
+    ) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.timestamp = timestamp
+        self.timestampType = timestampType
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
 }
 
 public struct FetchedPartition: Sendable, Hashable {
@@ -277,10 +411,14 @@ public struct FetchedPartition: Sendable, Hashable {
     /// The offset after the last committed record (the log end on one node).
     public var highWatermark: Int64
     public var logStartOffset: Int64
-    public var records: [ConsumerRecord]
+    /// The record batches read, as stored (Kafka's v2 format, the bytes a Kafka fetch response carries); the first
+    /// may begin before ``fetchOffset``. ``records()`` decodes them.
+    public var batches: ByteBuffer
+    /// The offset the fetch asked for: records before it are not part of the answer.
+    public var fetchOffset: Int64
     /// The offset to fetch next.
     public var nextOffset: Int64
-    /// The share of the server's fetch memory these records hold: given back when the last copy of this value is
+    /// The share of the server's fetch memory these batches hold: given back when the last copy of this value is
     /// gone, so a front end that keeps the lease until its answer is sent keeps the bytes counted until then.
     public var memory: MemoryLease?
 
@@ -289,7 +427,8 @@ public struct FetchedPartition: Sendable, Hashable {
         error: BrokerError?,
         highWatermark: Int64,
         logStartOffset: Int64,
-        records: [ConsumerRecord],
+        batches: ByteBuffer = ByteBuffer(),
+        fetchOffset: Int64,
         nextOffset: Int64,
         memory: MemoryLease? = nil
     ) {
@@ -297,22 +436,55 @@ public struct FetchedPartition: Sendable, Hashable {
         self.error = error
         self.highWatermark = highWatermark
         self.logStartOffset = logStartOffset
-        self.records = records
+        self.batches = batches
+        self.fetchOffset = fetchOffset
         self.nextOffset = nextOffset
         self.memory = memory
+    }
+
+    /// Whether the fetch returned no batches.
+    public var isEmpty: Bool { batches.readableBytes == 0 }
+
+    /// The data records at or after ``fetchOffset``, in offset order (control batches are not data).
+    public func records() throws(BrokerError) -> [ConsumerRecord] {
+        var records: [ConsumerRecord] = []
+        do throws(RecordError) {
+            for batch in try RecordBatch.split(batches) {
+                guard !batch.header.isControl, batch.lastOffset >= fetchOffset else { continue }
+                let timestampType = batch.header.timestampType
+                for record in try batch.records() where record.offset >= fetchOffset {
+                    records.append(
+                        ConsumerRecord(
+                            topic: topicPartition.topic,
+                            partition: topicPartition.partition,
+                            offset: record.offset,
+                            timestamp: record.timestamp,
+                            timestampType: timestampType,
+                            key: record.key,
+                            value: record.value,
+                            headers: record.headers
+                        )
+                    )
+                }
+            }
+        } catch {
+            throw BrokerError(error)
+        }
+        return records
     }
 
     /// Equal when they say the same (the lease is bookkeeping).
     public static func == (lhs: FetchedPartition, rhs: FetchedPartition) -> Bool {
         lhs.topicPartition == rhs.topicPartition && lhs.error == rhs.error && lhs.highWatermark == rhs.highWatermark
-            && lhs.logStartOffset == rhs.logStartOffset && lhs.records == rhs.records
-            && lhs.nextOffset == rhs.nextOffset
+            && lhs.logStartOffset == rhs.logStartOffset && lhs.batches == rhs.batches
+            && lhs.fetchOffset == rhs.fetchOffset && lhs.nextOffset == rhs.nextOffset
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(topicPartition)
+        hasher.combine(fetchOffset)
         hasher.combine(nextOffset)
-        hasher.combine(records)
+        hasher.combine(batches)
     }
 }
 
@@ -330,6 +502,14 @@ public struct ListedOffset: Sendable, Hashable {
     public var offset: Int64
     /// -1 for earliest and latest.
     public var timestamp: Int64
+
+    public init(
+        offset: Int64,
+        timestamp: Int64
+    ) {
+        self.offset = offset
+        self.timestamp = timestamp
+    }
 }
 
 // MARK: - Groups
@@ -384,6 +564,14 @@ public struct JoinGroupResponse: Sendable, Hashable {
     public struct Member: Sendable, Hashable {
         public var memberId: String
         public var metadata: [UInt8]
+
+        public init(
+            memberId: String,
+            metadata: [UInt8]
+        ) {
+            self.memberId = memberId
+            self.metadata = metadata
+        }
     }
 
     public var generationId: Int32
@@ -392,6 +580,20 @@ public struct JoinGroupResponse: Sendable, Hashable {
     public var memberId: String
     /// Every member with its metadata for the chosen protocol, for the leader only (empty for the others).
     public var members: [Member]
+
+    public init(
+        generationId: Int32,
+        protocolName: String,
+        leaderId: String,
+        memberId: String,
+        members: [Member]
+    ) {
+        self.generationId = generationId
+        self.protocolName = protocolName
+        self.leaderId = leaderId
+        self.memberId = memberId
+        self.members = members
+    }
     public var isLeader: Bool { leaderId == memberId }
 }
 
@@ -414,6 +616,14 @@ public struct SyncGroupResponse: Sendable, Hashable {
     public var protocolName: String
     /// This member's assignment; consumers decode it with ``ConsumerProtocol/Assignment``.
     public var assignment: [UInt8]
+
+    public init(
+        protocolName: String,
+        assignment: [UInt8]
+    ) {
+        self.protocolName = protocolName
+        self.assignment = assignment
+    }
 }
 
 public struct CommittedOffset: Sendable, Hashable {
@@ -474,6 +684,16 @@ public struct GroupOverview: Sendable, Hashable {
     public var groupId: String
     public var protocolType: String
     public var state: GroupState
+
+    public init(
+        groupId: String,
+        protocolType: String,
+        state: GroupState
+    ) {
+        self.groupId = groupId
+        self.protocolType = protocolType
+        self.state = state
+    }
 }
 
 public struct GroupMemberDescription: Sendable, Hashable {
@@ -484,6 +704,22 @@ public struct GroupMemberDescription: Sendable, Hashable {
     public var assignment: [UInt8]
     /// The partitions of a consumer member's assignment (decoded when the group's protocol type is `consumer`).
     public var assignedPartitions: [TopicPartition]
+
+    public init(
+        memberId: String,
+        clientId: String,
+        clientHost: String,
+        metadata: [UInt8],
+        assignment: [UInt8],
+        assignedPartitions: [TopicPartition]
+    ) {
+        self.memberId = memberId
+        self.clientId = clientId
+        self.clientHost = clientHost
+        self.metadata = metadata
+        self.assignment = assignment
+        self.assignedPartitions = assignedPartitions
+    }
 }
 
 public struct GroupDescription: Sendable, Hashable {
@@ -496,6 +732,26 @@ public struct GroupDescription: Sendable, Hashable {
     public var leaderId: String?
     public var members: [GroupMemberDescription]
     public var coordinator: Int32
+
+    public init(
+        groupId: String,
+        state: GroupState,
+        protocolType: String,
+        protocolName: String,
+        generationId: Int32,
+        leaderId: String?,
+        members: [GroupMemberDescription],
+        coordinator: Int32
+    ) {
+        self.groupId = groupId
+        self.state = state
+        self.protocolType = protocolType
+        self.protocolName = protocolName
+        self.generationId = generationId
+        self.leaderId = leaderId
+        self.members = members
+        self.coordinator = coordinator
+    }
 }
 
 public struct PartitionStorage: Sendable, Hashable {
@@ -530,4 +786,20 @@ public struct PartitionLag: Sendable, Hashable {
     public var lag: Int64?
     public var memberId: String?
     public var clientId: String?
+
+    public init(
+        topicPartition: TopicPartition,
+        committedOffset: Int64?,
+        logEndOffset: Int64,
+        lag: Int64?,
+        memberId: String?,
+        clientId: String?
+    ) {
+        self.topicPartition = topicPartition
+        self.committedOffset = committedOffset
+        self.logEndOffset = logEndOffset
+        self.lag = lag
+        self.memberId = memberId
+        self.clientId = clientId
+    }
 }
