@@ -1,6 +1,11 @@
 public import Hummingbird
 import Logging
 
+/// A domain error that knows its answer in the API's error format (mapped where the API's other errors are).
+public protocol APIErrorConvertible: Error {
+    var apiError: APIError { get }
+}
+
 /// Answers every failure in the API's error format: ``APIError``s as they are, the server's own errors (unknown
 /// path, wrong method, body too large) with their HTTP status as `error_code`, and anything else as a logged 500
 /// whose body says no more than "Internal Server Error".
@@ -26,6 +31,8 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case let error as APIError:
             return error
+        case let error as any APIErrorConvertible:
+            return error.apiError
         case let error as JSONError:
             return APIError.malformedJSON(error)
         case let error as HTTPError:

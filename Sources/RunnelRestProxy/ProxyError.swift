@@ -1,6 +1,7 @@
 import HTTPTypes
 public import RunnelBrokerAPI
 public import RunnelHTTP
+import RunnelRecords
 
 /// Every broker error's answer over HTTP, in one place: Confluent's `error_code`s (and its HTTP statuses), except
 /// that nothing a client can cause is a 500.
@@ -73,6 +74,32 @@ extension APIError {
             42206,
             "Payload error. Schema Registry must be configured when using schemas (format \(format)): this server has no schema registry; use binary, json or string."
         )
+    }
+}
+
+extension ConsumerError: APIErrorConvertible {
+    var apiError: APIError {
+        switch self {
+        case .instanceExists(let name): .consumerAlreadyExists(name)
+        case .instanceNotFound: .consumerInstanceNotFound()
+        case .illegalState(let message): .illegalState(message)
+        case .commitFailed(let tp, let error) where error.code == .unknownTopicOrPartition:
+            APIError(.notFound, 40403, "\(error.message) (\(tp.topic)-\(tp.partition))")
+        case .commitFailed(_, let error), .broker(let error): APIError(error)
+        }
+    }
+}
+
+extension APIError {
+    /// A failed record's `error_code` in a v2 produce response: 50003 when retrying may succeed, 50002 otherwise
+    /// (Confluent's codes), with the unknown-partition and bad-record cases named more precisely.
+    static func produceRecordErrorCode(_ error: BrokerError) -> Int {
+        switch error.code {
+        case .unknownTopicOrPartition: 40402
+        case .notEnoughReplicas, .coordinatorNotAvailable, .brokerNotAvailable: 50003
+        case .messageTooLarge, .recordListTooLarge, .invalidRecord, .invalidTimestamp, .corruptMessage: 42206
+        default: 50002
+        }
     }
 }
 

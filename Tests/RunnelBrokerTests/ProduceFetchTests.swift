@@ -316,4 +316,72 @@ import Testing
         }
         try await broker.close()
     }
+
+    /// What a Kafka producer sends: batches of its own, numbered from 0, appended as they came.
+    static func clientBatch(_ values: [String], compression: CompressionCodec = .none) throws -> ByteBuffer {
+        var builder = RecordBatchBuilder(compression: compression, producerId: 7, producerEpoch: 0, baseSequence: 0)
+        for value in values {
+            builder.append(key: buffer("k-" + value), value: buffer(value), timestamp: 1_700_000_000_000)
+        }
+        return try builder.build().bytes
+    }
+
+    @Test func clientBatchesAreAppendedAsTheyCameWithTheirOffsets() async throws {
+        let fixture = BrokerFixture()
+        let broker = try await fixture.open()
+        _ = try await broker.createTopic(CreateTopicRequest(name: "t", partitions: 2))
+        var two = try Self.clientBatch(["a", "b"])
+        var gzip = try Self.clientBatch(["c"], compression: .gzip)
+        two.writeImmutableBuffer(gzip)
+        let sent = two
+        var corrupt = try Self.clientBatch(["x"])
+        corrupt.setInteger(UInt8(ascii: "y"), at: corrupt.writerIndex - 1)
+        let results = try await broker.produce(
+            [
+                PartitionBatches(tp("t", 0), batches: sent),
+                PartitionBatches(tp("t", 1), batches: corrupt),
+                PartitionBatches(tp("t", 9), batches: try Self.clientBatch(["z"])),
+                PartitionBatches(tp("t", 0), batches: try Self.clientBatch(["d"])),
+            ],
+            options: ProduceOptions()
+        )
+        #expect(results.map(\.topicPartition) == [tp("t", 0), tp("t", 1), tp("t", 9), tp("t", 0)])
+        #expect(try results[0].result.get().baseOffset == 0)
+        #expect(try results[3].result.get().baseOffset == 3)
+        #expect(results[1].result.failure?.code == .corruptMessage)
+        #expect(results[2].result.failure?.code == .unknownTopicOrPartition)
+
+        // Stored byte for byte but for the offset and leader epoch the log gave them (outside the CRC), gzip as sent.
+        let fetched = try await broker.fetch(FetchRequest(partitions: [.init(tp("t", 0), offset: 0)]))
+        let stored = try RecordBatch.split(fetched[0].batches)
+        #expect(stored.count == 3)
+        #expect(stored[1].header.compression == .gzip)
+        gzip = stored[1].bytes
+        let original = try Self.clientBatch(["c"], compression: .gzip)
+        #expect(Array(gzip.readableBytesView.dropFirst(17)) == Array(original.readableBytesView.dropFirst(17)))
+        #expect(try fetched[0].records().map { string($0.value) } == ["a", "b", "c", "d"])
+        #expect(try fetched[0].records().map(\.offset) == [0, 1, 2, 3])
+        #expect(try await broker.readAll(tp("t", 1)).isEmpty)
+        try await broker.close()
+    }
+
+    @Test func aFetchFromTheMiddleOfABatchSkipsWhatCameBefore() async throws {
+        let fixture = BrokerFixture()
+        let broker = try await fixture.open()
+        _ = try await broker.createTopic(CreateTopicRequest(name: "t"))
+        _ = try await broker.produceAll("t", (0..<5).map { ProducerRecord(value: buffer("v\($0)"), partition: 0) })
+        let fetched = try await broker.fetch(FetchRequest(partitions: [.init(tp("t", 0), offset: 3)]))
+        // The batch is served whole, as Kafka does; the records before the fetch offset are not part of the answer.
+        #expect(try RecordBatch.split(fetched[0].batches).first?.baseOffset == 0)
+        #expect(try fetched[0].records().map { string($0.value) } == ["v3", "v4"])
+        #expect(fetched[0].nextOffset == 5)
+        try await broker.close()
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
 }

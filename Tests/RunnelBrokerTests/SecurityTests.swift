@@ -123,6 +123,17 @@ import Testing
                 options: ProduceOptions()
             )
             #expect(produced.count == 1)
+            // Kafka-format batches: the partitions of a topic without WRITE fail alone.
+            let batches = try ProduceFetchTests.clientBatch(["v"])
+            let results = try await guarded.produce(
+                [
+                    PartitionBatches(tp("theirs", 0), batches: batches),
+                    PartitionBatches(tp("mine", 0), batches: batches),
+                ],
+                options: ProduceOptions()
+            )
+            #expect(results[0].result.failure?.code == .topicAuthorizationFailed)
+            #expect(try results[1].result.get().baseOffset == 1)
             do {
                 _ = try await guarded.produce(
                     topic: "theirs",

@@ -80,8 +80,7 @@ public struct ConnectAPI: Sendable {
     /// A broker error as Kafka Connect answers it: the caller's missing rights are 403, anything else the worker's
     /// failure (500). The one place the connect API maps them.
     public static func apiError(_ error: BrokerError) -> APIError {
-        error.isAuthorizationFailure
-            ? APIError(.forbidden, 403, error.message) : APIError(.internalServerError, 500, error.message)
+        apiError(WorkerError(error))
     }
 
     // MARK: Helpers
@@ -92,19 +91,19 @@ public struct ConnectAPI: Sendable {
         do {
             return try await body()
         } catch {
-            if case .notFound = error, let notFound { throw APIError.notFound(notFound) }
+            if error.code == .notFound, let notFound { throw APIError.notFound(notFound) }
             throw Self.apiError(error)
         }
     }
 
+    /// A worker error as Kafka Connect answers it: the one place the connect API maps errors.
     static func apiError(_ error: WorkerError) -> APIError {
-        switch error {
-        case .notFound(let message): APIError(.notFound, 404, message)
-        case .alreadyExists(let message): APIError(.conflict, 409, message)
-        case .badRequest(let message): APIError(.badRequest, 400, message)
-        case .conflict(let message): APIError(.conflict, 409, message)
-        case .forbidden(let message): APIError(.forbidden, 403, message)
-        case .failed(let message): APIError(.internalServerError, 500, message)
+        switch error.code {
+        case .notFound: APIError(.notFound, 404, error.message)
+        case .alreadyExists, .conflict: APIError(.conflict, 409, error.message)
+        case .badRequest: APIError(.badRequest, 400, error.message)
+        case .forbidden: APIError(.forbidden, 403, error.message)
+        default: APIError(.internalServerError, 500, error.message)
         }
     }
 

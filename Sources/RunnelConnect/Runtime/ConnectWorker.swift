@@ -6,18 +6,47 @@ import RunnelRecords
 public import ServiceLifecycle
 
 /// Why a request to the worker failed; the REST API maps each case to its status in one place.
-public enum WorkerError: Error, Sendable, Hashable {
-    case notFound(String)
-    case alreadyExists(String)
-    case badRequest(String)
-    case conflict(String)
-    /// The caller may not do this.
-    case forbidden(String)
-    case failed(String)
+/// What the worker refuses or fails at, in its own terms; `ConnectAPI` answers each code with Kafka Connect's status.
+public struct WorkerError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        init(_ name: String) { self.name = name }
+        public var description: String { name }
 
-    /// A broker call's failure: the caller's own missing rights are its error (403), anything else the worker's.
-    init(_ error: BrokerError) {
-        self = error.isAuthorizationFailure ? .forbidden(error.message) : .failed(error.message)
+        /// No such connector, task or plugin.
+        public static let notFound = Code("notFound")
+        /// A connector of that name exists.
+        public static let alreadyExists = Code("alreadyExists")
+        /// A config or request the worker cannot accept.
+        public static let badRequest = Code("badRequest")
+        /// The connector's state does not allow it now (e.g. a running connector's offsets).
+        public static let conflict = Code("conflict")
+        /// The caller may not do this.
+        public static let forbidden = Code("forbidden")
+        /// The worker failed (storage, the broker).
+        public static let failed = Code("failed")
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    public static func notFound(_ message: String) -> WorkerError { WorkerError(.notFound, message) }
+    public static func alreadyExists(_ message: String) -> WorkerError { WorkerError(.alreadyExists, message) }
+    public static func badRequest(_ message: String) -> WorkerError { WorkerError(.badRequest, message) }
+    public static func conflict(_ message: String) -> WorkerError { WorkerError(.conflict, message) }
+    public static func forbidden(_ message: String) -> WorkerError { WorkerError(.forbidden, message) }
+    public static func failed(_ message: String) -> WorkerError { WorkerError(.failed, message) }
+
+    /// A broker call's failure: the caller's own missing rights are its error, anything else the worker's.
+    public init(_ error: BrokerError) {
+        self.init(error.isAuthorizationFailure ? .forbidden : .failed, error.message)
     }
 }
 

@@ -44,7 +44,7 @@ final class ConsumerInstance: Sendable {
         var lastAutoCommitMs: Int64
         var closed = false
         /// Why the group membership gave up (the caller may not read the group): every read fails with it.
-        var failure: APIError?
+        var failure: BrokerError?
     }
 
     let group: String

@@ -55,7 +55,7 @@ final class ConsumerManager: Service, Sendable {
     func create(_ instance: ConsumerInstance) throws {
         try instances.withLock { instances in
             let key = Key(group: instance.group, name: instance.name)
-            guard instances[key] == nil else { throw APIError.consumerAlreadyExists(instance.name) }
+            guard instances[key] == nil else { throw ConsumerError.instanceExists(instance.name) }
             instances[key] = instance
         }
     }
@@ -65,7 +65,7 @@ final class ConsumerManager: Service, Sendable {
         guard let instance = instances.withLock({ $0[Key(group: group, name: name)] }),
             instance.owner?.principal == Caller.current?.principal
         else {
-            throw APIError.consumerInstanceNotFound()
+            throw ConsumerError.instanceNotFound
         }
         let now = clock.nowMilliseconds()
         instance.state.withLock { $0.lastUsedMs = now }
@@ -75,7 +75,7 @@ final class ConsumerManager: Service, Sendable {
     func delete(group: String, name: String) async throws {
         let instance = try self.instance(group: group, name: name)
         guard instances.withLock({ $0.removeValue(forKey: Key(group: group, name: name)) }) === instance else {
-            throw APIError.consumerInstanceNotFound()
+            throw ConsumerError.instanceNotFound
         }
         await close(instance)
     }
@@ -122,7 +122,9 @@ final class ConsumerManager: Service, Sendable {
     func subscribe(_ instance: ConsumerInstance, _ subscription: ConsumerInstance.Subscription) async throws {
         let (previous, version) = try instance.state.withLock { state throws -> (ConsumerInstance.Membership?, Int) in
             if state.mode == .assigned {
-                throw APIError.illegalState("Subscription to topics, partitions and pattern are mutually exclusive")
+                throw ConsumerError.illegalState(
+                    "Subscription to topics, partitions and pattern are mutually exclusive"
+                )
             }
             let previous = state.membership
             state.mode = .subscribed(subscription)
@@ -156,7 +158,9 @@ final class ConsumerManager: Service, Sendable {
     func assign(_ instance: ConsumerInstance, _ partitions: [TopicPartition]) throws {
         try instance.state.withLock { state in
             if case .subscribed = state.mode {
-                throw APIError.illegalState("Subscription to topics, partitions and pattern are mutually exclusive")
+                throw ConsumerError.illegalState(
+                    "Subscription to topics, partitions and pattern are mutually exclusive"
+                )
             }
             state.mode = partitions.isEmpty ? .idle : .assigned
             state.modeVersion += 1
@@ -217,7 +221,7 @@ final class ConsumerManager: Service, Sendable {
             if let denied = await unreadable(topics) {
                 // As a Kafka consumer's poll throws TopicAuthorizationException: reads fail with it, and the check
                 // is made again every second, so a permission granted since takes effect.
-                instance.state.withLock { $0.failure = APIError(denied) }
+                instance.state.withLock { $0.failure = denied }
                 do { try await clock.sleep(milliseconds: 1_000) } catch { break }
                 continue
             }
@@ -229,7 +233,7 @@ final class ConsumerManager: Service, Sendable {
                 if error.isAuthorizationFailure {
                     // Reads fail with it until a join succeeds: retried every second, so a permission granted since
                     // takes effect.
-                    instance.state.withLock { $0.failure = APIError(error) }
+                    instance.state.withLock { $0.failure = error }
                     do { try await clock.sleep(milliseconds: 1_000) } catch { break }
                     continue
                 }
@@ -288,7 +292,7 @@ final class ConsumerManager: Service, Sendable {
         try instance.state.withLock { state in
             let assigned = Set(state.assignment)
             for tp in targets.keys where !assigned.contains(tp) {
-                throw APIError.illegalState("No current assignment for partition \(tp.topic)-\(tp.partition)")
+                throw ConsumerError.illegalState("No current assignment for partition \(tp.topic)-\(tp.partition)")
             }
             for (tp, offset) in targets { state.positions[tp] = offset }
         }
@@ -305,18 +309,18 @@ final class ConsumerManager: Service, Sendable {
         try instance.state.withLock { state in
             let assigned = Set(state.assignment)
             for tp in partitions where !assigned.contains(tp) {
-                throw APIError.illegalState("No current assignment for partition \(tp.topic)-\(tp.partition)")
+                throw ConsumerError.illegalState("No current assignment for partition \(tp.topic)-\(tp.partition)")
             }
         }
         var targets: [TopicPartition: Int64] = [:]
         for tp in partitions {
             let offsetSpec = spec(tp)
-            var listed = try await brokerCall { () async throws(BrokerError) in
+            var listed = try await consumerCall { () async throws(BrokerError) in
                 try await self.broker.listOffset(tp, at: offsetSpec)
             }
             if listed.offset < 0 {
                 // No record at or after the timestamp: the end, as Kafka's consumer does.
-                listed = try await brokerCall { () async throws(BrokerError) in
+                listed = try await consumerCall { () async throws(BrokerError) in
                     try await self.broker.listOffset(tp, at: .latest)
                 }
             }
@@ -329,7 +333,7 @@ final class ConsumerManager: Service, Sendable {
     private func resolvePositions(_ instance: ConsumerInstance, _ partitions: [TopicPartition]) async throws {
         let missing = instance.state.withLock { state in partitions.filter { state.positions[$0] == nil } }
         guard !missing.isEmpty else { return }
-        let committed = try await brokerCall { () async throws(BrokerError) in
+        let committed = try await consumerCall { () async throws(BrokerError) in
             try await self.broker.fetchCommittedOffsets(groupId: instance.group, partitions: missing)
         }
         var resolved: [TopicPartition: Int64] = [:]
@@ -351,11 +355,11 @@ final class ConsumerManager: Service, Sendable {
         case .earliest: spec = .earliest
         case .latest: spec = .latest
         case .none:
-            throw APIError.illegalState(
+            throw ConsumerError.illegalState(
                 "Undefined offset with no reset policy for partition: \(tp.topic)-\(tp.partition) (auto.offset.reset is none)"
             )
         }
-        return try await brokerCall { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: spec) }
+        return try await consumerCall { () async throws(BrokerError) in try await self.broker.listOffset(tp, at: spec) }
             .offset
     }
 
@@ -388,7 +392,7 @@ final class ConsumerManager: Service, Sendable {
         if instance.state.withLock(\.failure) != nil {
             let waitUntil = clock.nowMilliseconds() + 1_500
             while let failure = instance.state.withLock(\.failure) {
-                guard clock.nowMilliseconds() < waitUntil else { throw failure }
+                guard clock.nowMilliseconds() < waitUntil else { throw ConsumerError.broker(failure) }
                 try await clock.sleep(milliseconds: 50)
             }
         }
@@ -407,7 +411,7 @@ final class ConsumerManager: Service, Sendable {
             let remaining = deadline - clock.nowMilliseconds()
             switch mode {
             case .idle:
-                throw APIError.illegalState("Consumer is not subscribed to any topics or assigned any partitions")
+                throw ConsumerError.illegalState("Consumer is not subscribed to any topics or assigned any partitions")
             case .subscribed where !ready || assignment.isEmpty:
                 // Joining or rebalancing, or no partitions for this member: wait for the next generation.
                 if remaining <= 0 { return (try render([]).output, []) }
@@ -427,7 +431,8 @@ final class ConsumerManager: Service, Sendable {
                 maxBytes: maxBytes,
                 maxPartitionBytes: maxBytes
             )
-            let fetched = try await brokerCall { () async throws(BrokerError) in try await self.broker.fetch(request) }
+            let fetched = try await consumerCall { () async throws(BrokerError) in try await self.broker.fetch(request)
+            }
             // The records to answer, partition by partition, within the byte budget.
             var records: [ConsumerRecord] = []
             var taken: [Taken] = []
@@ -440,7 +445,9 @@ final class ConsumerManager: Service, Sendable {
                     if error.code == .offsetOutOfRange { resets.append(tp) }
                     // Damaged records are never skipped: the read fails, naming them, until the consumer seeks
                     // past them (positions are not moved).
-                    if error.code == .corruptMessage || error.code == .throttlingQuotaExceeded { throw APIError(error) }
+                    if error.code == .corruptMessage || error.code == .throttlingQuotaExceeded {
+                        throw ConsumerError.broker(error)
+                    }
                     continue
                 }
                 guard let offset = from[tp] else { continue }
@@ -533,13 +540,11 @@ final class ConsumerManager: Service, Sendable {
                 return offset
             }
         )
-        let result = try await brokerCall { () async throws(BrokerError) in try await self.broker.commitOffsets(request)
+        let result = try await consumerCall { () async throws(BrokerError) in
+            try await self.broker.commitOffsets(request)
         }
         if let (tp, error) = result.failed.min(by: { $0.key < $1.key }) {
-            if error.code == .unknownTopicOrPartition {
-                throw APIError(.notFound, 40403, "\(error.message) (\(tp.topic)-\(tp.partition))")
-            }
-            throw APIError(error)
+            throw ConsumerError.commitFailed(tp, error)
         }
     }
 
@@ -547,8 +552,17 @@ final class ConsumerManager: Service, Sendable {
         _ instance: ConsumerInstance,
         _ partitions: [TopicPartition]
     ) async throws -> [TopicPartition: CommittedOffset] {
-        try await brokerCall { () async throws(BrokerError) in
+        try await consumerCall { () async throws(BrokerError) in
             try await self.broker.fetchCommittedOffsets(groupId: instance.group, partitions: partitions)
         }
+    }
+}
+
+/// Runs a broker call for a consumer instance, its error reported as the instance's.
+private func consumerCall<T>(_ body: () async throws(BrokerError) -> T) async throws(ConsumerError) -> T {
+    do {
+        return try await body()
+    } catch {
+        throw ConsumerError.broker(error)
     }
 }

@@ -151,7 +151,7 @@ extension RestProxy {
                 writer.raw(",\"error_code\":null,\"error\":null}")
             case .failure(let error):
                 writer.raw("{\"partition\":null,\"offset\":null,\"error_code\":")
-                writer.int(Self.recordErrorCode(error))
+                writer.int(APIError.produceRecordErrorCode(error))
                 writer.raw(",\"error\":")
                 writer.string(error.message)
                 writer.raw("}")
@@ -159,17 +159,6 @@ extension RestProxy {
         }
         writer.raw("],\"key_schema_id\":null,\"value_schema_id\":null}")
         return .json(bytes: writer.buffer, contentType: responseType)
-    }
-
-    /// A failed record's `error_code` in a produce response: 50003 when retrying may succeed, 50002 otherwise
-    /// (Confluent's codes), with the unknown-partition and bad-record cases named more precisely.
-    static func recordErrorCode(_ error: BrokerError) -> Int {
-        switch error.code {
-        case .unknownTopicOrPartition: 40402
-        case .notEnoughReplicas, .coordinatorNotAvailable, .brokerNotAvailable: 50003
-        case .messageTooLarge, .recordListTooLarge, .invalidRecord, .invalidTimestamp, .corruptMessage: 42206
-        default: 50002
-        }
     }
 }
 
