@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "RunnelBrokerAPI", targets: ["RunnelBrokerAPI"]),
         .library(name: "RunnelLog", targets: ["RunnelLog"]),
         .library(name: "RunnelBroker", targets: ["RunnelBroker"]),
+        .library(name: "RunnelJSON", targets: ["RunnelJSON"]),
         .library(name: "RunnelHTTP", targets: ["RunnelHTTP"]),
         .library(name: "RunnelRestProxy", targets: ["RunnelRestProxy"]),
         .library(name: "RunnelConnect", targets: ["RunnelConnect"]),
@@ -99,10 +100,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The HTTP edge shared by the proxy and connect listeners: errors in the API's format, bodies, JSON.
+        // JSON without trees (reading), as values and written straight into buffers, and base64: NIOCore only.
+        .target(
+            name: "RunnelJSON",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP edge shared by the proxy and connect listeners: errors in the API's format, bodies, routes.
         .target(
             name: "RunnelHTTP",
             dependencies: [
+                "RunnelJSON",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -118,6 +126,7 @@ let package = Package(
                 "RunnelBrokerAPI",
                 "RunnelRecords",
                 "RunnelHTTP",
+                "RunnelJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -135,6 +144,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 "RunnelRecords",
                 "RunnelHTTP",
+                "RunnelJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,6 +160,7 @@ let package = Package(
             name: "RunnelConnectors",
             dependencies: [
                 "RunnelConnect",
+                "RunnelJSON",
                 "RunnelBrokerAPI",
                 "RunnelRecords",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -169,6 +180,7 @@ let package = Package(
                 "RunnelBrokerAPI",
                 "RunnelRecords",
                 "RunnelHTTP",
+                "RunnelJSON",
                 "RunnelConnect",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -199,6 +211,7 @@ let package = Package(
                 "RunnelBrokerAPI",
                 "RunnelRecords",
                 "RunnelHTTP",
+                "RunnelJSON",
                 "RunnelRestProxy",
                 "RunnelConnect",
                 "RunnelConnectors",
@@ -275,6 +288,7 @@ let package = Package(
             dependencies: [
                 "RunnelRestProxy",
                 "RunnelHTTP",
+                "RunnelJSON",
                 "RunnelBroker",
                 "RunnelBrokerAPI",
                 "RunnelRecords",
@@ -299,6 +313,7 @@ let package = Package(
                 "RunnelRecords",
                 "RunnelLog",
                 "RunnelHTTP",
+                "RunnelJSON",
                 "RunnelTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -319,6 +334,7 @@ let package = Package(
                 "RunnelRestProxy",
                 "RunnelConnect",
                 "RunnelHTTP",
+                "RunnelJSON",
                 "RunnelTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

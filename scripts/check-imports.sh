@@ -25,9 +25,16 @@ forbid RunnelRecords RunnelLog RunnelBrokerAPI RunnelBroker Logging NIOPosix Hum
 forbid RunnelBrokerAPI $engine GRDB RunnelHTTP Hummingbird HummingbirdCore NIOPosix ArgumentParser AsyncHTTPClient Prometheus
 forbid RunnelLog RunnelBrokerAPI RunnelBroker Hummingbird HummingbirdCore GRDB ArgumentParser AsyncHTTPClient Prometheus
 forbid RunnelBroker Hummingbird HummingbirdCore ArgumentParser AsyncHTTPClient Prometheus RunnelHTTP $frontEnds
+forbid RunnelJSON RunnelRecords RunnelBrokerAPI RunnelHTTP Hummingbird HummingbirdCore HTTPTypes Logging NIOPosix $engine $frontEnds ArgumentParser
 forbid RunnelHTTP RunnelRecords RunnelBrokerAPI $engine $frontEnds ArgumentParser
 forbid RunnelRestProxy $engine RunnelConnect RunnelConnectors RunnelConsole ArgumentParser
 forbid RunnelConnect $engine RunnelRestProxy RunnelConnectors RunnelConsole ArgumentParser
+# The worker's runtime, data, converters, transforms and store use JSON, not HTTP (only its API/ does).
+for part in Runtime Data Converters Transforms Storage; do
+    forbid "RunnelConnect/$part" RunnelHTTP Hummingbird HummingbirdCore HTTPTypes
+done
+# The CLI reaches servers with async-http-client and JSON, not the server's HTTP edge.
+forbid runnel/Client RunnelHTTP Hummingbird HummingbirdCore
 # Connector plugins are written against the connect SPI: no HTTP, no other front end, no command line.
 forbid RunnelConnectors $engine Hummingbird HummingbirdCore RunnelHTTP RunnelRestProxy RunnelConsole ArgumentParser
 # The console reads the broker and the worker through their APIs; it serves no other module.

@@ -5,6 +5,7 @@ import NIOCore
 public import RunnelBrokerAPI
 public import RunnelConnect
 public import RunnelHTTP
+import RunnelJSON
 import RunnelRecords
 
 /// The dashboard at `/ui` on the proxy port: a page and its script and style (built into the binary; read from

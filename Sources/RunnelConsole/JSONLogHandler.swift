@@ -1,7 +1,7 @@
 import Foundation
 public import Logging
 public import NIOCore
-import RunnelHTTP
+import RunnelJSON
 
 /// `--log-format json`: one JSON object per line on standard error, for log shippers: `time` (ISO-8601, UTC, with
 /// milliseconds), `level`, `logger`, `message`, `source` (the module), then the metadata's keys.

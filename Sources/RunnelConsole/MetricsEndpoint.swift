@@ -6,6 +6,7 @@ public import Prometheus
 public import RunnelBrokerAPI
 public import RunnelConnect
 public import RunnelHTTP
+import RunnelJSON
 import RunnelRecords
 
 #if canImport(Glibc)

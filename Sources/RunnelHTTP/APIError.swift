@@ -1,6 +1,7 @@
 public import HTTPTypes
 public import Hummingbird
 import NIOCore
+public import RunnelJSON
 
 /// An error answered to an HTTP client as `{"error_code": N, "message": "..."}`, the body Confluent REST Proxy and
 /// Kafka Connect both use. `errorCode` is Confluent's five-digit code (e.g. 40401) or the HTTP status.

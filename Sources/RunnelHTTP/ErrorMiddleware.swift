@@ -1,5 +1,6 @@
 public import Hummingbird
 import Logging
+import RunnelJSON
 
 /// A domain error that knows its answer in the API's error format (mapped where the API's other errors are).
 public protocol APIErrorConvertible: Error {

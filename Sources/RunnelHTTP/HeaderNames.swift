@@ -1,4 +1,5 @@
 public import HTTPTypes
+import RunnelJSON
 
 extension HTTPField.Name {
     /// `cross-site`, `same-site`, `same-origin` or `none`: where a browser's request comes from (Fetch Metadata).

@@ -1,5 +1,6 @@
 public import Hummingbird
 public import NIOCore
+public import RunnelJSON
 
 extension Request {
     /// The whole body, refused with 413 in the API's format when it is larger than `limit`.

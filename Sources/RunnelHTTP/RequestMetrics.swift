@@ -2,6 +2,7 @@ import HTTPTypes
 public import Hummingbird
 import Logging
 import Metrics
+import RunnelJSON
 import Synchronization
 
 /// Counts requests and times them by listener, method, route template and status (`runnel_http_requests_total`,

@@ -1,6 +1,7 @@
 import Foundation
 public import HTTPTypes
 public import Hummingbird
+import RunnelJSON
 
 /// The media types a route's request body may have: checked before its handler, on every method that can change
 /// state, so a web page cannot reach a route with a body a cross-site form or `fetch` sends without a CORS preflight

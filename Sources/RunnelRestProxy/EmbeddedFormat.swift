@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import RunnelHTTP
+import RunnelJSON
 import RunnelRecords
 
 /// How keys and values are written in JSON: Confluent's embedded formats. `binary` is base64, `json` is the JSON

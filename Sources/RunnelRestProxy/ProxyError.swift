@@ -1,6 +1,7 @@
 import HTTPTypes
 public import RunnelBrokerAPI
 public import RunnelHTTP
+import RunnelJSON
 import RunnelRecords
 
 /// Every broker error's answer over HTTP, in one place: Confluent's `error_code`s (and its HTTP statuses), except

@@ -4,6 +4,7 @@ public import Logging
 import NIOCore
 public import RunnelBrokerAPI
 public import RunnelHTTP
+import RunnelJSON
 public import ServiceLifecycle
 
 /// Confluent REST Proxy v2 and v3 over a ``Broker``: metadata and admin, produce, v2 consumer instances, and a

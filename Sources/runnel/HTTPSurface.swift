@@ -6,6 +6,7 @@ import RunnelBrokerAPI
 import RunnelConnect
 import RunnelConsole
 import RunnelHTTP
+import RunnelJSON
 import RunnelRestProxy
 
 /// The routes of the two listeners: the REST proxy's port and the connect port, each also serving the OpenAPI

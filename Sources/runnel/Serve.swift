@@ -14,6 +14,7 @@ import RunnelConnect
 import RunnelConnectors
 import RunnelConsole
 import RunnelHTTP
+import RunnelJSON
 import RunnelLog
 import RunnelRecords
 import RunnelRestProxy

@@ -6,6 +6,7 @@ import RunnelBrokerAPI
 import RunnelConnect
 import RunnelConsole
 import RunnelHTTP
+import RunnelJSON
 import RunnelRestProxy
 import RunnelTestSupport
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import RunnelHTTP
+import RunnelJSON
 import Testing
 
 @Suite struct JSONReaderTests {

@@ -7,6 +7,7 @@ import NIOCore
 import RunnelBroker
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 import RunnelRestProxy
 import RunnelTestSupport
 import Testing

@@ -14,7 +14,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "FuzzJSON",
-            dependencies: ["FuzzDriver", .product(name: "RunnelHTTP", package: "runnel")]
+            dependencies: ["FuzzDriver", .product(name: "RunnelJSON", package: "runnel")]
         ),
     ],
     swiftLanguageModes: [.v6]

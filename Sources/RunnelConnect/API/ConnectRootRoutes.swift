@@ -3,6 +3,7 @@ import HTTPTypes
 public import Hummingbird
 public import RunnelBrokerAPI
 public import RunnelHTTP
+import RunnelJSON
 
 /// The connect worker's REST API: Kafka Connect's paths, bodies, status codes and `{"error_code","message"}`
 /// errors, over a ``ConnectWorker``.

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 
 extension ConnectAPI {
     /// The connectors the caller may see: all of them with DESCRIBE on the cluster, otherwise those it may DESCRIBE.

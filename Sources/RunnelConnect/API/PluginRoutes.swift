@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 
 extension ConnectAPI {
     func addPluginRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {

@@ -1,6 +1,6 @@
 import Foundation
 public import NIOCore
-public import RunnelHTTP
+public import RunnelJSON
 
 /// Connect data as JSON: values (with or without a schema guiding them) and schemas in Kafka's JsonConverter shape.
 public enum ConnectJSON {

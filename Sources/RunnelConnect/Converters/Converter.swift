@@ -1,6 +1,6 @@
 import Foundation
 public import NIOCore
-import RunnelHTTP
+import RunnelJSON
 import Synchronization
 
 /// Turns a record's key or value between Kafka bytes and Connect data, configured from `key.converter.*` or

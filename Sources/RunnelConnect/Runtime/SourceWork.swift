@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import RunnelBrokerAPI
-import RunnelHTTP
+import RunnelJSON
 import RunnelRecords
 
 extension ConnectHeader {

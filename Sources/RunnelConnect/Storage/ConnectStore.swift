@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import NIOPosix
 import RunnelBrokerAPI
-import RunnelHTTP
+import RunnelJSON
 
 /// The worker's state in `connect.db` (SQLite in WAL mode): connector configs and target states, task configs,
 /// source offsets, the topics each connector used, and the last status of every connector and task.

@@ -1,5 +1,6 @@
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 import RunnelRecords
 import Synchronization
 

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 import RunnelRecords
 import ServiceLifecycle
 import Synchronization

@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 import RunnelRecords
 import Synchronization
 

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import RunnelHTTP
+import RunnelJSON
 
 /// Confluent's v2 content negotiation: which request bodies a route consumes, and which response type it answers.
 enum V2Negotiation {

@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 import RunnelRecords
 
 /// v2 metadata and produce: `/topics`, `/topics/{t}/partitions...`, `/brokers`.

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 
 /// Confluent's v3 ACL API: list with a search filter, create one or a batch, delete by filter
 /// (`/v3/clusters/{cluster_id}/acls`). Values are Kafka's names (`TOPIC`, `PREFIXED`, `READ`, `ALLOW`, ...).

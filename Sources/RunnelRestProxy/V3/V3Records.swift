@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 import RunnelRecords
 
 /// v3 produce (`POST .../topics/{t}/records`, one record or a stream of them, one delivery report each, in order)

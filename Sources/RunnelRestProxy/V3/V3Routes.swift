@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 import RunnelRecords
 
 /// Where a v3 request is: the cluster it names (checked) and the URL prefix for links.

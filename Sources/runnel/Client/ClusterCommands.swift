@@ -1,6 +1,6 @@
 import ArgumentParser
 import NIOHTTP1
-import RunnelHTTP
+import RunnelJSON
 
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOHTTP1
-import RunnelHTTP
+import RunnelJSON
 
 struct ConnectorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,7 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import RunnelHTTP
+import RunnelJSON
 import Synchronization
 import UnixSignals
 

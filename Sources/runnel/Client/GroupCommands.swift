@@ -1,6 +1,6 @@
 import ArgumentParser
 import NIOHTTP1
-import RunnelHTTP
+import RunnelJSON
 
 struct GroupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

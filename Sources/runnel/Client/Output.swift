@@ -1,5 +1,5 @@
 import Foundation
-import RunnelHTTP
+import RunnelJSON
 
 /// Tables for people and JSON for scripts, written to standard output.
 enum Output {

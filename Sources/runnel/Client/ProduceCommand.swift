@@ -3,7 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import RunnelHTTP
+import RunnelJSON
 
 #if canImport(Glibc)
 import Glibc

@@ -3,7 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
-import RunnelHTTP
+import RunnelJSON
 import Synchronization
 
 /// A failure a client command reports: the server's own message, or why the server could not be reached. The

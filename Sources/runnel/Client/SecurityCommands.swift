@@ -3,7 +3,7 @@ import Foundation
 import NIOHTTP1
 import RunnelBroker
 import RunnelBrokerAPI
-import RunnelHTTP
+import RunnelJSON
 
 struct APIKeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,7 @@ import Hummingbird
 import RunnelBroker
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 import RunnelRestProxy
 
 /// API keys over HTTP (`/security/api-keys`): list, create (the answer carries the secret, the only time it is

@@ -7,6 +7,7 @@ import NIOCore
 import RunnelBroker
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 
 /// The request context of both listeners: Hummingbird's, plus the client's address (for ACL hosts and audit lines).
 struct RunnelRequestContext: RequestContext {

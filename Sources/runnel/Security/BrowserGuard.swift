@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import RunnelConsole
 import RunnelHTTP
+import RunnelJSON
 
 /// Keeps web pages from using a developer's browser against the server (cross-site request forgery), and from
 /// reaching it under their own host name (DNS rebinding), which matters most in the default mode: loopback, no

@@ -8,6 +8,7 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOSSL
 import RunnelHTTP
+import RunnelJSON
 import RunnelLog
 import RunnelRecords
 import Synchronization

@@ -3,6 +3,7 @@ import Hummingbird
 import RunnelBroker
 import RunnelBrokerAPI
 import RunnelHTTP
+import RunnelJSON
 import RunnelRestProxy
 
 /// Byte-rate quotas over HTTP (`/security/quotas`): Kafka's `producer_byte_rate` and `consumer_byte_rate` per

@@ -1,6 +1,6 @@
 import FuzzDriver
 import NIOCore
-import RunnelHTTP
+import RunnelJSON
 
 /// libFuzzer entry: the JSON reader produce requests go through (whole documents, and the value boundaries the
 /// streaming v3 produce finds in a body that is still arriving). Any trap is a bug.
