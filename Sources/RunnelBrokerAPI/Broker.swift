@@ -538,6 +538,11 @@ public struct JoinGroupRequest: Sendable, Hashable {
     public var protocolType: String
     /// In the member's order of preference.
     public var protocols: [GroupProtocol]
+    /// A static member's `group.instance.id` (KIP-345): its place in the group outlives its restarts.
+    public var groupInstanceId: String?
+    /// Whether a first join (empty ``memberId``) is answered MEMBER_ID_REQUIRED with the new id, as JoinGroup v4+
+    /// clients ask (KIP-394).
+    public var requireKnownMemberId: Bool
 
     public init(
         groupId: String,
@@ -547,7 +552,9 @@ public struct JoinGroupRequest: Sendable, Hashable {
         sessionTimeoutMs: Int64 = 45_000,
         rebalanceTimeoutMs: Int64 = 300_000,
         protocolType: String = "consumer",
-        protocols: [GroupProtocol]
+        protocols: [GroupProtocol],
+        groupInstanceId: String? = nil,
+        requireKnownMemberId: Bool = false
     ) {
         self.groupId = groupId
         self.memberId = memberId
@@ -557,6 +564,8 @@ public struct JoinGroupRequest: Sendable, Hashable {
         self.rebalanceTimeoutMs = rebalanceTimeoutMs
         self.protocolType = protocolType
         self.protocols = protocols
+        self.groupInstanceId = groupInstanceId
+        self.requireKnownMemberId = requireKnownMemberId
     }
 }
 
@@ -564,13 +573,13 @@ public struct JoinGroupResponse: Sendable, Hashable {
     public struct Member: Sendable, Hashable {
         public var memberId: String
         public var metadata: [UInt8]
+        /// A static member's `group.instance.id`.
+        public var groupInstanceId: String?
 
-        public init(
-            memberId: String,
-            metadata: [UInt8]
-        ) {
+        public init(memberId: String, metadata: [UInt8], groupInstanceId: String? = nil) {
             self.memberId = memberId
             self.metadata = metadata
+            self.groupInstanceId = groupInstanceId
         }
     }
 
@@ -580,20 +589,37 @@ public struct JoinGroupResponse: Sendable, Hashable {
     public var memberId: String
     /// Every member with its metadata for the chosen protocol, for the leader only (empty for the others).
     public var members: [Member]
+    /// MEMBER_ID_REQUIRED (KIP-394): the member must join again with ``memberId``; nil for a completed join.
+    public var error: BrokerError?
 
     public init(
         generationId: Int32,
         protocolName: String,
         leaderId: String,
         memberId: String,
-        members: [Member]
+        members: [Member],
+        error: BrokerError? = nil
     ) {
         self.generationId = generationId
         self.protocolName = protocolName
         self.leaderId = leaderId
         self.memberId = memberId
         self.members = members
+        self.error = error
     }
+
+    /// The answer to a first join that asked for its member id first (KIP-394).
+    public static func memberIdRequired(_ memberId: String) -> JoinGroupResponse {
+        JoinGroupResponse(
+            generationId: -1,
+            protocolName: "",
+            leaderId: "",
+            memberId: memberId,
+            members: [],
+            error: BrokerError(.memberIdRequired, "The group member needs a member id: join again with \(memberId)")
+        )
+    }
+
     public var isLeader: Bool { leaderId == memberId }
 }
 
@@ -603,8 +629,17 @@ public struct SyncGroupRequest: Sendable, Hashable {
     public var generationId: Int32
     /// The leader's assignment per member (empty from followers).
     public var assignments: [String: [UInt8]]
+    /// A static member's `group.instance.id`: a fenced member's sync is refused.
+    public var groupInstanceId: String?
 
-    public init(groupId: String, memberId: String, generationId: Int32, assignments: [String: [UInt8]] = [:]) {
+    public init(
+        groupId: String,
+        memberId: String,
+        generationId: Int32,
+        assignments: [String: [UInt8]] = [:],
+        groupInstanceId: String? = nil
+    ) {
+        self.groupInstanceId = groupInstanceId
         self.groupId = groupId
         self.memberId = memberId
         self.generationId = generationId
