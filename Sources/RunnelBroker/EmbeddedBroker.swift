@@ -260,13 +260,9 @@ public final class EmbeddedBroker: Broker {
     private static func blocking<T: Sendable>(
         _ body: @escaping @Sendable () throws(BrokerError) -> T
     ) async throws(BrokerError) -> T {
-        let result: Result<T, BrokerError>
-        do {
-            result = try await NIOThreadPool.singleton.runIfActive { Result { () throws(BrokerError) in try body() } }
-        } catch {
-            throw BrokerError(.kafkaStorageError, "the I/O thread pool is not running: \(error)")
+        try await NIOThreadPool.singleton.run(body) {
+            BrokerError(.kafkaStorageError, "the I/O thread pool is not running: \($0)")
         }
-        return try result.get()
     }
 
     /// Makes the logs on disk match the catalog: partitions the catalog has but the disk lacks are created (a crash

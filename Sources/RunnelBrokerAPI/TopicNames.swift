@@ -19,6 +19,16 @@ public enum TopicNames {
         }
     }
 
+    /// Why `name` is not a valid topic name (Kafka's rules), or nil.
+    public static func problem(_ name: String) -> String? {
+        do throws(BrokerError) {
+            try validate(name)
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
     /// Whether a name has both `.` and `_`, which Kafka's metric names cannot tell apart (allowed, with a warning).
     public static func hasCollisionChars(_ name: String) -> Bool {
         name.contains(".") && name.contains("_")

@@ -1,18 +1,5 @@
 import RunnelRecords
 
-/// Checks shared by the built-in connectors.
-enum TopicNames {
-    /// Why `name` is not a valid topic name (Kafka's rules), or nil.
-    static func problem(_ name: String) -> String? {
-        do {
-            try TopicPartition.validateTopicName(name)
-            return nil
-        } catch {
-            return error.message
-        }
-    }
-}
-
 /// Times written as text, as databases and JSON values hold them.
 enum Timestamps {
     /// `YYYY-MM-DD`, then optionally `[ T]HH:MM[:SS[.fraction]]`, then optionally `Z` or `±HH:MM`.
@@ -73,13 +60,7 @@ enum Timestamps {
             }
         }
         guard index == bytes.count else { return nil }
-        // Days from the civil date (proleptic Gregorian).
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        let days = era * 146_097 + dayOfEra - 719_468
+        let days = Int(CivilDate(year: Int64(year), month: Int64(month), day: Int64(day)).daysSinceEpoch)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60
         return Int64(seconds) * 1000 + Int64(millis)
     }

@@ -25,13 +25,7 @@ final class LogIO: Sendable {
 
     /// Runs blocking work on an I/O thread and returns its result.
     func run<T: Sendable>(_ body: @escaping @Sendable () throws(LogError) -> T) async throws(LogError) -> T {
-        let result: Result<T, LogError>
-        do {
-            result = try await pool.runIfActive { Result { () throws(LogError) in try body() } }
-        } catch {
-            throw LogError(.logClosed, "the log engine has shut down")
-        }
-        return try result.get()
+        try await pool.run(body) { _ in LogError(.logClosed, "the log engine has shut down") }
     }
 
     /// Starts blocking work on an I/O thread without waiting; `body` learns whether the pool still runs.

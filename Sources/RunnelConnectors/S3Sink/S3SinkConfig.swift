@@ -1,5 +1,6 @@
 import Foundation
 import RunnelConnect
+import RunnelRecords
 
 /// The settings of an S3-layout sink, read from a connector or task config (Confluent S3 sink keys).
 struct S3SinkConfig: Sendable {
@@ -650,16 +651,8 @@ struct TimePath: Sendable, Equatable {
         let local = millis + offset
         let days = floorDivide(local, 86_400_000)
         let secondsOfDay = (local - days * 86_400_000) / 1000
-        // Civil date from days since the epoch (proleptic Gregorian).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthPart = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthPart + 2) / 5 + 1
-        let month = monthPart < 10 ? monthPart + 3 : monthPart - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let date = CivilDate(daysSinceEpoch: days)
+        let (year, month, day) = (date.year, date.month, date.day)
         var text = ""
         for part in parts {
             switch part {

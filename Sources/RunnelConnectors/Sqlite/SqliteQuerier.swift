@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import RunnelBrokerAPI
 import RunnelConnect
 
 /// Reads one table (or the custom query) in batches from where the last batch ended, in the connector's mode.

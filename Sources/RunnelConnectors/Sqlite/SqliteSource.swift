@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import RunnelBrokerAPI
 public import RunnelConnect
 import Synchronization
 

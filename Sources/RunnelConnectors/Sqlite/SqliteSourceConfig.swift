@@ -1,4 +1,5 @@
 import Foundation
+import RunnelBrokerAPI
 import RunnelConnect
 import RunnelRecords
 
