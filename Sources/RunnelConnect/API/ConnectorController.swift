@@ -5,7 +5,13 @@ import RunnelBrokerAPI
 import RunnelHTTP
 import RunnelJSON
 
-extension ConnectAPI {
+/// `/connectors...`: creating, configuring, pausing, resuming, restarting, deleting connectors, their status, tasks,
+/// topics and offsets.
+struct ConnectorController: ConnectController {
+    let broker: any Broker
+    let worker: ConnectWorker
+    let maxRequestBytes: Int
+
     /// The connectors the caller may see: all of them with DESCRIBE on the cluster, otherwise those it may DESCRIBE.
     func visibleConnectors() async -> [String] {
         let names = await worker.connectorNames()
@@ -15,7 +21,7 @@ extension ConnectAPI {
         return visible
     }
 
-    func addConnectorRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
+    func register<Context: RequestContext>(on routes: RouteTable<Context>) {
         routes.get("/connectors") { request, _ in
             let expand = Set(request.uri.queryParameters.getAll("expand"))
             let names = await visibleConnectors()
@@ -28,11 +34,11 @@ extension ConnectAPI {
                 // A connector deleted while listing is skipped, as Kafka does.
                 if expand.contains("status") {
                     guard let status = try? await worker.status(name) else { continue }
-                    parts.append(("status", Self.stateInfo(status)))
+                    parts.append(("status", ConnectAPI.stateInfo(status)))
                 }
                 if expand.contains("info") {
                     guard let info = try? await worker.info(name) else { continue }
-                    parts.append(("info", Self.info(info)))
+                    parts.append(("info", ConnectAPI.info(info)))
                 }
                 members.append((name, .object(parts)))
             }
@@ -52,7 +58,7 @@ extension ConnectAPI {
                     guard case .string(let text) = value else { throw APIError.badRequest("\"name\" must be a string") }
                     name = text
                 case "config":
-                    config = try Self.configMap(value)
+                    config = try ConnectAPI.configMap(value)
                 case "initial_state":
                     if case .null = value { continue }
                     guard case .string(let text) = value, let state = TargetState(initialState: text) else {
@@ -75,32 +81,32 @@ extension ConnectAPI {
             let info = try await call { () async throws(WorkerError) in
                 try await worker.create(name: requested, config: config, initialState: initialState)
             }
-            return .json(Self.info(info), status: .created, headers: Self.location(info.name))
+            return .json(ConnectAPI.info(info), status: .created, headers: ConnectAPI.location(info.name))
         }
 
         routes.get("/connectors/{connector}") { _, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.describe, connector: name)
             let info = try await call { () async throws(WorkerError) in try await worker.info(name) }
-            return .json(Self.info(info))
+            return .json(ConnectAPI.info(info))
         }
 
         routes.delete("/connectors/{connector}") { _, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.delete, connector: name)
             try await call { () async throws(WorkerError) in try await worker.delete(name) }
             return .noContent()
         }
 
         routes.get("/connectors/{connector}/config") { _, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.describe, connector: name)
             let config = try await call { () async throws(WorkerError) in try await worker.config(name) }
-            return .json(Self.stringMap(config))
+            return .json(ConnectAPI.stringMap(config))
         }
 
         routes.put("/connectors/{connector}/config") { request, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             // Creating or replacing: one refusal for both, so it does not tell whether the connector exists.
             let needed: AclOperation = await worker.connectorNames().contains(name) ? .alter : .create
             do {
@@ -108,41 +114,45 @@ extension ConnectAPI {
             } catch let error as APIError where error.status == .forbidden {
                 throw APIError(.forbidden, 403, "Not authorized to create or configure connector \(name)")
             }
-            let config = try Self.configMap(try await request.jsonBody(limit: maxRequestBytes))
+            let config = try ConnectAPI.configMap(try await request.jsonBody(limit: maxRequestBytes))
             let result = try await call { () async throws(WorkerError) in try await worker.putConfig(name, config) }
             if result.created {
-                return .json(Self.info(result.info), status: .created, headers: Self.location(result.info.name))
+                return .json(
+                    ConnectAPI.info(result.info),
+                    status: .created,
+                    headers: ConnectAPI.location(result.info.name)
+                )
             }
-            return .json(Self.info(result.info))
+            return .json(ConnectAPI.info(result.info))
         }
 
         routes.patch("/connectors/{connector}/config") { request, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.alter, connector: name)
-            let patch = try Self.configPatch(try await request.jsonBody(limit: maxRequestBytes))
+            let patch = try ConnectAPI.configPatch(try await request.jsonBody(limit: maxRequestBytes))
             let info = try await call { () async throws(WorkerError) in try await worker.patchConfig(name, patch) }
-            return .json(Self.info(info))
+            return .json(ConnectAPI.info(info))
         }
 
         routes.get("/connectors/{connector}/status") { _, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.describe, connector: name)
             let status = try await call(notFound: "No status found for connector \(name)") {
                 () async throws(WorkerError) in try await worker.status(name)
             }
-            return .json(Self.stateInfo(status))
+            return .json(ConnectAPI.stateInfo(status))
         }
 
         routes.post("/connectors/{connector}/restart") { request, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.alter, connector: name)
-            let includeTasks = try Self.flag(request, "includeTasks")
-            let onlyFailed = try Self.flag(request, "onlyFailed")
+            let includeTasks = try ConnectAPI.flag(request, "includeTasks")
+            let onlyFailed = try ConnectAPI.flag(request, "onlyFailed")
             let status = try await call(notFound: "Unknown connector: \(name)") { () async throws(WorkerError) in
                 try await worker.restart(name, includeTasks: includeTasks, onlyFailed: onlyFailed)
             }
             guard let status else { return .noContent() }
-            return .json(Self.stateInfo(status), status: .accepted)
+            return .json(ConnectAPI.stateInfo(status), status: .accepted)
         }
 
         for (action, state, code) in [
@@ -150,7 +160,7 @@ extension ConnectAPI {
             ("stop", .stopped, .noContent),
         ] {
             routes.put("/connectors/{connector}/\(action)") { _, context in
-                let name = try Self.connectorName(context)
+                let name = try ConnectAPI.connectorName(context)
                 try await require(.alter, connector: name)
                 try await call(notFound: "Unknown connector \(name)") { () async throws(WorkerError) in
                     try await worker.setTargetState(name, state)
@@ -160,52 +170,52 @@ extension ConnectAPI {
         }
 
         routes.get("/connectors/{connector}/tasks") { _, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.describe, connector: name)
             let tasks = try await call { () async throws(WorkerError) in try await worker.tasks(name) }
             return .json(
                 .array(
                     tasks.enumerated().map { id, config in
-                        ["id": ["connector": .string(name), "task": .int(id)], "config": Self.stringMap(config)]
+                        ["id": ["connector": .string(name), "task": .int(id)], "config": ConnectAPI.stringMap(config)]
                     }
                 )
             )
         }
 
         routes.get("/connectors/{connector}/tasks/{task}/status") { _, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.describe, connector: name)
-            let id = try Self.taskId(context)
+            let id = try ConnectAPI.taskId(context)
             let status = try await call(notFound: "No status found for task \(name)-\(id)") {
                 () async throws(WorkerError) in try await worker.taskStatus(name, id)
             }
-            return .json(Self.status(status, id: id))
+            return .json(ConnectAPI.status(status, id: id))
         }
 
         routes.post("/connectors/{connector}/tasks/{task}/restart") { _, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.alter, connector: name)
-            let id = try Self.taskId(context)
+            let id = try ConnectAPI.taskId(context)
             try await call { () async throws(WorkerError) in try await worker.restartTask(name, id) }
             return .noContent()
         }
 
         routes.get("/connectors/{connector}/topics") { _, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.describe, connector: name)
             let topics = try await call { () async throws(WorkerError) in try await worker.activeTopics(name) }
             return .json([name: ["topics": .array(topics.map { .string($0) })]])
         }
 
         routes.put("/connectors/{connector}/topics/reset") { _, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.alter, connector: name)
             try await call { () async throws(WorkerError) in try await worker.resetActiveTopics(name) }
             return Response(status: .accepted)
         }
 
         routes.get("/connectors/{connector}/offsets") { _, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.describe, connector: name)
             let offsets = try await call { () async throws(WorkerError) in try await worker.offsets(name) }
             return .json([
@@ -218,7 +228,7 @@ extension ConnectAPI {
         }
 
         routes.patch("/connectors/{connector}/offsets") { request, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.alter, connector: name)
             let body = try await request.jsonBody(limit: maxRequestBytes)
             guard case .object = body, let list = body?["offsets"] else {
@@ -247,7 +257,7 @@ extension ConnectAPI {
         }
 
         routes.delete("/connectors/{connector}/offsets") { _, context in
-            let name = try Self.connectorName(context)
+            let name = try ConnectAPI.connectorName(context)
             try await require(.alter, connector: name)
             let message = try await call { () async throws(WorkerError) in try await worker.resetOffsets(name) }
             return .json(["message": .string(message)])

@@ -4,8 +4,15 @@ import RunnelBrokerAPI
 import RunnelHTTP
 import RunnelJSON
 
-extension ConnectAPI {
-    func addPluginRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
+/// `/connector-plugins...`: the plugins this worker has, their config definitions, and config validation.
+struct PluginController: ConnectController {
+    let broker: any Broker
+    let worker: ConnectWorker
+    /// The worker's version, reported for the transformations, predicates and converters it ships.
+    let version: String
+    let maxRequestBytes: Int
+
+    func register<Context: RequestContext>(on routes: RouteTable<Context>) {
         routes.get("/connector-plugins") { request, _ in
             let connectorsOnly =
                 request.uri.queryParameters.get("connectorsOnly").map { $0.lowercased() != "false" } ?? true
@@ -43,7 +50,7 @@ extension ConnectAPI {
 
         routes.put("/connector-plugins/{plugin}/config/validate") { request, context in
             let name = context.decodedParameter("plugin") ?? ""
-            let config = try Self.configMap(try await request.jsonBody(limit: maxRequestBytes))
+            let config = try ConnectAPI.configMap(try await request.jsonBody(limit: maxRequestBytes))
             guard let className = config["connector.class"], !className.isEmpty else {
                 throw APIError.badRequest(
                     "Connector config \(ConnectWorker.javaMap(config, definition: nil)) contains no connector type"
@@ -102,45 +109,5 @@ extension ConnectAPI {
                 }
             ),
         ]
-    }
-
-    func addLoggerRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
-        routes.get("/admin/loggers") { _, _ in
-            try await require(anyOf: [AclCheck(.describeConfigs, .cluster)])
-            return .json(
-                .object(
-                    loggers.all().map { name, level, modified in
-                        (name, ["level": .string(level), "last_modified": .optionalInt(modified)])
-                    }
-                )
-            )
-        }
-
-        routes.get("/admin/loggers/{logger}") { _, context in
-            try await require(anyOf: [AclCheck(.describeConfigs, .cluster)])
-            let name = context.decodedParameter("logger") ?? ""
-            guard let (level, modified) = loggers.level(named: name) else {
-                throw APIError.notFound("Logger \(name) not found.")
-            }
-            return .json(["level": .string(level), "last_modified": .optionalInt(modified)])
-        }
-
-        routes.put("/admin/loggers/{logger}") { request, context in
-            // A log level is the server's config: trace would log what others send.
-            try await require(anyOf: [AclCheck(.alterConfigs, .cluster)])
-            let name = context.decodedParameter("logger") ?? ""
-            let body = try await request.jsonBody(limit: maxRequestBytes)
-            guard case .object = body, let levelValue = body?["level"], !levelValue.isNull else {
-                throw APIError.badRequest("Desired 'level' parameter was not specified in request.")
-            }
-            guard case .string(let level) = levelValue, let affected = loggers.set(name, level: level) else {
-                throw APIError.notFound("invalid log level '\(levelValue.stringValue ?? levelValue.text)'.")
-            }
-            // One worker: the cluster scope is this worker too, answered as Kafka answers it.
-            if request.uri.queryParameters.get("scope")?.lowercased() == "cluster" {
-                return .noContent()
-            }
-            return .json(.array(affected.map { .string($0) }))
-        }
     }
 }

@@ -45,7 +45,7 @@ public struct ConnectAPI: Sendable {
             do throws(BrokerError) {
                 clusterId = try await broker.describeCluster().clusterId
             } catch {
-                throw Self.apiError(error)
+                throw ConnectAPI.apiError(error)
             }
             return .json(
                 ["version": .string(version), "commit": .string(commit), "kafka_cluster_id": .string(clusterId)]
@@ -56,26 +56,10 @@ public struct ConnectAPI: Sendable {
                 "status": "healthy", "message": "Worker has completed startup and is ready to handle requests.",
             ])
         }
-        addConnectorRoutes(to: routes)
-        addPluginRoutes(to: routes)
-        addLoggerRoutes(to: routes)
-    }
-
-    // MARK: Access
-
-    /// Refuses (403) unless the caller may do `operation` on the connector `name`, or holds the cluster-wide right
-    /// that covers it (DESCRIBE on the cluster to see, ALTER to do anything else).
-    func require(_ operation: AclOperation, connector name: String) async throws {
-        let onCluster: AclOperation = operation == .describe || operation == .read ? .describe : .alter
-        try await require(anyOf: [AclCheck(operation, .connector(name)), AclCheck(onCluster, .cluster)])
-    }
-
-    func require(anyOf checks: [AclCheck]) async throws {
-        do throws(BrokerError) {
-            try await broker.authorize(anyOf: checks)
-        } catch {
-            throw Self.apiError(error)
-        }
+        ConnectorController(broker: broker, worker: worker, maxRequestBytes: maxRequestBytes).register(on: routes)
+        PluginController(broker: broker, worker: worker, version: version, maxRequestBytes: maxRequestBytes)
+            .register(on: routes)
+        LoggerController(broker: broker, loggers: loggers, maxRequestBytes: maxRequestBytes).register(on: routes)
     }
 
     /// A broker error as Kafka Connect answers it: the caller's missing rights are 403, anything else the worker's
@@ -85,17 +69,6 @@ public struct ConnectAPI: Sendable {
     }
 
     // MARK: Helpers
-
-    /// Runs a worker call, mapping its errors to the API's (the one place they are mapped).
-    /// `notFound` replaces the message of a 404, for routes whose wording Kafka words differently.
-    func call<T>(notFound: String? = nil, _ body: () async throws(WorkerError) -> T) async throws(APIError) -> T {
-        do {
-            return try await body()
-        } catch {
-            if error.code == .notFound, let notFound { throw APIError.notFound(notFound) }
-            throw Self.apiError(error)
-        }
-    }
 
     /// A worker error as Kafka Connect answers it: the one place the connect API maps errors.
     static func apiError(_ error: WorkerError) -> APIError {
