@@ -25,15 +25,28 @@ public final class RestProxy: Sendable {
     /// The consumer instances' housekeeping (heartbeats, rebalances, expiry): run it with the HTTP server.
     public var services: [any Service] { [consumers] }
 
+    /// Registers every route, controller by controller.
     public func addRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
-        addV2Routes(to: routes)
-        addV2ConsumerRoutes(to: routes.accepting(EmbeddedFormat.v2ManagementBodies))
+        V2Controller(broker: broker, configuration: configuration).register(on: routes)
+        V2ConsumerController(broker: broker, configuration: configuration, consumers: consumers)
+            .register(on: routes.accepting(EmbeddedFormat.v2ManagementBodies))
         let v3 = routes.accepting(.json)
-        addV3Routes(to: v3)
-        addV3AclRoutes(to: v3)
-        addV3ProduceRoutes(to: v3)
+        V3AdminController(broker: broker, configuration: configuration).register(on: v3)
+        V3AclController(broker: broker, configuration: configuration).register(on: v3)
+        V3RecordsController(broker: broker, configuration: configuration).register(on: v3)
     }
+}
 
+/// A group of the proxy's routes: a small value holding only what its routes use, registering them on a
+/// ``RouteTable`` (``V2Controller``, ``V2ConsumerController``, ``V3AdminController``, ``V3AclController``,
+/// ``V3RecordsController``). The lookups and JSON shapes the groups share are in this protocol's extensions.
+protocol ProxyController: Sendable {
+    var broker: any Broker { get }
+    var configuration: RestProxyConfiguration { get }
+    func register<Context: RequestContext>(on routes: RouteTable<Context>)
+}
+
+extension ProxyController {
     /// The absolute URL of the server as the client addressed it, for `base_uri` and v3 `self` links.
     func baseURL(_ request: Request) -> String {
         let host = request.head.authority ?? "localhost"

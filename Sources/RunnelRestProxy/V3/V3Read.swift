@@ -7,7 +7,7 @@ import RunnelJSON
 import RunnelRecords
 
 // v3 reads without a consumer: `GET .../partitions/{p}/records?offset=`.
-extension RestProxy {
+extension ProxyController {
     // MARK: Stateless read
 
     /// Records of one partition from an offset, without a consumer instance or group.

@@ -9,8 +9,12 @@ import RunnelRecords
 import Synchronization
 
 /// v2 consumer instances: `/consumers/{group}` and `/consumers/{group}/instances/{instance}/...`.
-extension RestProxy {
-    func addV2ConsumerRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
+struct V2ConsumerController: ProxyController {
+    let broker: any Broker
+    let configuration: RestProxyConfiguration
+    let consumers: ConsumerManager
+
+    func register<Context: RequestContext>(on routes: RouteTable<Context>) {
         let instancePath = "/consumers/{group_name}/instances/{instance}"
         routes.post("/consumers/{group_name}") { request, context in
             try await self.createConsumer(request, context)
@@ -148,8 +152,11 @@ extension RestProxy {
             return .json(["offsets": .array(offsets)], contentType: type)
         }
     }
+}
 
-    private func instance(_ context: some RequestContext) throws -> ConsumerInstance {
+extension V2ConsumerController {
+
+    fileprivate func instance(_ context: some RequestContext) throws -> ConsumerInstance {
         try consumers.instance(
             group: try context.requiredParameter("group_name"),
             name: try context.requiredParameter("instance")
@@ -157,7 +164,7 @@ extension RestProxy {
     }
 
     /// The instance a request addresses and its JSON body (nil when empty).
-    private func consumerRequest(
+    fileprivate func consumerRequest(
         _ request: Request,
         _ context: some RequestContext
     ) async throws -> (ConsumerInstance, JSONValue?) {
@@ -195,7 +202,7 @@ extension RestProxy {
     }
 
     /// The partitions, checked to exist (40401/40402).
-    private func existingPartitions(_ partitions: [TopicPartition]) async throws -> [TopicPartition] {
+    fileprivate func existingPartitions(_ partitions: [TopicPartition]) async throws -> [TopicPartition] {
         var counts: [String: Int] = [:]
         for tp in partitions {
             if counts[tp.topic] == nil { counts[tp.topic] = try await topic(tp.topic).partitions.count }
@@ -206,7 +213,7 @@ extension RestProxy {
 
     // MARK: Create
 
-    private func createConsumer(_ request: Request, _ context: some RequestContext) async throws -> Response {
+    fileprivate func createConsumer(_ request: Request, _ context: some RequestContext) async throws -> Response {
         try V2Negotiation.checkManagementBody(request)
         let type = try V2Negotiation.responseType(request)
         let group = try context.requiredParameter("group_name")
@@ -289,7 +296,7 @@ extension RestProxy {
 
     // MARK: Records
 
-    private func readRecords(_ request: Request, _ context: some RequestContext) async throws -> Response {
+    fileprivate func readRecords(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let instance = try self.instance(context)
         // The Accept header picks the format, which must be the instance's (binary also answers the plain v2 type).
         let accepted = MediaType.accepted(request)

@@ -7,8 +7,11 @@ import RunnelJSON
 
 /// Confluent's v3 ACL API: list with a search filter, create one or a batch, delete by filter
 /// (`/v3/clusters/{cluster_id}/acls`). Values are Kafka's names (`TOPIC`, `PREFIXED`, `READ`, `ALLOW`, ...).
-extension RestProxy {
-    func addV3AclRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
+struct V3AclController: ProxyController {
+    let broker: any Broker
+    let configuration: RestProxyConfiguration
+
+    func register<Context: RequestContext>(on routes: RouteTable<Context>) {
         let acls = "/v3/clusters/{cluster_id}/acls"
         routes.get(acls) { request, context in
             let scope = try await self.scope(request, context)
@@ -51,10 +54,13 @@ extension RestProxy {
             return .json(["data": .array(deleted.map { Self.aclJSON(scope, $0) })])
         }
     }
+}
+
+extension ProxyController {
 
     // MARK: Reading requests
 
-    private static func aclBinding(_ body: JSONValue) throws -> AclBinding {
+    fileprivate static func aclBinding(_ body: JSONValue) throws -> AclBinding {
         func field(_ name: String) throws -> String {
             guard let value = body[name]?.stringValue else { throw APIError.payload("\(name) is required (a string)") }
             return value
@@ -78,7 +84,7 @@ extension RestProxy {
 
     /// The search filter of a list (every field optional) or a delete (type, pattern type, operation and permission
     /// required, as in Confluent's API).
-    private static func aclFilter(_ request: Request, required: Bool) throws -> AclFilter {
+    fileprivate static func aclFilter(_ request: Request, required: Bool) throws -> AclFilter {
         let query = request.uri.queryParameters
         func text(_ name: Substring) -> String? { query[name].map(String.init).flatMap { $0.isEmpty ? nil : $0 } }
         func parsed<T: RawRepresentable & CaseIterable>(_ type: T.Type, _ name: Substring, _ fallback: T) throws -> T
@@ -100,7 +106,7 @@ extension RestProxy {
         )
     }
 
-    private static func value<T: RawRepresentable & CaseIterable>(
+    fileprivate static func value<T: RawRepresentable & CaseIterable>(
         _ type: T.Type,
         _ name: String,
         _ raw: String
@@ -116,7 +122,7 @@ extension RestProxy {
 
     // MARK: Writing responses
 
-    private static func aclJSON(_ scope: V3Scope, _ binding: AclBinding) -> JSONValue {
+    fileprivate static func aclJSON(_ scope: V3Scope, _ binding: AclBinding) -> JSONValue {
         [
             "kind": "KafkaAcl",
             "metadata": ["self": .string(searchURL(scope, binding))],
@@ -132,7 +138,7 @@ extension RestProxy {
     }
 
     /// The search URL that finds exactly this ACL: its `self` link and the `Location` of its creation.
-    private static func searchURL(_ scope: V3Scope, _ binding: AclBinding) -> String {
+    fileprivate static func searchURL(_ scope: V3Scope, _ binding: AclBinding) -> String {
         let pairs = [
             ("resource_type", binding.resourceType.rawValue), ("resource_name", binding.resourceName),
             ("pattern_type", binding.patternType.rawValue), ("principal", binding.principal), ("host", binding.host),
@@ -141,12 +147,12 @@ extension RestProxy {
         return scope.clusterURL + "/acls?" + pairs.map { "\($0.0)=\(percentEncoded($0.1))" }.joined(separator: "&")
     }
 
-    private static func query(_ request: Request) -> String {
+    fileprivate static func query(_ request: Request) -> String {
         guard let query = request.uri.query, !query.isEmpty else { return "" }
         return "?" + query
     }
 
-    private static func percentEncoded(_ text: String) -> String {
+    fileprivate static func percentEncoded(_ text: String) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~*")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text

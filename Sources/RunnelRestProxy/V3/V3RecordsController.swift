@@ -8,8 +8,11 @@ import RunnelRecords
 
 /// v3 produce (`POST .../topics/{t}/records`, one record or a stream of them, one delivery report each, in order)
 /// and the stateless partition read (`GET .../partitions/{p}/records`, an extension of ours).
-extension RestProxy {
-    func addV3ProduceRoutes<Context: RequestContext>(to routes: RouteTable<Context>) {
+struct V3RecordsController: ProxyController {
+    let broker: any Broker
+    let configuration: RestProxyConfiguration
+
+    func register<Context: RequestContext>(on routes: RouteTable<Context>) {
         let topicPath = "/v3/clusters/{cluster_id}/topics/{topic_name}"
         routes.post(topicPath + "/records") { request, context in
             try await self.v3Produce(request, context)
@@ -21,24 +24,27 @@ extension RestProxy {
             try await self.readPartition(request, context)
         }
     }
+}
+
+/// A record of a v3 produce request, read and checked; `problem` holds the error to report instead.
+struct V3Record {
+    var key: Range<Int>?
+    var value: Range<Int>?
+    var headers: [(key: Range<Int>, value: Range<Int>?)] = []
+    var timestamp: Int64?
+    var partition: Int32?
+    var keyReport: JSONValue?
+    var valueReport: JSONValue?
+    var problem: APIError?
+    /// A `records:batch` entry's id.
+    var id: JSONValue?
+}
+
+extension ProxyController {
 
     // MARK: Produce
 
-    /// A record of a v3 produce request, read and checked; `problem` holds the error to report instead.
-    struct V3Record {
-        var key: Range<Int>?
-        var value: Range<Int>?
-        var headers: [(key: Range<Int>, value: Range<Int>?)] = []
-        var timestamp: Int64?
-        var partition: Int32?
-        var keyReport: JSONValue?
-        var valueReport: JSONValue?
-        var problem: APIError?
-        /// A `records:batch` entry's id.
-        var id: JSONValue?
-    }
-
-    private func v3Produce(_ request: Request, _ context: some RequestContext) async throws -> Response {
+    fileprivate func v3Produce(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let scope = try await scope(request, context)
         let topic = try await self.topic(try context.requiredParameter("topic_name"))
         let partitionCount = Int32(topic.partitions.count)
@@ -176,7 +182,7 @@ extension RestProxy {
 
     /// Produces the records that passed their checks in one broker call; each record's delivery report (without
     /// `error_code`), or its error, in order.
-    private func produce(
+    fileprivate func produce(
         _ records: [V3Record],
         _ storage: ProducerRecords,
         scope: V3Scope,
@@ -221,7 +227,7 @@ extension RestProxy {
     }
 
     /// Produces the records and writes every delivery report of the stream, in order.
-    private func produceAndReport(
+    fileprivate func produceAndReport(
         _ records: [V3Record],
         _ storage: ProducerRecords,
         scope: V3Scope,
@@ -242,7 +248,7 @@ extension RestProxy {
 
     /// `POST .../records:batch`: `{"entries": [{"id", ...record}]}`, at most
     /// `api.v3.produce.batch.maximum.entries` of them with distinct ids; 207 with `successes` and `failures`.
-    private func v3ProduceBatch(_ request: Request, _ context: some RequestContext) async throws -> Response {
+    fileprivate func v3ProduceBatch(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let scope = try await scope(request, context)
         let topic = try await self.topic(try context.requiredParameter("topic_name"))
         let partitionCount = Int32(topic.partitions.count)
@@ -354,7 +360,7 @@ extension RestProxy {
         return result
     }
 
-    private static func readV3Fields(
+    fileprivate static func readV3Fields(
         _ reader: inout JSONReader,
         into result: inout V3Record,
         partitionCount: Int32,
@@ -399,7 +405,7 @@ extension RestProxy {
         }
     }
 
-    private static func readHeaders(
+    fileprivate static func readHeaders(
         _ reader: inout JSONReader,
         storage: inout ProducerRecords
     ) throws -> [(key: Range<Int>, value: Range<Int>?)] {
@@ -437,7 +443,7 @@ extension RestProxy {
 
     /// `{"type": "BINARY"|"JSON"|"STRING", "data": ...}`, and its report `{"type", "size"}`. Without `type` the data is
     /// JSON (Confluent would look up the subject's latest schema, and this server has no schema registry).
-    private static func readData(
+    fileprivate static func readData(
         _ reader: inout JSONReader,
         storage: inout ProducerRecords
     ) throws -> (Range<Int>?, JSONValue?) {

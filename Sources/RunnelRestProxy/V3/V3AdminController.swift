@@ -31,8 +31,11 @@ struct V3Scope {
 }
 
 /// v3 admin: clusters, brokers, configs, topics, partitions, consumer groups and lags (`/v3/clusters/...`).
-extension RestProxy {
-    func addV3Routes<Context: RequestContext>(to routes: RouteTable<Context>) {
+struct V3AdminController: ProxyController {
+    let broker: any Broker
+    let configuration: RestProxyConfiguration
+
+    func register<Context: RequestContext>(on routes: RouteTable<Context>) {
         let cluster = "/v3/clusters/{cluster_id}"
         routes.get("/v3/clusters") { request, _ in
             let description = try await brokerCall { () async throws(BrokerError) in
@@ -85,11 +88,11 @@ extension RestProxy {
         }
         routes.get(cluster + "/brokers/{broker_id}") { request, context in
             let scope = try await self.scope(request, context)
-            return .json(Self.brokerJSON(scope, try await self.broker(context)))
+            return .json(Self.brokerJSON(scope, try await self.brokerNode(context)))
         }
         routes.get(cluster + "/brokers/{broker_id}/configs") { request, context in
             let scope = try await self.scope(request, context)
-            let broker = try await self.broker(context)
+            let broker = try await self.brokerNode(context)
             let configs = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.describeBrokerConfigs(nodeId: broker.nodeId)
             }
@@ -103,7 +106,7 @@ extension RestProxy {
         }
         routes.get(cluster + "/brokers/{broker_id}/configs/{name}") { request, context in
             let scope = try await self.scope(request, context)
-            let broker = try await self.broker(context)
+            let broker = try await self.brokerNode(context)
             let name = try context.requiredParameter("name")
             let configs = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.describeBrokerConfigs(nodeId: broker.nodeId)
@@ -115,7 +118,7 @@ extension RestProxy {
         }
         routes.get(cluster + "/brokers/{broker_id}/partition-replicas") { request, context in
             let scope = try await self.scope(request, context)
-            let broker = try await self.broker(context)
+            let broker = try await self.brokerNode(context)
             let topics = try await brokerCall { () async throws(BrokerError) in
                 try await self.broker.listTopics(includeInternal: true)
             }
@@ -493,6 +496,9 @@ extension RestProxy {
             )
         }
     }
+}
+
+extension ProxyController {
 
     // MARK: Lookups
 
@@ -504,11 +510,11 @@ extension RestProxy {
         return V3Scope(clusterId: id, clusterURL: "\(self.baseURL(request))/v3/clusters/\(id)")
     }
 
-    private func brokers() async throws -> [BrokerNode] {
+    fileprivate func brokers() async throws -> [BrokerNode] {
         try await brokerCall { () async throws(BrokerError) in try await broker.describeCluster() }.brokers
     }
 
-    private func broker(_ context: some RequestContext) async throws -> BrokerNode {
+    fileprivate func brokerNode(_ context: some RequestContext) async throws -> BrokerNode {
         let text = try context.requiredParameter("broker_id")
         guard let id = Int32(text), let node = try await brokers().first(where: { $0.nodeId == id }) else {
             throw APIError.notFound("Broker \(text) cannot be found.")
@@ -540,7 +546,7 @@ extension RestProxy {
         return (topic, partition)
     }
 
-    private func topicConfig(_ topic: String, _ context: some RequestContext) async throws -> ConfigEntry {
+    fileprivate func topicConfig(_ topic: String, _ context: some RequestContext) async throws -> ConfigEntry {
         let name = try context.requiredParameter("name")
         let configs = try await brokerCall { () async throws(BrokerError) in
             try await broker.describeTopicConfigs(topic)
@@ -551,7 +557,7 @@ extension RestProxy {
         return config
     }
 
-    private func group(_ context: some RequestContext) async throws -> GroupDescription {
+    fileprivate func group(_ context: some RequestContext) async throws -> GroupDescription {
         let id = try context.requiredParameter("consumer_group_id")
         let description = try await brokerCall { () async throws(BrokerError) in try await broker.describeGroup(id) }
         guard description.state != .dead else {
@@ -560,7 +566,7 @@ extension RestProxy {
         return description
     }
 
-    private func member(_ context: some RequestContext) async throws -> (GroupDescription, GroupMemberDescription) {
+    fileprivate func member(_ context: some RequestContext) async throws -> (GroupDescription, GroupMemberDescription) {
         let group = try await group(context)
         let id = try context.requiredParameter("consumer_id")
         guard let member = group.members.first(where: { $0.memberId == id }) else {
@@ -569,7 +575,7 @@ extension RestProxy {
         return (group, member)
     }
 
-    private func lags(_ context: some RequestContext) async throws -> (String, [PartitionLag]) {
+    fileprivate func lags(_ context: some RequestContext) async throws -> (String, [PartitionLag]) {
         let id = try context.requiredParameter("consumer_group_id")
         let description = try await brokerCall { () async throws(BrokerError) in try await broker.describeGroup(id) }
         let lags = try await brokerCall { () async throws(BrokerError) in try await broker.groupLag(id) }
@@ -588,7 +594,7 @@ extension RestProxy {
         return body
     }
 
-    private static func optionalInt(_ body: JSONValue, _ field: String) throws -> Int? {
+    fileprivate static func optionalInt(_ body: JSONValue, _ field: String) throws -> Int? {
         guard let value = body[field], !value.isNull else { return nil }
         guard let number = value.int64Value, let result = Int(exactly: number), (0...Int(Int32.max)).contains(result)
         else { throw APIError.payload("\(field) must be a whole number, not negative") }
@@ -599,7 +605,7 @@ extension RestProxy {
     }
 
     /// A config value as text: Confluent takes strings, but numbers and booleans mean what they say.
-    private static func configValue(_ value: JSONValue) -> String? {
+    fileprivate static func configValue(_ value: JSONValue) -> String? {
         switch value {
         case .string(let text): text
         case .number(let text): text

@@ -7,8 +7,11 @@ import RunnelJSON
 import RunnelRecords
 
 /// v2 metadata and produce: `/topics`, `/topics/{t}/partitions...`, `/brokers`.
-extension RestProxy {
-    func addV2Routes<Context: RequestContext>(to routes: RouteTable<Context>) {
+struct V2Controller: ProxyController {
+    let broker: any Broker
+    let configuration: RestProxyConfiguration
+
+    func register<Context: RequestContext>(on routes: RouteTable<Context>) {
         routes.get("/") { request, _ in
             .json([:], contentType: try V2Negotiation.responseType(request))
         }
@@ -75,6 +78,9 @@ extension RestProxy {
             try await self.v2Produce(request, context, partition: try request.partitionParameter(context))
         }
     }
+}
+
+extension ProxyController {
 
     static func v2Partition(_ partition: PartitionDescription) -> JSONValue {
         [
