@@ -128,7 +128,10 @@ extension EmbeddedBroker {
                 results.append((partition, .failure(error)))
             }
         }
-        for (partition, result) in zip(requestPartitions, await logManager.append(requests)) {
+        // The batches were encoded here from records checked above (timestamps, keys, sizes): the log skips
+        // checking each record again, as it must for a client's batches.
+        let appended = await logManager.append(requests, checkRecords: false)
+        for (partition, result) in zip(requestPartitions, appended) {
             results.append((partition, result.mapError { BrokerError($0) }))
         }
         let logAppendTime = config.messageTimestampType == .logAppendTime

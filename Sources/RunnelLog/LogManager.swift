@@ -226,10 +226,14 @@ public final class LogManager: Sendable {
     /// Appends batches to several of this manager's logs with one hand-off to the I/O threads (see
     /// ``PartitionLog/append(_:)-([RecordBatch])`` for what each append does). Results are in request order; one
     /// log's failure does not affect the others.
+    ///
+    /// - Parameter checkRecords: whether every batch's CRC and records are checked (see `PartitionLog`); false
+    ///   only for batches the caller encoded itself from records it had checked.
     public func append(
-        _ requests: [(log: PartitionLog, batches: [RecordBatch])]
+        _ requests: [(log: PartitionLog, batches: [RecordBatch])],
+        checkRecords: Bool = true
     ) async -> [Result<AppendResult, LogError>] {
-        await PartitionLog.append(requests, io: io)
+        await PartitionLog.append(requests, io: io, checkRecords: checkRecords)
     }
 
     /// Creates an empty log.

@@ -178,7 +178,8 @@ public final class PartitionLog: Sendable {
     /// so their fsyncs overlap; the others are written one after another by one thread.
     static func append(
         _ requests: [(log: PartitionLog, batches: [RecordBatch])],
-        io: LogIO
+        io: LogIO,
+        checkRecords: Bool = true
     ) async -> [Result<AppendResult, LogError>] {
         guard !requests.isEmpty else { return [] }
         let now = io.clock.nowMilliseconds()
@@ -187,7 +188,9 @@ public final class PartitionLog: Sendable {
         for (log, batches) in requests {
             let config = log.state.withLock { $0.config }
             validated.append(
-                Result { () throws(LogError) in try LogValidator.validate(batches, config: config, nowMs: now) }
+                Result { () throws(LogError) in
+                    try LogValidator.validate(batches, config: config, nowMs: now, checkRecords: checkRecords)
+                }
             )
         }
         return await withCheckedContinuation {
