@@ -61,21 +61,20 @@ extension EmbeddedBroker {
         let expectedBytes = records.bytes.readableBytes / Int(partitions) + records.count * 16 / Int(partitions) + 256
         for (index, entry) in records.entries.enumerated() {
             let timestamp = entry.timestamp ?? now
-            // Every varint at its longest: exact enough to batch, and an upper bound for the size check.
+            // Every varint at its longest: an upper bound, exact enough to split batches by.
             let size = records.encodedSize(of: entry, timestampDelta: .max, offsetDelta: .max)
-            guard
-                RecordBatch.headerSize + size <= config.maxMessageBytes
-                    || RecordBatch.headerSize
-                        + records.encodedSize(of: entry, timestampDelta: 0, offsetDelta: 0) <= config.maxMessageBytes
-            else {
-                let exact = records.encodedSize(of: entry, timestampDelta: 0, offsetDelta: 0)
-                outcomes[index] = .failure(
-                    BrokerError(
-                        .messageTooLarge,
-                        "The record is \(RecordBatch.headerSize + exact) bytes in a batch, more than the topic's max.message.bytes (\(config.maxMessageBytes))"
+            if RecordBatch.headerSize + size > config.maxMessageBytes {
+                // Only the exact size of the record alone in a batch can refuse it.
+                let exact = RecordBatch.headerSize + records.encodedSize(of: entry, timestampDelta: 0, offsetDelta: 0)
+                guard exact <= config.maxMessageBytes else {
+                    outcomes[index] = .failure(
+                        BrokerError(
+                            .messageTooLarge,
+                            "The record is \(exact) bytes in a batch, more than the topic's max.message.bytes (\(config.maxMessageBytes))"
+                        )
                     )
-                )
-                continue
+                    continue
+                }
             }
             if let problem = Self.recordProblem(
                 timestamp: timestamp,
@@ -409,8 +408,8 @@ extension EmbeddedBroker {
                 if bytes > 0 {
                     // Served as stored; the log checked every batch. The front end decodes them when it renders.
                     fetched.batches = read.records
-                    if let last = try? RecordBatch.split(read.records).last {
-                        fetched.nextOffset = max(fetched.nextOffset, last.nextOffset)
+                    if let next = RecordBatch.nextOffset(afterBatchesIn: read.records) {
+                        fetched.nextOffset = max(fetched.nextOffset, next)
                     }
                     remaining -= bytes
                     returnedAny = true

@@ -533,6 +533,22 @@ public struct RecordBatch: Sendable {
 
     // MARK: - Several batches
 
+    /// The offset after the last complete batch of batches laid end to end (a read's answer), found from their
+    /// headers alone; nil when the buffer holds no complete batch.
+    public static func nextOffset(afterBatchesIn buffer: ByteBuffer) -> Int64? {
+        var position = buffer.readerIndex
+        var next: Int64?
+        while let length = buffer.getInteger(at: position + Field.length, as: Int32.self),
+            Int(length) + logOverhead >= headerSize, position + Int(length) + logOverhead <= buffer.writerIndex,
+            let base = buffer.getInteger(at: position + Field.baseOffset, as: Int64.self),
+            let lastDelta = buffer.getInteger(at: position + Field.lastOffsetDelta, as: Int32.self)
+        {
+            next = base + Int64(lastDelta) + 1
+            position += Int(length) + logOverhead
+        }
+        return next
+    }
+
     /// Splits a buffer holding batches laid end to end (a segment's bytes, a fetch response, a produce request).
     ///
     /// - Parameter allowTrailingPartial: whether an incomplete last batch is ignored (as a reader of a live segment

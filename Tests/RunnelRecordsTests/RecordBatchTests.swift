@@ -244,6 +244,10 @@ import Testing
         partial.moveWriterIndex(to: partial.writerIndex - 5)
         #expect(try RecordBatch.split(partial, allowTrailingPartial: true).map(\.baseOffset) == [0])
         #expect(throws: RecordError.self) { try RecordBatch.split(partial) }
+        // The offset after the last complete batch, from the headers alone.
+        #expect(RecordBatch.nextOffset(afterBatchesIn: joined) == 5)
+        #expect(RecordBatch.nextOffset(afterBatchesIn: partial) == 2)
+        #expect(RecordBatch.nextOffset(afterBatchesIn: ByteBuffer()) == nil)
     }
 
     private func resealed(_ bytes: [UInt8]) throws -> RecordBatch {

@@ -166,8 +166,8 @@ import Testing
                 #"{"records":[{"value":"not base64!"}]}"#,
                 contentType: "application/vnd.kafka.binary.v2+json"
             )
-            #expect(binary.status.code / 100 == 4)
-            #expect(try Self.json(binary)["error_code"]?.intValue != nil)
+            try Self.expectError(binary, status: .badRequest, code: 400)
+            #expect(String(buffer: binary.body).contains("not a valid base64 string"))
             let avro = try await Self.send(
                 client,
                 .post,

@@ -369,10 +369,78 @@ def test_help_and_completion(server):
     assert "reset-offsets" in script and "complete" in script
 
 
+def test_serve_settings():
+    """`runnel serve` reads each setting from its flag, else from RUNNEL_<FLAG>, else its default; a bad variable
+    is refused naming it."""
+    import socket
+
+    def free_port():
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+
+    def serve(env, *flags):
+        directory = tempfile.mkdtemp(prefix="runnel-serve-settings-")
+        # The server's log goes to a file (a pipe nobody reads would fill up and stall it).
+        log = open(os.path.join(directory, "serve.log"), "w+b")
+        process = subprocess.Popen(
+            [os.path.abspath(RUNNEL), "serve", *flags], cwd=directory, env={**os.environ, **env},
+            stdout=subprocess.DEVNULL, stderr=log,
+        )
+        process.log = log
+        return process, directory
+
+    def output(process):
+        process.log.seek(0)
+        return process.log.read().decode("utf-8", "replace")
+
+    def ready(port, process):
+        for _ in range(200):
+            assert process.poll() is None, output(process)
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/v3/clusters", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"no answer on port {port}")
+
+    # Variables alone: the port and the data directory they name.
+    port = free_port()
+    process, directory = serve({"RUNNEL_PROXY_PORT": str(port), "RUNNEL_CONNECT_PORT": "0",
+                                "RUNNEL_DATA_DIR": "from-variable"})
+    try:
+        ready(port, process)
+        assert os.path.isfile(os.path.join(directory, "from-variable", "metadata.db"))
+        assert not os.path.exists(os.path.join(directory, "runnel-data"))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    # A flag wins over its variable.
+    flag_port, ignored = free_port(), free_port()
+    process, directory = serve({"RUNNEL_PROXY_PORT": str(ignored), "RUNNEL_CONNECT_PORT": "0"},
+                               "--proxy-port", str(flag_port))
+    try:
+        ready(flag_port, process)
+        assert os.path.isdir(os.path.join(directory, "runnel-data")), "the default data directory"
+        try:
+            requests.get(f"http://127.0.0.1:{ignored}/v3/clusters", timeout=1)
+            raise AssertionError("the variable's port answered although the flag named another")
+        except requests.ConnectionError:
+            pass
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    # A value that does not parse is refused at start, naming the variable.
+    process, _ = serve({"RUNNEL_PROXY_PORT": "eighty", "RUNNEL_CONNECT_PORT": "0"})
+    assert process.wait(timeout=30) != 0
+    assert "RUNNEL_PROXY_PORT=eighty is not a valid value" in output(process), output(process)
+
+
 SHARED = [
     test_topic_commands, test_produce_consume_round_trip, test_consume_follows_until_ctrl_c, test_group_lag_and_reset,
     test_connector_lifecycle, test_cluster_and_urls, test_bad_input, test_help_and_completion,
 ]
 
 if __name__ == "__main__":
-    run_suite(SHARED, [])
+    run_suite(SHARED, [test_serve_settings])
