@@ -9,8 +9,6 @@ import Testing
 /// The group protocol as a value, without threads or clocks: each step's answers are checked as a Kafka client
 /// would see them.
 @Suite struct GroupMachineTests {
-    static let settings = GroupMachine.Settings(minSessionTimeoutMs: 1_000, maxSessionTimeoutMs: 60_000)
-
     static func request(
         _ memberId: String = "",
         protocols: [String] = ["range"],
@@ -57,18 +55,18 @@ import Testing
     /// and makes the group stable.
     @Test func twoMembersJoinAndSyncAGeneration() throws {
         var group = GroupMachine(id: "g", now: 0)
-        let alone = Self.joins(group.join(Self.request(), waiter: 1, newMemberId: "a", now: 0, settings: Self.settings))
+        let alone = Self.joins(group.join(Self.request(), waiter: 1, newMemberId: "a", now: 0))
         #expect(try alone[1]?.get().generationId == 1)
         #expect(group.state == .completingRebalance)
         #expect(
-            Self.joins(group.join(Self.request(), waiter: 2, newMemberId: "b", now: 10, settings: Self.settings))
+            Self.joins(group.join(Self.request(), waiter: 2, newMemberId: "b", now: 10))
                 .isEmpty
         )
         #expect(group.state == .preparingRebalance)
         // "a" hears REBALANCE_IN_PROGRESS and rejoins with its id: that completes the phase.
         #expect(throws: BrokerError.self) { try group.heartbeat(memberId: "a", generationId: 1, now: 15) }
         let completed = Self.joins(
-            group.join(Self.request("a"), waiter: 3, newMemberId: "x", now: 20, settings: Self.settings)
+            group.join(Self.request("a"), waiter: 3, newMemberId: "x", now: 20)
         )
         let leader = try #require(completed[3]).get()
         let follower = try #require(completed[2]).get()
@@ -101,15 +99,14 @@ import Testing
                 Self.request(requireKnownMemberId: true),
                 waiter: 1,
                 newMemberId: "m-1",
-                now: 0,
-                settings: Self.settings
+                now: 0
             )
         )
         let answer = try #require(first[1]).get()
         #expect(answer.error?.code == .memberIdRequired && answer.memberId == "m-1")
         #expect(group.members.isEmpty && group.pendingMembers.keys.sorted() == ["m-1"])
         let second = Self.joins(
-            group.join(Self.request("m-1"), waiter: 2, newMemberId: "unused", now: 5, settings: Self.settings)
+            group.join(Self.request("m-1"), waiter: 2, newMemberId: "unused", now: 5)
         )
         #expect(try second[2]?.get().memberId == "m-1")
         #expect(try second[2]?.get().isLeader == true)
@@ -118,13 +115,12 @@ import Testing
             Self.request(requireKnownMemberId: true),
             waiter: 3,
             newMemberId: "m-2",
-            now: 10,
-            settings: Self.settings
+            now: 10
         )
         _ = group.tick(now: 10 + 10_000)
         #expect(group.pendingMembers.isEmpty)
         let late = Self.joins(
-            group.join(Self.request("m-2"), waiter: 4, newMemberId: "unused", now: 20_001, settings: Self.settings)
+            group.join(Self.request("m-2"), waiter: 4, newMemberId: "unused", now: 20_001)
         )
         #expect(late[4]?.failureCode == .unknownMemberId)
     }
@@ -133,14 +129,13 @@ import Testing
     /// is fenced.
     @Test func aStaticMemberComesBackWithoutARebalance() throws {
         var group = GroupMachine(id: "g", now: 0)
-        _ = group.join(Self.request(instance: "host-1"), waiter: 1, newMemberId: "a", now: 0, settings: Self.settings)
-        _ = group.join(Self.request(instance: "host-2"), waiter: 2, newMemberId: "b", now: 0, settings: Self.settings)
+        _ = group.join(Self.request(instance: "host-1"), waiter: 1, newMemberId: "a", now: 0)
+        _ = group.join(Self.request(instance: "host-2"), waiter: 2, newMemberId: "b", now: 0)
         _ = group.join(
             Self.request("a", instance: "host-1"),
             waiter: 3,
             newMemberId: "x",
-            now: 0,
-            settings: Self.settings
+            now: 0
         )
         _ = group.sync(SyncGroupRequest(groupId: "g", memberId: "b", generationId: 2), waiter: 4, now: 1)
         _ = group.sync(
@@ -156,8 +151,7 @@ import Testing
                 Self.request(instance: "host-2"),
                 waiter: 6,
                 newMemberId: "b2",
-                now: 100,
-                settings: Self.settings
+                now: 100
             )
         )
         let answer = try #require(back[6]).get()
@@ -173,8 +167,7 @@ import Testing
                 Self.request("b", instance: "host-2"),
                 waiter: 8,
                 newMemberId: "y",
-                now: 102,
-                settings: Self.settings
+                now: 102
             )
         )
         #expect(stale[8]?.failureCode == .fencedInstanceId)
@@ -192,22 +185,19 @@ import Testing
             Self.request(rebalanceTimeoutMs: 5_000),
             waiter: 1,
             newMemberId: "a",
-            now: 0,
-            settings: Self.settings
+            now: 0
         )
         _ = group.join(
             Self.request(rebalanceTimeoutMs: 5_000),
             waiter: 2,
             newMemberId: "b",
-            now: 0,
-            settings: Self.settings
+            now: 0
         )
         _ = group.join(
             Self.request("a", rebalanceTimeoutMs: 5_000),
             waiter: 3,
             newMemberId: "x",
-            now: 0,
-            settings: Self.settings
+            now: 0
         )
         _ = group.sync(
             SyncGroupRequest(groupId: "g", memberId: "a", generationId: 2, assignments: [:]),
@@ -240,23 +230,20 @@ import Testing
             Self.request(protocols: ["range", "cooperative-sticky"]),
             waiter: 1,
             newMemberId: "a",
-            now: 0,
-            settings: Self.settings
+            now: 0
         )
         _ = group.join(
             Self.request(protocols: ["cooperative-sticky", "range"]),
             waiter: 2,
             newMemberId: "b",
-            now: 0,
-            settings: Self.settings
+            now: 0
         )
         let c = Self.joins(
             group.join(
                 Self.request(protocols: ["cooperative-sticky"]),
                 waiter: 3,
                 newMemberId: "c",
-                now: 0,
-                settings: Self.settings
+                now: 0
             )
         )
         #expect(c.isEmpty)
@@ -265,8 +252,7 @@ import Testing
                 Self.request(protocols: ["roundrobin"]),
                 waiter: 4,
                 newMemberId: "d",
-                now: 0,
-                settings: Self.settings
+                now: 0
             )
         )
         #expect(refused[4]?.failureCode == .inconsistentGroupProtocol)
@@ -275,8 +261,7 @@ import Testing
                 Self.request("a", protocols: ["range", "cooperative-sticky"]),
                 waiter: 5,
                 newMemberId: "x",
-                now: 0,
-                settings: Self.settings
+                now: 0
             )
         )
         #expect(try completed[5]?.get().protocolName == "cooperative-sticky")
@@ -291,15 +276,13 @@ import Testing
             Self.request(protocols: ["cooperative-sticky"]),
             waiter: 1,
             newMemberId: "a",
-            now: 0,
-            settings: Self.settings
+            now: 0
         )
         _ = group.join(
             Self.request("a", protocols: ["cooperative-sticky"]),
             waiter: 2,
             newMemberId: "x",
-            now: 0,
-            settings: Self.settings
+            now: 0
         )
         _ = group.sync(
             SyncGroupRequest(groupId: "g", memberId: "a", generationId: 1, assignments: ["a": [1]]),
@@ -310,8 +293,7 @@ import Testing
             Self.request(protocols: ["cooperative-sticky"]),
             waiter: 4,
             newMemberId: "b",
-            now: 1,
-            settings: Self.settings
+            now: 1
         )
         #expect(group.state == .preparingRebalance)
         let second = Self.joins(
@@ -319,8 +301,7 @@ import Testing
                 Self.request("a", protocols: ["cooperative-sticky"]),
                 waiter: 5,
                 newMemberId: "x",
-                now: 2,
-                settings: Self.settings
+                now: 2
             )
         )
         #expect(try second[5]?.get().generationId == 2)
@@ -334,6 +315,21 @@ import Testing
             now: 4
         )
         #expect(throws: Never.self) { try group.checkCommit(memberId: "a", generationId: 2, now: 5) }
+    }
+
+    /// `group.initial.rebalance.delay.ms` holds an empty group's first rebalance for more members;
+    /// `group.max.size` refuses a member beyond it.
+    @Test func theInitialDelayAndTheMaximumSize() throws {
+        var group = GroupMachine(id: "g", now: 0, settings: .init(initialRebalanceDelayMs: 3_000, maxGroupSize: 2))
+        #expect(Self.joins(group.join(Self.request(), waiter: 1, newMemberId: "a", now: 0)).isEmpty)
+        #expect(Self.joins(group.join(Self.request(), waiter: 2, newMemberId: "b", now: 1_000)).isEmpty)
+        let full = Self.joins(group.join(Self.request(), waiter: 3, newMemberId: "c", now: 1_500))
+        #expect(full[3]?.failureCode == .groupMaxSizeReached)
+        #expect(Self.joins(group.tick(now: 2_999)).isEmpty)
+        let completed = Self.joins(group.tick(now: 3_000))
+        #expect(try completed[1]?.get().members.map(\.memberId) == ["a", "b"])
+        #expect(try completed[2]?.get().generationId == 1)
+        #expect(group.members.count == 2)
     }
 }
 

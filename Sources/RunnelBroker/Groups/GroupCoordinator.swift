@@ -21,12 +21,7 @@ final class GroupCoordinator: Sendable {
         var offsetsPartitions: Int32
 
         var membership: GroupMachine.Settings {
-            GroupMachine.Settings(
-                minSessionTimeoutMs: minSessionTimeoutMs,
-                maxSessionTimeoutMs: maxSessionTimeoutMs,
-                initialRebalanceDelayMs: initialRebalanceDelayMs,
-                maxGroupSize: maxGroupSize
-            )
+            GroupMachine.Settings(initialRebalanceDelayMs: initialRebalanceDelayMs, maxGroupSize: maxGroupSize)
         }
     }
 
@@ -124,9 +119,7 @@ final class GroupCoordinator: Sendable {
     }
 
     private func newGroup(_ id: String, now: Int64) -> GroupMachine {
-        var group = GroupMachine(id: id, now: now)
-        group.initialRebalanceDelayMs = settings.initialRebalanceDelayMs
-        return group
+        GroupMachine(id: id, now: now, settings: settings.membership)
     }
 
     /// Carries out a step's actions (under the lock): answers waiters and logs; returns the records to persist.
@@ -195,7 +188,7 @@ final class GroupCoordinator: Sendable {
                 state.joinWaiters[waiter] = continuation
                 let memberId = "\(request.clientId)-\(KafkaUuid.random())"
                 persist = step(request.groupId, &state, now: now) { group in
-                    group.join(request, waiter: waiter, newMemberId: memberId, now: now, settings: settings.membership)
+                    group.join(request, waiter: waiter, newMemberId: memberId, now: now)
                 }
             }
         }

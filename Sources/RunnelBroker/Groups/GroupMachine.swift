@@ -14,10 +14,11 @@ import RunnelRecords
 struct GroupMachine: Sendable {
     typealias WaiterID = UInt64
 
+    /// The broker's group settings that the steps apply (session timeouts are checked before a join gets here).
     struct Settings: Sendable, Hashable {
-        var minSessionTimeoutMs: Int64 = 6_000
-        var maxSessionTimeoutMs: Int64 = 1_800_000
+        /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits for more members.
         var initialRebalanceDelayMs: Int64 = 0
+        /// `group.max.size`.
         var maxGroupSize: Int = .max
     }
 
@@ -60,6 +61,7 @@ struct GroupMachine: Sendable {
     }
 
     let id: String
+    let settings: Settings
     private(set) var state: GroupState = .empty
     private(set) var generation: Int32 = 0
     private(set) var protocolType: String?
@@ -78,8 +80,9 @@ struct GroupMachine: Sendable {
     private(set) var stateTimestamp: Int64
     var offsets: [TopicPartition: CommittedOffset] = [:]
 
-    init(id: String, now: Int64) {
+    init(id: String, now: Int64, settings: Settings = Settings()) {
         self.id = id
+        self.settings = settings
         self.stateTimestamp = now
     }
 
@@ -122,14 +125,13 @@ struct GroupMachine: Sendable {
         _ request: JoinGroupRequest,
         waiter: WaiterID,
         newMemberId: String,
-        now: Int64,
-        settings: Settings
+        now: Int64
     ) -> [Action] {
         var actions: [Action] = []
         do throws(BrokerError) {
             try checkProtocols(of: request)
             if request.memberId.isEmpty {
-                try joinUnknown(request, waiter: waiter, newMemberId: newMemberId, now: now, settings, &actions)
+                try joinUnknown(request, waiter: waiter, newMemberId: newMemberId, now: now, &actions)
             } else {
                 try joinKnown(request, waiter: waiter, now: now, &actions)
             }
@@ -168,7 +170,6 @@ struct GroupMachine: Sendable {
         waiter: WaiterID,
         newMemberId: String,
         now: Int64,
-        _ settings: Settings,
         _ actions: inout [Action]
     ) throws(BrokerError) {
         if let instanceId = request.groupInstanceId, let previousId = staticMembers[instanceId],
@@ -221,9 +222,8 @@ struct GroupMachine: Sendable {
         let fenced = Errors.fenced(request.groupInstanceId ?? "", in: id)
         if let old = previous.joinWaiter { actions.append(.answerJoin(old, .failure(fenced))) }
         if let old = previous.syncWaiter { actions.append(.answerSync(old, .failure(fenced))) }
-        var member = previous
         members.removeValue(forKey: previous.id)
-        member = Member(
+        var member = Member(
             id: newMemberId,
             instanceId: previous.instanceId,
             clientId: request.clientId,
@@ -512,14 +512,11 @@ struct GroupMachine: Sendable {
         stateTimestamp = now
         let timeout = members.values.map(\.rebalanceTimeoutMs).max() ?? 0
         rebalanceDeadline = now + timeout
-        if wasEmpty && initialRebalanceDelayMs > 0 {
-            initialDelayDeadline = now + min(initialRebalanceDelayMs, max(timeout, 1))
+        if wasEmpty && settings.initialRebalanceDelayMs > 0 {
+            initialDelayDeadline = now + min(settings.initialRebalanceDelayMs, max(timeout, 1))
         }
         actions.append(.log(.debug, "Preparing rebalance", ["group": "\(id)", "reason": "\(reason)"]))
     }
-
-    /// `group.initial.rebalance.delay.ms`, set by the coordinator from its settings when the group is created.
-    var initialRebalanceDelayMs: Int64 = 0
 
     private mutating func tryCompleteJoin(now: Int64, _ actions: inout [Action]) {
         guard state == .preparingRebalance else { return }
