@@ -55,9 +55,6 @@ public struct ProducerRecords: Sendable, Hashable {
     public var count: Int { entries.count }
     public var isEmpty: Bool { entries.isEmpty }
 
-    /// The key and value bytes of every record.
-    public var payloadBytes: Int { entries.reduce(0) { $0 + $1.payloadBytes } }
-
     // MARK: Writing
 
     /// Writes bytes at the end of ``bytes`` and returns where they are.
@@ -139,16 +136,6 @@ public struct ProducerRecords: Sendable, Hashable {
     /// A copy of the bytes at `span` (nil for nil), sharing storage with ``bytes``.
     public func slice(_ span: Range<Int>?) -> ByteBuffer? {
         span.flatMap { bytes.getSlice(at: $0.lowerBound, length: $0.count) }
-    }
-
-    /// A record's headers as values.
-    public func recordHeaders(of entry: Entry) -> [RecordHeader] {
-        headers[entry.headers].map { header in
-            RecordHeader(
-                key: bytes.getString(at: header.key.lowerBound, length: header.key.count) ?? "",
-                value: slice(header.value)
-            )
-        }
     }
 
     /// The bytes a record takes in a batch at `timestampDelta` and `offsetDelta`, its length varint included.
